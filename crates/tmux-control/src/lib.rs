@@ -1,0 +1,2 @@
+//! tmux control-mode client (being written).
+#![forbid(unsafe_code)]

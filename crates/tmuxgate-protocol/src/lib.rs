@@ -1,0 +1,1 @@
+//! wire protocol (being written)

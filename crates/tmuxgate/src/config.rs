@@ -1,0 +1,5 @@
+//! Configuration (being written).
+
+/// Placeholder.
+#[derive(Clone, Debug, Default)]
+pub struct Config;

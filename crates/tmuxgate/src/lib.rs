@@ -1,0 +1,7 @@
+//! tmuxgate: a WebSocket gateway between browsers (and programs) and tmux.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod server;
+
+pub use server::Server;
