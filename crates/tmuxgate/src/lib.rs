@@ -1,7 +1,20 @@
 //! tmuxgate: a WebSocket gateway between browsers (and programs) and tmux.
+//!
+//! A browser or program opens a WebSocket, creates or attaches tmux sessions and streams
+//! them live (protocol v1, `docs/protocol.md`). Each attached session has one long-lived tmux
+//! control connection ([`tmux_control`]); its output goes into per-pane logs with absolute
+//! offsets that every viewer reads at its own pace. See [`server`] for the library API.
 #![forbid(unsafe_code)]
 
+pub mod backends;
+pub mod cli;
 pub mod config;
+pub mod connection;
+pub mod error;
+pub mod health;
+pub mod health_probe;
+pub mod metrics;
 pub mod server;
+pub mod sessions;
 
-pub use server::Server;
+pub use server::{Server, ServerHandle, Status};

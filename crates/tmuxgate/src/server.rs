@@ -1,27 +1,276 @@
-//! Accept loop, routers and graceful shutdown (being written).
+//! The gateway's listeners: WebSocket upgrade on `/` and `/ws`, the health/metrics port, the
+//! connection cap and graceful shutdown.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use tokio::net::TcpListener;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let config = tmuxgate::config::Config::default();
+//! let server = tmuxgate::Server::start(config).await?;     // starts or finds the tmux backends
+//! let handle = server.handle();                            // status() and shutdown() from anywhere
+//! let listener = TcpListener::bind("127.0.0.1:8080").await?;
+//! let health = TcpListener::bind("127.0.0.1:9090").await?;
+//! let shutdown = CancellationToken::new();
+//! tokio::spawn({ let s = shutdown.clone(); async move { tokio::signal::ctrl_c().await.ok(); s.cancel() } });
+//! server.serve(listener, Some(health), shutdown).await?;   // returns after a graceful shutdown
+//! println!("{:?}", handle.status());
+//! # Ok(()) }
+//! ```
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// A started gateway (stub signature; implementation in progress).
+use crate::backends::{BackendSettings, BackendState};
+use crate::config::Config;
+use crate::metrics::Stats;
+use crate::sessions::{HubSettings, Sessions};
+
+/// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
+pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// WebSocket write buffer per connection.
+pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// How long a session's control connection stays after its last viewer left, so a client
+/// that reconnects quickly resumes without a gap.
+pub const HUB_LINGER: Duration = Duration::from_secs(10);
+
+/// Limits a connection enforces.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest message accepted.
+    pub max_message_bytes: usize,
+    /// Keepalive ping interval.
+    pub ping_interval: Duration,
+    /// Silence after which a connection is closed.
+    pub idle_timeout: Duration,
+}
+
+/// State shared by every connection.
+pub struct Gateway {
+    /// Sessions and backends.
+    pub sessions: Arc<Sessions>,
+    /// Counters.
+    pub stats: Stats,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
+    config: Config,
+    started: Instant,
+    slots: Arc<Semaphore>,
+    tasks: TaskTracker,
+}
+
+/// A started gateway.
 pub struct Server {
-    _config: crate::config::Config,
+    gw: Arc<Gateway>,
+}
+
+/// A handle to ask a running gateway's status or stop it.
+#[derive(Clone)]
+pub struct ServerHandle {
+    gw: Arc<Gateway>,
+}
+
+/// A point-in-time status.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    /// `healthy`, `degraded` (some backends down) or `unhealthy` (none up, or shutting down).
+    pub status: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime: u64,
+    /// Open WebSocket connections.
+    pub connections: u64,
+    /// Live sessions.
+    pub sessions: usize,
+    /// Each backend.
+    pub backends: Vec<BackendStatus>,
+}
+
+/// One backend in [`Status`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BackendStatus {
+    /// Backend id.
+    pub id: String,
+    /// `up` or `down`.
+    pub state: &'static str,
+    /// Live sessions on it.
+    pub sessions: usize,
 }
 
 impl Server {
-    /// Starts (or rediscovers) the tmux backends named by `config`.
-    pub async fn start(config: crate::config::Config) -> anyhow::Result<Server> {
-        Ok(Server { _config: config })
+    /// Validates `config`, then starts (or reconnects to) the tmux backends and rediscovers
+    /// their sessions. Fails with a clear message if tmux is missing or older than 3.2.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        config.validate()?;
+        let backend_settings = BackendSettings {
+            tmux_bin: config.tmux_bin.clone(),
+            dir: config.tmux_socket_path.clone(),
+            history_limit: config.history_limit,
+        };
+        let hub_settings = HubSettings {
+            ring_bytes: config.ring_buffer_bytes,
+            snapshot_history_lines: config.snapshot_history_lines,
+            capture_dir: backend_settings.capture_dir(),
+            linger: HUB_LINGER,
+        };
+        let size = (config.default_cols, config.default_rows);
+        let sessions = Sessions::start(backend_settings, config.backend_pool_size, hub_settings, size)
+            .await
+            .context("starting tmux backends")?;
+        let limits = Limits {
+            max_message_bytes: config.max_message_bytes,
+            ping_interval: config.ping_interval,
+            idle_timeout: config.idle_timeout,
+        };
+        let gw = Gateway {
+            sessions,
+            stats: Stats::default(),
+            limits,
+            shutdown: CancellationToken::new(),
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            started: Instant::now(),
+            tasks: TaskTracker::new(),
+        };
+        Ok(Server { gw: Arc::new(gw) })
     }
 
-    /// Serves WebSocket clients on `listener` and `/health` + `/metrics` on `health`
-    /// until `shutdown` is cancelled.
-    pub async fn serve(
-        self,
-        _listener: TcpListener,
-        _health: Option<TcpListener>,
-        _shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!("not yet implemented")
+    /// A handle for status and shutdown.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle { gw: self.gw.clone() }
+    }
+
+    /// Serves WebSocket clients on `listener` and `/health` + `/metrics` on `health` until
+    /// `shutdown` is cancelled (or [`ServerHandle::shutdown`] is called). Then it stops
+    /// accepting, closes every WebSocket with 1001, waits up to `SHUTDOWN_TIMEOUT` for the
+    /// connections to end, and detaches from tmux: sessions keep running.
+    pub async fn serve(self, listener: TcpListener, health: Option<TcpListener>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let gw = self.gw;
+        let internal = gw.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            internal.cancel();
+        });
+        let main_app = Router::new()
+            .route("/", get(root))
+            .route("/ws", get(ws_only))
+            .with_state(gw.clone());
+        let main = axum::serve(listener, main_app).with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
+        let health_task = health.map(|l| {
+            let app = crate::health::router(gw.clone());
+            tokio::spawn(axum::serve(l, app).with_graceful_shutdown(gw.shutdown.clone().cancelled_owned()).into_future())
+        });
+        main.await.context("serving WebSocket listener")?;
+        gw.tasks.close();
+        if tokio::time::timeout(gw.config.shutdown_timeout, gw.tasks.wait()).await.is_err() {
+            tracing::warn!("connections still open after the shutdown timeout");
+        }
+        gw.sessions.close_all();
+        if let Some(task) = health_task {
+            let _ = task.await;
+        }
+        tracing::info!("gateway stopped; tmux sessions left running");
+        Ok(())
     }
 }
+
+impl ServerHandle {
+    /// The gateway's status, as `/health` reports it.
+    pub fn status(&self) -> Status {
+        self.gw.status()
+    }
+
+    /// Starts a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.gw.shutdown.cancel();
+    }
+}
+
+impl Gateway {
+    /// The gateway's status.
+    pub fn status(&self) -> Status {
+        let backends: Vec<BackendStatus> = self
+            .sessions
+            .backends()
+            .iter()
+            .map(|b| BackendStatus {
+                id: b.id.clone(),
+                state: if b.state() == BackendState::Up { "up" } else { "down" },
+                sessions: self.sessions.count_on(b.index),
+            })
+            .collect();
+        let up = backends.iter().filter(|b| b.state == "up").count();
+        let status = match up {
+            _ if self.shutdown.is_cancelled() => "unhealthy",
+            0 => "unhealthy",
+            n if n < backends.len() => "degraded",
+            _ => "healthy",
+        };
+        Status {
+            status,
+            version: env!("CARGO_PKG_VERSION"),
+            uptime: self.started.elapsed().as_secs(),
+            connections: self.stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+            sessions: self.sessions.count(),
+            backends,
+        }
+    }
+
+    /// Whether `/metrics` is served.
+    pub fn metrics_enabled(&self) -> bool {
+        self.config.enable_metrics
+    }
+}
+
+async fn root(State(gw): State<Arc<Gateway>>, upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+    match upgrade {
+        Ok(upgrade) => accept(gw, upgrade),
+        Err(_) => Html(PAGE).into_response(),
+    }
+}
+
+async fn ws_only(State(gw): State<Arc<Gateway>>, upgrade: WebSocketUpgrade) -> Response {
+    accept(gw, upgrade)
+}
+
+/// Admits a connection under `MAX_CONNECTIONS` and hands it to its task.
+fn accept(gw: Arc<Gateway>, upgrade: WebSocketUpgrade) -> Response {
+    if gw.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let Ok(permit) = gw.slots.clone().try_acquire_owned() else {
+        gw.stats.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+    };
+    let max = gw.limits.max_message_bytes;
+    let token = gw.tasks.token();
+    upgrade
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |ws| async move {
+            crate::connection::serve(ws, gw, permit).await;
+            drop(token);
+        })
+}
+
+/// Served on plain GET `/` until the web UI lands.
+const PAGE: &str = "<!doctype html><meta charset=utf-8><title>tmuxgate</title>\
+<p>tmuxgate is running. Connect a WebSocket client to <code>/ws</code>; see docs/protocol.md.";

@@ -1,0 +1,63 @@
+//! [`ClientOptions`]: how a [`Client`](crate::Client) connects and how long it waits.
+
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Default deadline for one request/response round trip.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket read and write buffer size: small, like the gateway's own (tungstenite's
+/// default is 128 KiB per direction, far too much for thousands of benchmark clients).
+pub const SOCKET_BUFFER_BYTES: usize = 8 * 1024;
+/// Largest message the client accepts from the server (snapshots can be large).
+pub const MAX_INCOMING_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Events kept for [`Client::wait_event`](crate::Client::wait_event) before the oldest are dropped.
+pub const EVENT_BACKLOG: usize = 4096;
+
+/// Connection settings. `ClientOptions::default()` is what [`Client::connect`](crate::Client::connect) uses.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Deadline for each request made through [`Client::request`](crate::Client::request).
+    pub request_timeout: Duration,
+    /// Start with reading paused (see [`Client::pause_reading`](crate::Client::pause_reading)).
+    pub paused: bool,
+    /// Extra HTTP headers on the upgrade request (e.g. `Origin`, `Authorization`).
+    pub headers: Vec<(String, String)>,
+    /// tungstenite settings: buffer sizes and incoming size limits.
+    pub websocket: WebSocketConfig,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            paused: false,
+            headers: Vec::new(),
+            websocket: WebSocketConfig::default()
+                .read_buffer_size(SOCKET_BUFFER_BYTES)
+                .write_buffer_size(SOCKET_BUFFER_BYTES)
+                .max_message_size(Some(MAX_INCOMING_MESSAGE_BYTES))
+                .max_frame_size(Some(MAX_INCOMING_MESSAGE_BYTES)),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the request deadline.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Starts the client with reading paused: it never reads the socket until resumed.
+    pub fn paused(mut self, paused: bool) -> Self {
+        self.paused = paused;
+        self
+    }
+
+    /// Adds an HTTP header to the upgrade request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}

@@ -1,0 +1,328 @@
+//! Client → server requests: `{"type", "id", "timestamp", "data"}` in a text frame.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::response::ErrorCode;
+
+/// Longest string `id` a client may use, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// A request id, echoed back in the response: a JSON string or number, chosen by the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// A numeric id.
+    Number(serde_json::Number),
+    /// A string id (at most [`MAX_ID_BYTES`]).
+    String(String),
+}
+
+/// The outer shape every request shares.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    id: Option<Value>,
+    data: Option<Value>,
+}
+
+/// A decoded request with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    /// The client's id for this request.
+    pub id: Option<RequestId>,
+    /// What the client asks.
+    pub request: Request,
+}
+
+/// Every request a client can send, with its `type` string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// `session-create`: start a new tmux session.
+    SessionCreate(SessionCreate),
+    /// `session-list`: the sessions this client may see.
+    SessionList,
+    /// `session-attach`: stream a pane of a session on a new channel.
+    SessionAttach(SessionAttach),
+    /// `session-detach`: stop streaming a channel.
+    SessionDetach(ChannelRef),
+    /// `session-destroy`: kill a session (its viewers get `session-closed`).
+    SessionDestroy(SessionRef),
+    /// `session-resize`: this channel's terminal size changed.
+    SessionResize(SessionResize),
+    /// `terminal-input`: UTF-8 input for clients that cannot send binary frames.
+    TerminalInput(TerminalInput),
+    /// `heartbeat`: liveness and round-trip time.
+    Heartbeat(Heartbeat),
+    /// `metrics`: a JSON summary of the gateway's counters.
+    Metrics,
+}
+
+impl Request {
+    /// Every request `type` string, for documentation checks.
+    pub const TYPES: [&'static str; 9] = [
+        "session-create",
+        "session-list",
+        "session-attach",
+        "session-detach",
+        "session-destroy",
+        "session-resize",
+        "terminal-input",
+        "heartbeat",
+        "metrics",
+    ];
+
+    /// The `type` string of this request.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Request::SessionCreate(_) => "session-create",
+            Request::SessionList => "session-list",
+            Request::SessionAttach(_) => "session-attach",
+            Request::SessionDetach(_) => "session-detach",
+            Request::SessionDestroy(_) => "session-destroy",
+            Request::SessionResize(_) => "session-resize",
+            Request::TerminalInput(_) => "terminal-input",
+            Request::Heartbeat(_) => "heartbeat",
+            Request::Metrics => "metrics",
+        }
+    }
+}
+
+/// `session-create` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionCreate {
+    /// Display name, `[A-Za-z0-9_-]{1,64}`.
+    pub name: String,
+    /// Optional size and working directory.
+    #[serde(default)]
+    pub options: SessionOptions,
+}
+
+/// `session-create` options.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionOptions {
+    /// Initial width in columns.
+    pub cols: Option<u16>,
+    /// Initial height in rows.
+    pub rows: Option<u16>,
+    /// Absolute working directory of the first shell.
+    pub cwd: Option<String>,
+}
+
+/// Attach mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// Input allowed.
+    #[default]
+    Write,
+    /// Output only; input is refused.
+    Read,
+}
+
+/// `session-attach` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAttach {
+    /// Opaque session id from `session-create` or `session-list`.
+    pub session_id: String,
+    /// `write` (default) or `read`.
+    #[serde(default)]
+    pub mode: AttachMode,
+    /// Offset already received on an earlier attachment: resume from there.
+    pub resume_from: Option<u64>,
+    /// This viewer's terminal width.
+    pub cols: Option<u16>,
+    /// This viewer's terminal height.
+    pub rows: Option<u16>,
+    /// A pane id (`%N`) of the session; default: its active pane.
+    pub target: Option<String>,
+}
+
+/// Data naming a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelRef {
+    /// Channel from `session-attach`.
+    pub channel: u32,
+}
+
+/// Data naming a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRef {
+    /// Opaque session id.
+    pub session_id: String,
+}
+
+/// `session-resize` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionResize {
+    /// Channel from `session-attach`.
+    pub channel: u32,
+    /// Width in columns.
+    pub cols: u16,
+    /// Height in rows.
+    pub rows: u16,
+}
+
+/// `terminal-input` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TerminalInput {
+    /// Channel from `session-attach`.
+    pub channel: u32,
+    /// Text to type (UTF-8).
+    pub data: String,
+}
+
+/// `heartbeat` data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The client's clock, echoed back.
+    pub timestamp: Option<Value>,
+}
+
+/// Why a text frame is not a valid request. `id` is set when the envelope was readable.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    /// The request's id, if it could be read.
+    pub id: Option<RequestId>,
+    /// `invalid_request` or `unknown_type`.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// Decodes one text frame into a request.
+pub fn decode_request(text: &str) -> Result<Incoming, DecodeError> {
+    let envelope: Envelope = serde_json::from_str(text)
+        .map_err(|e| invalid(None, format!("malformed request: {e}")))?;
+    let id = decode_id(envelope.id)?;
+    let kind = match envelope.kind {
+        Some(Value::String(kind)) => kind,
+        Some(_) => return Err(invalid(id, "field `type` must be a string".into())),
+        None => return Err(invalid(id, "missing field `type`".into())),
+    };
+    let data = envelope.data.unwrap_or(Value::Object(Default::default()));
+    let request = decode_data(&kind, data).map_err(|e| match e {
+        DataError::Unknown => DecodeError {
+            id: id.clone(),
+            code: ErrorCode::UnknownType,
+            message: format!("unknown request type `{}`", truncate(&kind, 64)),
+        },
+        DataError::Invalid(e) => invalid(id.clone(), format!("invalid `{kind}` data: {e}")),
+    })?;
+    Ok(Incoming { id, request })
+}
+
+enum DataError {
+    Unknown,
+    Invalid(serde_json::Error),
+}
+
+fn decode_data(kind: &str, data: Value) -> Result<Request, DataError> {
+    fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, DataError> {
+        serde_json::from_value(data).map_err(DataError::Invalid)
+    }
+    Ok(match kind {
+        "session-create" => Request::SessionCreate(parse(data)?),
+        "session-list" => Request::SessionList,
+        "session-attach" => Request::SessionAttach(parse(data)?),
+        "session-detach" => Request::SessionDetach(parse(data)?),
+        "session-destroy" => Request::SessionDestroy(parse(data)?),
+        "session-resize" => Request::SessionResize(parse(data)?),
+        "terminal-input" => Request::TerminalInput(parse(data)?),
+        "heartbeat" => Request::Heartbeat(parse(data)?),
+        "metrics" => Request::Metrics,
+        _ => return Err(DataError::Unknown),
+    })
+}
+
+fn decode_id(id: Option<Value>) -> Result<Option<RequestId>, DecodeError> {
+    match id {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(RequestId::Number(n))),
+        Some(Value::String(s)) if s.len() <= MAX_ID_BYTES => Ok(Some(RequestId::String(s))),
+        Some(Value::String(_)) => Err(invalid(None, format!("`id` longer than {MAX_ID_BYTES} bytes"))),
+        Some(_) => Err(invalid(None, "`id` must be a string or a number".into())),
+    }
+}
+
+fn invalid(id: Option<RequestId>, message: String) -> DecodeError {
+    DecodeError { id, code: ErrorCode::InvalidRequest, message }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Encodes a request as the client sends it.
+pub fn encode_request(id: &RequestId, request: &Request) -> String {
+    let data = match request {
+        Request::SessionCreate(d) => serde_json::to_value(d),
+        Request::SessionAttach(d) => serde_json::to_value(d),
+        Request::SessionDetach(d) => serde_json::to_value(d),
+        Request::SessionDestroy(d) => serde_json::to_value(d),
+        Request::SessionResize(d) => serde_json::to_value(d),
+        Request::TerminalInput(d) => serde_json::to_value(d),
+        Request::Heartbeat(d) => serde_json::to_value(d),
+        Request::SessionList | Request::Metrics => Ok(Value::Object(Default::default())),
+    }
+    .unwrap_or(Value::Null);
+    serde_json::json!({
+        "type": request.type_name(),
+        "id": id,
+        "timestamp": crate::now_millis(),
+        "data": data,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code_of(text: &str) -> ErrorCode {
+        decode_request(text).unwrap_err().code
+    }
+
+    #[test]
+    fn decodes_attach_with_defaults() {
+        let req = decode_request(r#"{"type":"session-attach","id":"a1","data":{"sessionId":"s"}}"#)
+            .unwrap();
+        assert_eq!(req.id, Some(RequestId::String("a1".into())));
+        let Request::SessionAttach(a) = req.request else { panic!("wrong variant") };
+        assert_eq!((a.session_id.as_str(), a.mode, a.resume_from), ("s", AttachMode::Write, None));
+    }
+
+    #[test]
+    fn classifies_bad_requests() {
+        assert_eq!(code_of("{"), ErrorCode::InvalidRequest);
+        assert_eq!(code_of("[]"), ErrorCode::InvalidRequest);
+        assert_eq!(code_of(r#"{"id":1}"#), ErrorCode::InvalidRequest);
+        assert_eq!(code_of(r#"{"type":"nope","id":1}"#), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"type":5}"#), ErrorCode::InvalidRequest);
+        let wrong = decode_request(r#"{"type":"session-resize","id":7,"data":{"channel":"x"}}"#);
+        let wrong = wrong.unwrap_err();
+        assert_eq!(wrong.code, ErrorCode::InvalidRequest);
+        assert_eq!(wrong.id, Some(RequestId::Number(7.into())));
+        let huge = r#"{"type":"session-resize","data":{"channel":1,"cols":99999999999,"rows":1}}"#;
+        assert_eq!(code_of(huge), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn encoded_requests_decode_to_themselves() {
+        let req = Request::SessionResize(SessionResize { channel: 3, cols: 100, rows: 30 });
+        let text = encode_request(&RequestId::Number(9.into()), &req);
+        assert_eq!(decode_request(&text).unwrap().request, req);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in ".{0,200}") {
+            let _ = decode_request(&text);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The tmux servers the gateway owns: start-up, version check, the admin control connection,
+//! session creation and discovery, and round-robin placement of new sessions.
+//!
+//! Each backend is one tmux server on a socket in a 0700 directory, started with the
+//! gateway's own configuration file (`-f`), so a user's `~/.tmux.conf` cannot change its
+//! behaviour. Sessions outlive the gateway: on start-up the pool reconnects to servers that
+//! are still running and reports the sessions they hold.
+
+mod conf;
+mod tmux;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::mpsc;
+
+pub use tmux::{Backend, BackendState, Discovered, NewSession};
+
+/// Oldest tmux version with the control-mode flow control the gateway relies on.
+pub const MIN_TMUX_VERSION: (u32, u32) = (3, 2);
+
+/// Something a backend's admin connection noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendEvent {
+    /// Sessions were created or destroyed on backend `index` (`%sessions-changed`).
+    SessionsChanged(usize),
+    /// The admin connection of backend `index` ended: the server died or was killed.
+    Lost(usize),
+}
+
+/// Why a backend could not be started or used.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The tmux binary could not be run.
+    #[error("cannot run `{bin}`: {source} (install the Debian/Ubuntu package `tmux`, version 3.2 or newer)")]
+    Missing {
+        /// The binary tried.
+        bin: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// tmux is older than [`MIN_TMUX_VERSION`].
+    #[error("tmux {found} is too old: tmuxgate needs tmux 3.2 or newer")]
+    TooOld {
+        /// The version string tmux reported.
+        found: String,
+    },
+    /// The socket directory could not be prepared.
+    #[error("socket directory {path}: {source}")]
+    SocketDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The backend is down.
+    #[error("backend {0} is unavailable")]
+    Unavailable(String),
+    /// tmux answered with an error or not at all.
+    #[error("tmux: {0}")]
+    Tmux(#[from] tmux_control::Error),
+    /// A command could not be built (data that no tmux argument can carry).
+    #[error("building a tmux command: {0}")]
+    Build(#[from] tmux_control::command::CommandError),
+    /// tmux's answer could not be understood.
+    #[error("unexpected reply from tmux: {0}")]
+    Reply(String),
+}
+
+/// Settings every backend shares.
+#[derive(Clone, Debug)]
+pub struct BackendSettings {
+    /// The tmux binary.
+    pub tmux_bin: PathBuf,
+    /// The 0700 directory holding sockets, the config file and snapshot captures.
+    pub dir: PathBuf,
+    /// tmux `history-limit`.
+    pub history_limit: u32,
+}
+
+impl BackendSettings {
+    /// Private directory for capture files.
+    pub fn capture_dir(&self) -> PathBuf {
+        self.dir.join("captures")
+    }
+}
+
+/// The set of backends and the placement policy for new sessions.
+pub struct Pool {
+    backends: Vec<Arc<Backend>>,
+    next: AtomicUsize,
+    settings: BackendSettings,
+}
+
+impl Pool {
+    /// Prepares the directory, writes the tmux config and starts (or reconnects to) `size`
+    /// servers. Fails if tmux is missing or too old.
+    pub async fn start(
+        settings: BackendSettings,
+        size: usize,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> Result<Pool, BackendError> {
+        prepare_dir(&settings.dir)?;
+        prepare_dir(&settings.capture_dir())?;
+        let conf = conf::write(&settings)?;
+        let mut backends = Vec::with_capacity(size);
+        for index in 0..size {
+            let socket = settings.dir.join(format!("backend-{index}.sock"));
+            let backend = Arc::new(Backend::new(index, socket, conf.clone(), &settings, events.clone()));
+            backend.connect().await?;
+            backends.push(backend);
+        }
+        Ok(Pool { backends, next: AtomicUsize::new(0), settings })
+    }
+
+    /// Every backend, in index order.
+    pub fn all(&self) -> &[Arc<Backend>] {
+        &self.backends
+    }
+
+    /// Backend by index.
+    pub fn get(&self, index: usize) -> Option<&Arc<Backend>> {
+        self.backends.get(index)
+    }
+
+    /// Shared settings.
+    pub fn settings(&self) -> &BackendSettings {
+        &self.settings
+    }
+
+    /// Picks the backend for a new session: round-robin over backends that are up, trying to
+    /// restart a dead one when its turn comes.
+    pub async fn place(&self) -> Result<Arc<Backend>, BackendError> {
+        let n = self.backends.len();
+        for _ in 0..n {
+            let backend = &self.backends[self.next.fetch_add(1, Ordering::Relaxed) % n];
+            if backend.state() == BackendState::Up || backend.connect().await.is_ok() {
+                return Ok(backend.clone());
+            }
+        }
+        Err(BackendError::Unavailable("every backend".into()))
+    }
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), BackendError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let err = |source| BackendError::SocketDir { path: dir.to_path_buf(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
+    // The directory must be ours and not a symlink: whoever can write it can replace the
+    // sockets. Permissions an earlier run or the operator left loose are tightened.
+    let meta = std::fs::symlink_metadata(dir).map_err(err)?;
+    if !meta.is_dir() || meta.uid() != current_uid() {
+        let msg = "not a directory owned by the gateway's user";
+        return Err(err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg)));
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's own uid; this avoids an unsafe libc call.
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+/// Parses tmux's `#{version}` ("3.3a", "next-3.5", "3.4") into (major, minor).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let digits = text.trim().trim_start_matches(|c: char| !c.is_ascii_digit());
+    let mut parts = digits.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    Some((major, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(parse_version("3.3a"), Some((3, 3)));
+        assert_eq!(parse_version("next-3.5"), Some((3, 5)));
+        assert_eq!(parse_version("3.10"), Some((3, 10)));
+        assert_eq!(parse_version("master"), None);
+        assert!(parse_version("3.1c").unwrap() < MIN_TMUX_VERSION);
+    }
+}

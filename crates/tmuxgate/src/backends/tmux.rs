@@ -1,0 +1,291 @@
+//! One backend: a gateway-owned tmux server and its admin control connection.
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tmux_control::{Command, ControlClient, Notification, SessionId, SpawnOptions, Target};
+use tokio::sync::mpsc;
+
+use super::{BackendError, BackendEvent, BackendSettings, MIN_TMUX_VERSION, parse_version};
+
+/// Health of a backend as far as this issue goes: its admin connection is up or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendState {
+    /// The admin connection is live.
+    Up,
+    /// The server died or could not be started.
+    Down,
+}
+
+/// A session found on a backend at start-up (or on a `%sessions-changed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovered {
+    /// tmux's id.
+    pub tmux_id: SessionId,
+    /// The gateway's public id (`@tmuxgate_id`).
+    pub public_id: String,
+    /// Display name (`@tmuxgate_name`).
+    pub name: String,
+    /// Creation time in ms (`@tmuxgate_created`).
+    pub created_at: u64,
+}
+
+/// What a new session needs.
+pub struct NewSession<'a> {
+    /// Public opaque id.
+    pub public_id: &'a str,
+    /// Validated display name.
+    pub name: &'a tmux_control::Name,
+    /// Initial width.
+    pub cols: u16,
+    /// Initial height.
+    pub rows: u16,
+    /// Validated absolute working directory.
+    pub cwd: Option<&'a str>,
+    /// Creation time in ms.
+    pub created_at: u64,
+}
+
+/// One tmux server.
+pub struct Backend {
+    /// Position in the pool.
+    pub index: usize,
+    /// Stable id shown to clients and operators, e.g. `tmux-0`.
+    pub id: String,
+    /// The server's socket.
+    pub socket: PathBuf,
+    conf: PathBuf,
+    tmux_bin: PathBuf,
+    admin: RwLock<Option<ControlClient>>,
+    state: AtomicU8,
+    events: mpsc::UnboundedSender<BackendEvent>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// Name of each server's admin session.
+pub const ADMIN_SESSION: &str = "_tmuxgate";
+const ADMIN_TARGET: &str = "=_tmuxgate";
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+
+impl Backend {
+    pub(super) fn new(
+        index: usize,
+        socket: PathBuf,
+        conf: PathBuf,
+        settings: &BackendSettings,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) -> Backend {
+        Backend {
+            index,
+            id: format!("tmux-{index}"),
+            socket,
+            conf,
+            tmux_bin: settings.tmux_bin.clone(),
+            admin: RwLock::new(None),
+            state: AtomicU8::new(DOWN),
+            events,
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> BackendState {
+        match self.state.load(Ordering::Acquire) {
+            UP => BackendState::Up,
+            _ => BackendState::Down,
+        }
+    }
+
+    /// Options for a control connection to this server.
+    pub fn spawn_options(&self, target: Target) -> SpawnOptions {
+        SpawnOptions {
+            tmux_bin: self.tmux_bin.clone(),
+            socket: self.socket.clone(),
+            config_file: Some(self.conf.clone()),
+            target,
+            extra_flags: Vec::new(),
+        }
+    }
+
+    /// Starts the server if needed and opens the admin connection; checks the tmux version.
+    pub async fn connect(&self) -> Result<(), BackendError> {
+        let _one_at_a_time = self.connecting.lock().await;
+        if self.state() == BackendState::Up {
+            return Ok(());
+        }
+        let (index, events) = (self.index, self.events.clone());
+        let handler = move |n: Notification| match n {
+            Notification::SessionsChanged => {
+                let _ = events.send(BackendEvent::SessionsChanged(index));
+            }
+            Notification::Exit { .. } => {
+                let _ = events.send(BackendEvent::Lost(index));
+            }
+            _ => {}
+        };
+        let admin_session = self.admin_session().await?;
+        let client = ControlClient::spawn(self.spawn_options(Target::Attach(admin_session)), handler)
+            .await
+            .map_err(|e| self.spawn_error(e))?;
+        let version = first_line(&client.command(Command::new("display-message").flag("-p").arg_quoted("#{version}")?).await?)?;
+        match parse_version(&version) {
+            Some(v) if v >= MIN_TMUX_VERSION => {}
+            _ => return Err(BackendError::TooOld { found: version }),
+        }
+        *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        self.state.store(UP, Ordering::Release);
+        tracing::info!(backend = %self.id, tmux = %version, socket = %self.socket.display(), "backend up");
+        Ok(())
+    }
+
+    /// Starts the server if needed and returns the id of its admin session.
+    ///
+    /// A control client needs a session to stay connected (`tmux -C start-server` exits as
+    /// soon as its command is done), so each server carries a gateway-owned session,
+    /// [`ADMIN_SESSION`], whose only pane runs `cat` and which discovery ignores (it has no
+    /// `@tmuxgate_id`). These two commands run once per (re)connect, never per request.
+    async fn admin_session(&self) -> Result<SessionId, BackendError> {
+        let create = ["new-session", "-d", "-s", ADMIN_SESSION, "-x", "80", "-y", "24", "-P", "-F", "#{session_id}", "cat"];
+        let find = ["display-message", "-p", "-t", ADMIN_TARGET, "#{session_id}"];
+        for args in [&create[..], &find[..]] {
+            let out = tokio::process::Command::new(&self.tmux_bin)
+                .arg("-S")
+                .arg(&self.socket)
+                .arg("-f")
+                .arg(&self.conf)
+                .args(args)
+                .env_remove("TMUX")
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|source| BackendError::Missing { bin: self.tmux_bin.display().to_string(), source })?;
+            if let Ok(id) = String::from_utf8_lossy(&out.stdout).trim().parse() {
+                return Ok(id);
+            }
+        }
+        Err(BackendError::Reply(format!("could not start or find the admin session on {}", self.id)))
+    }
+
+    fn spawn_error(&self, e: tmux_control::Error) -> BackendError {
+        match e {
+            tmux_control::Error::Spawn(source) => {
+                BackendError::Missing { bin: self.tmux_bin.display().to_string(), source }
+            }
+            other => BackendError::Tmux(other),
+        }
+    }
+
+    /// Marks the backend down after its admin connection ended.
+    pub fn mark_lost(&self) {
+        self.state.store(DOWN, Ordering::Release);
+        self.admin.write().unwrap_or_else(|e| e.into_inner()).take();
+        tracing::warn!(backend = %self.id, "backend lost");
+    }
+
+    /// The admin connection, if the backend is up.
+    pub fn admin(&self) -> Result<ControlClient, BackendError> {
+        let admin = self.admin.read().unwrap_or_else(|e| e.into_inner());
+        match admin.as_ref() {
+            Some(client) if !client.is_closed() => Ok(client.clone()),
+            _ => Err(BackendError::Unavailable(self.id.clone())),
+        }
+    }
+
+    /// Whether the server still answers (a cheap round trip on the admin connection).
+    pub async fn probe(&self) -> bool {
+        match self.admin() {
+            Ok(admin) => admin.command(Command::new("display-message").flag("-p").arg_raw_static("ok")).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Creates a detached session carrying the gateway's metadata as user options.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<SessionId, BackendError> {
+        let admin = self.admin()?;
+        let mut cmd = Command::new("new-session")
+            .flag("-d")
+            .flag("-P")
+            .flag("-F")
+            .arg_quoted("#{session_id}")?
+            .flag_value("-s", new.name)
+            .flag_value("-x", new.cols)
+            .flag_value("-y", new.rows);
+        if let Some(cwd) = new.cwd {
+            cmd = cmd.flag("-c").arg_quoted(cwd)?;
+        }
+        let id: SessionId = first_line(&admin.command(cmd).await?)?
+            .parse()
+            .map_err(|_| BackendError::Reply("new-session id".into()))?;
+        let set = |opt: &'static str, value: &str| -> Result<Command, BackendError> {
+            Ok(Command::new("set-option").flag_value("-t", id).arg_raw_static(opt).arg_quoted(value)?)
+        };
+        let line = tmux_control::CommandLine::from(set("@tmuxgate_id", new.public_id)?)
+            .then(set("@tmuxgate_name", new.name.as_str())?)
+            .then(set("@tmuxgate_created", &new.created_at.to_string())?);
+        admin.command(line).await?.check()?;
+        Ok(id)
+    }
+
+    /// Kills a session.
+    pub async fn kill_session(&self, id: SessionId) -> Result<(), BackendError> {
+        let admin = self.admin()?;
+        admin.command(Command::new("kill-session").flag_value("-t", id)).await?.check()?;
+        Ok(())
+    }
+
+    /// The gateway's sessions on this server (those carrying `@tmuxgate_id`).
+    pub async fn discover(&self) -> Result<Vec<Discovered>, BackendError> {
+        let admin = self.admin()?;
+        let format = "#{session_id} #{@tmuxgate_id} #{@tmuxgate_created} #{@tmuxgate_name}";
+        let reply = admin.command(Command::new("list-sessions").flag("-F").arg_quoted(format)?).await?;
+        let block = reply.single()?;
+        Ok(block.lines.iter().filter_map(|l| parse_discovered(l)).collect())
+    }
+}
+
+/// Parses one `list-sessions` line; anything unexpected (not ours, or tampered with from
+/// inside a pane) is skipped.
+fn parse_discovered(line: &[u8]) -> Option<Discovered> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut fields = text.splitn(4, ' ');
+    let tmux_id = fields.next()?.parse().ok()?;
+    let public_id = fields.next()?.to_string();
+    let created_at = fields.next()?.parse().ok()?;
+    let name = fields.next()?;
+    let valid_id = crate::sessions::is_public_id(&public_id);
+    let valid_name = tmux_control::Name::new(name).is_ok();
+    (valid_id && valid_name).then(|| Discovered { tmux_id, public_id, name: name.to_string(), created_at })
+}
+
+fn first_line(reply: &tmux_control::Reply) -> Result<String, BackendError> {
+    let block = reply.blocks.first().ok_or_else(|| BackendError::Reply("empty reply".into()))?;
+    if block.error {
+        return Err(BackendError::Reply("command failed".into()));
+    }
+    let line = block.lines.first().ok_or_else(|| BackendError::Reply("no output".into()))?;
+    Ok(String::from_utf8_lossy(line).into_owned())
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("id", &self.id).field("state", &self.state()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_skips_foreign_and_tampered_sessions() {
+        let ok = parse_discovered(b"$3 s_0123456789abcdef0123 1700000000000 build-1").unwrap();
+        assert_eq!(ok.tmux_id, SessionId(3));
+        assert_eq!(ok.name, "build-1");
+        assert!(parse_discovered(b"$4  ").is_none());
+        assert!(parse_discovered(b"$5 s_0123456789abcdef0123 1 #(reboot)").is_none());
+        assert!(parse_discovered(b"$6 ../../x 1 name").is_none());
+    }
+}

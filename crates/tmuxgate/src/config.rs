@@ -1,5 +1,0 @@
-//! Configuration (being written).
-
-/// Placeholder.
-#[derive(Clone, Debug, Default)]
-pub struct Config;

@@ -1,0 +1,239 @@
+//! Gateway configuration: the [`Config`] struct the gateway reads, its defaults,
+//! and how environment variables, command-line flags and presets combine into it.
+//!
+//! Precedence, lowest first: built-in default < [`Preset`] < environment < flag.
+//! [`Layers::resolve`] applies them and records each value's [`Source`];
+//! [`Config::validate`] enforces the rules documented in `docs/configuration.md`.
+
+mod preset;
+mod resolve;
+mod secret;
+mod settings;
+mod validate;
+
+use std::ffi::OsStr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use preset::Preset;
+pub use resolve::{Layers, Resolved, Source, Sources};
+pub use secret::Secret;
+pub use settings::{Overrides, VARIABLES};
+pub use validate::{ConfigError, MAX_SOCKET_NAME_BYTES, SOCKET_PATH_LIMIT_BYTES};
+
+/// Everything the gateway needs to know at start-up. Plain data: each field
+/// mirrors the environment variable in its doc comment (durations in ms there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `PROXY_PORT`: WebSocket listener port (0 = ephemeral).
+    pub proxy_port: u16,
+    /// `PROXY_HOST`: address of both listeners.
+    pub proxy_host: IpAddr,
+    /// `MAX_CONNECTIONS`: concurrent WebSocket connections accepted.
+    pub max_connections: usize,
+    /// `ENABLE_AUTH`: authentication (refused by [`Config::validate`] until it exists).
+    pub enable_auth: bool,
+    /// `ENABLE_SSL`: TLS (refused by [`Config::validate`] until it exists).
+    pub enable_ssl: bool,
+    /// `TMUX_SOCKET_PATH`: directory (created 0700) holding the tmux server sockets.
+    pub tmux_socket_path: PathBuf,
+    /// `BACKEND_POOL_SIZE`: number of gateway-owned tmux servers.
+    pub backend_pool_size: usize,
+    /// `TARGET_LATENCY`: output batching target.
+    pub target_latency: Duration,
+    /// `RATE_LIMIT_REQUESTS`: requests per window (enforced in a later release).
+    pub rate_limit_requests: u32,
+    /// `RATE_LIMIT_WINDOW`: rate-limit window.
+    pub rate_limit_window: Duration,
+    /// `REDIS_HOST`: shared store (refused by [`Config::validate`] until it exists).
+    pub redis_host: Option<String>,
+    /// `REDIS_PORT`.
+    pub redis_port: u16,
+    /// `REDIS_PASSWORD`: never printed.
+    pub redis_password: Option<Secret>,
+    /// `ENABLE_METRICS`: when false `/metrics` answers 404.
+    pub enable_metrics: bool,
+    /// `HEALTH_PORT`: `/health` and `/metrics` listener port on `proxy_host` (0 = ephemeral).
+    pub health_port: u16,
+    /// `ALLOW_INSECURE_NO_AUTH`: permits a non-loopback `proxy_host` without authentication.
+    pub allow_insecure_no_auth: bool,
+    /// `PROXY_PRESET`: the preset these values started from.
+    pub preset: Preset,
+    /// `TMUX_BIN`: tmux executable (looked up in `PATH` when bare).
+    pub tmux_bin: PathBuf,
+    /// `MAX_MESSAGE_BYTES`: largest WebSocket message accepted.
+    pub max_message_bytes: usize,
+    /// `RING_BUFFER_BYTES`: per-pane output log.
+    pub ring_buffer_bytes: usize,
+    /// `HISTORY_LIMIT`: tmux `history-limit` of gateway-owned servers.
+    pub history_limit: u32,
+    /// `SNAPSHOT_HISTORY_LINES`: scrollback lines included in a pane snapshot.
+    pub snapshot_history_lines: u32,
+    /// `PING_INTERVAL`: WebSocket ping period.
+    pub ping_interval: Duration,
+    /// `IDLE_TIMEOUT`: a socket silent (not even a pong) this long is closed.
+    pub idle_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT`: grace period for connections on shutdown.
+    pub shutdown_timeout: Duration,
+    /// `DEFAULT_COLS`: terminal width before a client reports its size.
+    pub default_cols: u16,
+    /// `DEFAULT_ROWS`: terminal height before a client reports its size.
+    pub default_rows: u16,
+    /// `LOG_FORMAT`: diagnostic log format.
+    pub log_format: LogFormat,
+}
+
+/// Format of the diagnostic log on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+impl Default for Config {
+    /// The `development` preset: the built-in defaults.
+    fn default() -> Self {
+        Config {
+            proxy_port: 8080,
+            proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            max_connections: 1000,
+            enable_auth: false,
+            enable_ssl: false,
+            tmux_socket_path: default_socket_dir(
+                std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+                &user_tag(),
+            ),
+            backend_pool_size: 5,
+            target_latency: Duration::from_millis(50),
+            rate_limit_requests: 100,
+            rate_limit_window: Duration::from_secs(60),
+            redis_host: None,
+            redis_port: 6379,
+            redis_password: None,
+            enable_metrics: true,
+            health_port: 9090,
+            allow_insecure_no_auth: false,
+            preset: Preset::Development,
+            tmux_bin: PathBuf::from("tmux"),
+            max_message_bytes: MIB,
+            ring_buffer_bytes: MIB,
+            history_limit: 10_000,
+            snapshot_history_lines: 1000,
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            shutdown_timeout: Duration::from_secs(10),
+            default_cols: 80,
+            default_rows: 24,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults for integration tests: one backend, ephemeral ports on
+    /// 127.0.0.1, sockets under `socket_dir` (use a fresh temporary directory).
+    pub fn for_tests(socket_dir: PathBuf) -> Config {
+        Config {
+            proxy_port: 0,
+            health_port: 0,
+            proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            backend_pool_size: 1,
+            tmux_socket_path: socket_dir,
+            ..Config::default()
+        }
+    }
+
+    /// Address of the WebSocket listener.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.proxy_host, self.proxy_port)
+    }
+
+    /// Address of the health/metrics listener (same host as the proxy).
+    pub fn health_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.proxy_host, self.health_port)
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/tmuxgate` when that variable is set (and absolute), else
+/// `/tmp/tmuxgate-<user>` like tmux's own `/tmp/tmux-<uid>`.
+fn default_socket_dir(xdg_runtime_dir: Option<&OsStr>, user: &str) -> PathBuf {
+    match xdg_runtime_dir.map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("tmuxgate"),
+        _ => PathBuf::from(format!("/tmp/tmuxgate-{user}")),
+    }
+}
+
+/// The current user's uid, read without `unsafe` from the owner of
+/// `/proc/self`; falls back to `$USER` where `/proc` does not exist.
+fn user_tag() -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata("/proc/self") {
+        Ok(meta) => meta.uid().to_string(),
+        Err(_) => std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_dir_prefers_xdg_runtime_dir() {
+        let dir = default_socket_dir(Some(OsStr::new("/run/user/1000")), "1000");
+        assert_eq!(dir, PathBuf::from("/run/user/1000/tmuxgate"));
+    }
+
+    #[test]
+    fn socket_dir_falls_back_to_tmp_with_user() {
+        assert_eq!(
+            default_socket_dir(None, "42"),
+            PathBuf::from("/tmp/tmuxgate-42")
+        );
+        let relative = default_socket_dir(Some(OsStr::new("run")), "42");
+        assert_eq!(relative, PathBuf::from("/tmp/tmuxgate-42"));
+    }
+
+    #[test]
+    fn user_tag_is_the_uid_of_this_process() {
+        use std::os::unix::fs::MetadataExt;
+        let here = std::env::temp_dir().join(format!("tmuxgate-uid-{}", std::process::id()));
+        std::fs::write(&here, b"").expect("temp file");
+        let uid = std::fs::metadata(&here).expect("metadata").uid();
+        std::fs::remove_file(&here).expect("cleanup");
+        assert_eq!(user_tag(), uid.to_string());
+    }
+
+    #[test]
+    fn for_tests_uses_ephemeral_ports_and_one_backend() {
+        let config = Config::for_tests(PathBuf::from("/tmp/x"));
+        assert_eq!((config.proxy_port, config.health_port), (0, 0));
+        assert_eq!(config.backend_pool_size, 1);
+        assert!(config.proxy_host.is_loopback());
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn default_is_development_and_valid() {
+        let config = Config::default();
+        assert_eq!(config.preset, Preset::Development);
+        assert_eq!(config.proxy_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.health_addr().to_string(), "127.0.0.1:9090");
+        assert_eq!(config.validate(), Ok(()));
+    }
+}

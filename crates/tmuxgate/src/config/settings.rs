@@ -1,0 +1,296 @@
+//! The settings table: one entry per variable binds a [`Config`] field to its
+//! environment variable, its command-line flag and its help text. The macro
+//! turns the table into the clap arguments ([`Overrides`]), the code applying
+//! them, and the list `tmuxgate config` prints, so the three cannot drift.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use serde_json::Value;
+
+use super::resolve::{Source, Sources};
+use super::secret::MASK;
+use super::{Config, LogFormat, Preset, Secret};
+
+macro_rules! settings {
+    ($( $(#[$attr:meta])* $field:ident: $cli:ty = $env:literal, $flag:literal; )*) => {
+        /// Values given in the environment or on the command line; `None` means
+        /// "not given here". Flattened into every subcommand that reads the config.
+        #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
+        pub struct Overrides {
+            $(
+                $(#[$attr])*
+                #[arg(long = $flag, env = $env, value_name = $env)]
+                pub $field: Option<$cli>,
+            )*
+        }
+
+        impl Overrides {
+            /// Clears every value whose clap argument id (the field name) fails `keep`.
+            pub(super) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+                $( if !keep(stringify!($field)) { self.$field = None; } )*
+            }
+
+            /// Writes the values present here into `config`, marking them `source`.
+            pub(super) fn apply_to(&self, config: &mut Config, sources: &mut Sources, source: Source) {
+                $(
+                    if let Some(value) = &self.$field {
+                        config.$field = FromSetting::from_setting(value.clone());
+                        sources.set($env, source);
+                    }
+                )*
+            }
+        }
+
+        /// Every variable's name, in the order `tmuxgate config` prints them.
+        pub const VARIABLES: &[&str] = &[$($env),*];
+
+        /// Every variable's name and value (secrets masked), in table order.
+        pub(super) fn entries(config: &Config) -> Vec<(&'static str, Value)> {
+            vec![$( ($env, ToSetting::to_setting(&config.$field)), )*]
+        }
+    };
+}
+
+settings! {
+    /// WebSocket listener port; 0 picks a free one
+    proxy_port: u16 = "PROXY_PORT", "port";
+    /// Address of both listeners; non-loopback needs --allow-insecure-no-auth
+    proxy_host: IpAddr = "PROXY_HOST", "host";
+    /// Concurrent WebSocket connections accepted
+    max_connections: usize = "MAX_CONNECTIONS", "max-connections";
+    /// Authentication (not yet supported: refused)
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    enable_auth: bool = "ENABLE_AUTH", "enable-auth";
+    /// TLS (not yet supported: refused)
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    enable_ssl: bool = "ENABLE_SSL", "enable-ssl";
+    /// Directory (created 0700) for the tmux server sockets
+    tmux_socket_path: PathBuf = "TMUX_SOCKET_PATH", "tmux-socket-path";
+    /// Number of gateway-owned tmux servers (1-64)
+    backend_pool_size: usize = "BACKEND_POOL_SIZE", "backend-pool-size";
+    /// Output batching target, in ms
+    target_latency: u64 = "TARGET_LATENCY", "target-latency";
+    /// Requests per rate-limit window (enforced in a later release)
+    rate_limit_requests: u32 = "RATE_LIMIT_REQUESTS", "rate-limit-requests";
+    /// Rate-limit window, in ms
+    rate_limit_window: u64 = "RATE_LIMIT_WINDOW", "rate-limit-window";
+    /// Redis host for shared state (not yet supported: refused); empty = unset
+    redis_host: String = "REDIS_HOST", "redis-host";
+    /// Redis port
+    redis_port: u16 = "REDIS_PORT", "redis-port";
+    /// Redis password (never printed); empty = unset
+    #[arg(hide_env_values = true)]
+    redis_password: Secret = "REDIS_PASSWORD", "redis-password";
+    /// Serve /metrics (false: 404)
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    enable_metrics: bool = "ENABLE_METRICS", "enable-metrics";
+    /// Port of /health and /metrics on the proxy host; 0 picks a free one
+    health_port: u16 = "HEALTH_PORT", "health-port";
+    /// Accept a non-loopback host without authentication
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    allow_insecure_no_auth: bool = "ALLOW_INSECURE_NO_AUTH", "allow-insecure-no-auth";
+    /// Starting point for every other value
+    preset: Preset = "PROXY_PRESET", "preset";
+    /// tmux executable
+    tmux_bin: PathBuf = "TMUX_BIN", "tmux-bin";
+    /// Largest WebSocket message accepted, in bytes (1 KiB-64 MiB)
+    max_message_bytes: usize = "MAX_MESSAGE_BYTES", "max-message-bytes";
+    /// Per-pane output log, in bytes (64 KiB-256 MiB)
+    ring_buffer_bytes: usize = "RING_BUFFER_BYTES", "ring-buffer-bytes";
+    /// tmux history-limit of gateway-owned servers
+    history_limit: u32 = "HISTORY_LIMIT", "history-limit";
+    /// Scrollback lines in a pane snapshot (at most HISTORY_LIMIT)
+    snapshot_history_lines: u32 = "SNAPSHOT_HISTORY_LINES", "snapshot-history-lines";
+    /// WebSocket ping period, in ms (at least 1000)
+    ping_interval: u64 = "PING_INTERVAL", "ping-interval";
+    /// Close a socket silent this long, in ms (more than PING_INTERVAL)
+    idle_timeout: u64 = "IDLE_TIMEOUT", "idle-timeout";
+    /// Grace period for connections on shutdown, in ms
+    shutdown_timeout: u64 = "SHUTDOWN_TIMEOUT", "shutdown-timeout";
+    /// Terminal width before a client reports its size (2-1000)
+    default_cols: u16 = "DEFAULT_COLS", "default-cols";
+    /// Terminal height before a client reports its size (2-1000)
+    default_rows: u16 = "DEFAULT_ROWS", "default-rows";
+    /// Diagnostic log format
+    log_format: LogFormat = "LOG_FORMAT", "log-format";
+}
+
+/// Converts a parsed command-line value into its `Config` field type.
+trait FromSetting<T> {
+    fn from_setting(value: T) -> Self;
+}
+
+impl<T> FromSetting<T> for T {
+    fn from_setting(value: T) -> T {
+        value
+    }
+}
+
+/// Durations are given in milliseconds.
+impl FromSetting<u64> for Duration {
+    fn from_setting(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}
+
+/// An empty value (`REDIS_HOST=`) means unset, as container templates often write.
+impl FromSetting<String> for Option<String> {
+    fn from_setting(value: String) -> Option<String> {
+        Some(value).filter(|v| !v.is_empty())
+    }
+}
+
+impl FromSetting<Secret> for Option<Secret> {
+    fn from_setting(value: Secret) -> Option<Secret> {
+        Some(value).filter(|v| !v.expose().is_empty())
+    }
+}
+
+/// Renders a `Config` field as the JSON value `tmuxgate config` shows.
+trait ToSetting {
+    fn to_setting(&self) -> Value;
+}
+
+macro_rules! to_setting_as_json {
+    ($($ty:ty),*) => {
+        $(impl ToSetting for $ty {
+            fn to_setting(&self) -> Value {
+                Value::from(*self)
+            }
+        })*
+    };
+}
+
+to_setting_as_json!(u16, u32, usize, bool);
+
+macro_rules! to_setting_as_string {
+    ($($ty:ty),*) => {
+        $(impl ToSetting for $ty {
+            fn to_setting(&self) -> Value {
+                Value::String(self.to_string())
+            }
+        })*
+    };
+}
+
+to_setting_as_string!(IpAddr, Preset, LogFormat);
+
+impl ToSetting for PathBuf {
+    fn to_setting(&self) -> Value {
+        Value::String(self.display().to_string())
+    }
+}
+
+/// In milliseconds, like the variable.
+impl ToSetting for Duration {
+    fn to_setting(&self) -> Value {
+        Value::from(u64::try_from(self.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl ToSetting for Option<String> {
+    fn to_setting(&self) -> Value {
+        self.as_deref().map_or(Value::Null, Value::from)
+    }
+}
+
+impl ToSetting for Option<Secret> {
+    fn to_setting(&self) -> Value {
+        self.as_ref().map_or(Value::Null, |_| Value::from(MASK))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// A command with just the settings and environment lookups switched off,
+    /// so tests never depend on the process environment.
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        settings: Overrides,
+    }
+
+    fn parse(args: &[&str]) -> Result<Overrides, clap::Error> {
+        let command = Only::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(std::iter::once("tmuxgate").chain(args.iter().copied()))?;
+        <Overrides as clap::FromArgMatches>::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn every_variable_has_a_flag_and_is_listed_once() {
+        let command = Only::command();
+        assert_eq!(command.get_arguments().count(), VARIABLES.len());
+        for arg in command.get_arguments() {
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            assert!(VARIABLES.contains(&env), "{env}");
+            let value_name = arg.get_value_names().map(|names| names[0].to_string());
+            assert_eq!(
+                value_name.as_deref(),
+                Some(env),
+                "value_name names the variable"
+            );
+        }
+        let mut unique = VARIABLES.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), VARIABLES.len());
+    }
+
+    #[test]
+    fn switches_take_an_optional_boolean() -> Result<(), clap::Error> {
+        let parsed = parse(&[
+            "--enable-auth",
+            "--enable-metrics=no",
+            "--allow-insecure-no-auth=1",
+        ])?;
+        assert_eq!(parsed.enable_auth, Some(true));
+        assert_eq!(parsed.enable_metrics, Some(false));
+        assert_eq!(parsed.allow_insecure_no_auth, Some(true));
+        assert_eq!(parsed.enable_ssl, None);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_numbers_are_reported_with_the_variable_name() {
+        let err = parse(&["--backend-pool-size", "many"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("BACKEND_POOL_SIZE")));
+    }
+
+    #[test]
+    fn conversions_apply_units_and_empty_means_unset() -> Result<(), clap::Error> {
+        let parsed = parse(&[
+            "--ping-interval",
+            "1500",
+            "--redis-host=",
+            "--redis-password",
+            "",
+        ])?;
+        let mut config = Config::default();
+        parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        assert_eq!(config.ping_interval, Duration::from_millis(1500));
+        assert_eq!(config.redis_host, None);
+        assert_eq!(config.redis_password, None);
+        Ok(())
+    }
+
+    #[test]
+    fn entries_mask_the_secret() {
+        let config = Config {
+            redis_password: Some(Secret::new("hunter2")),
+            ..Config::default()
+        };
+        let password = entries(&config)
+            .into_iter()
+            .find(|(name, _)| *name == "REDIS_PASSWORD");
+        assert_eq!(password, Some(("REDIS_PASSWORD", Value::from("***"))));
+    }
+}

@@ -1,0 +1,447 @@
+//! [`Config::validate`] and [`ConfigError`]: every rule a configuration must
+//! satisfy before the gateway starts. Each error names the variable to fix.
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use super::{Config, KIB, MIB};
+
+/// Unix socket paths must stay shorter than this (`sun_path` is 104–108 bytes).
+pub const SOCKET_PATH_LIMIT_BYTES: usize = 100;
+/// Longest socket file name the gateway creates inside `tmux_socket_path`.
+pub const MAX_SOCKET_NAME_BYTES: usize = 16;
+/// Upper bound of every duration: keeps `Instant` arithmetic far from overflow.
+const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Why a configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value outside its allowed range, or inconsistent with another value.
+    #[error("invalid {variable}={value}: {reason}")]
+    Invalid {
+        /// The environment variable to fix.
+        variable: &'static str,
+        /// The offending value as given (durations in ms).
+        value: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// A feature that is configurable but not implemented yet.
+    #[error("{setting} is not yet supported: {reason}")]
+    Unsupported {
+        /// The setting as the user wrote it, e.g. `ENABLE_AUTH=true`.
+        setting: &'static str,
+        /// When it arrives.
+        reason: &'static str,
+    },
+    /// Listening beyond loopback without authentication, not explicitly allowed.
+    #[error(
+        "PROXY_HOST={host} accepts remote clients but authentication is off: \
+         enable authentication (ENABLE_AUTH, arriving in a later release) or pass \
+         --allow-insecure-no-auth (ALLOW_INSECURE_NO_AUTH=true) to accept that \
+         anyone who reaches this address controls the terminals"
+    )]
+    InsecureBind {
+        /// The configured `proxy_host`.
+        host: IpAddr,
+    },
+}
+
+/// One numeric rule: variable, value, allowed range and unit for the message.
+struct Bound(&'static str, u64, RangeInclusive<u64>, &'static str);
+
+impl Config {
+    /// Checks every rule of `docs/configuration.md`; the first broken one is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_unsupported()?;
+        for Bound(variable, value, range, unit) in self.bounds() {
+            check_range(variable, value, &range, unit)?;
+        }
+        self.check_relations()?;
+        self.check_paths()?;
+        self.check_exposure()
+    }
+
+    fn check_unsupported(&self) -> Result<(), ConfigError> {
+        let unsupported = |setting, reason| Err(ConfigError::Unsupported { setting, reason });
+        if self.enable_auth {
+            return unsupported(
+                "ENABLE_AUTH=true",
+                "authentication arrives in a later release",
+            );
+        }
+        if self.enable_ssl {
+            return unsupported(
+                "ENABLE_SSL=true",
+                "TLS arrives with authentication in a later release",
+            );
+        }
+        if self.redis_host.is_some() {
+            return unsupported("REDIS_HOST", "the Redis store arrives in a later release");
+        }
+        Ok(())
+    }
+
+    fn bounds(&self) -> [Bound; 14] {
+        let at_most_a_day = 0..=MAX_DURATION_MS;
+        [
+            Bound(
+                "MAX_CONNECTIONS",
+                count(self.max_connections),
+                1..=1_000_000,
+                "",
+            ),
+            Bound(
+                "BACKEND_POOL_SIZE",
+                count(self.backend_pool_size),
+                1..=64,
+                "",
+            ),
+            Bound(
+                "TARGET_LATENCY",
+                ms(self.target_latency),
+                1..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound(
+                "RATE_LIMIT_REQUESTS",
+                self.rate_limit_requests.into(),
+                1..=u64::MAX,
+                "",
+            ),
+            Bound(
+                "RATE_LIMIT_WINDOW",
+                ms(self.rate_limit_window),
+                1..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound("REDIS_PORT", self.redis_port.into(), 1..=u64::MAX, ""),
+            Bound(
+                "MAX_MESSAGE_BYTES",
+                count(self.max_message_bytes),
+                bytes(KIB..=64 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "RING_BUFFER_BYTES",
+                count(self.ring_buffer_bytes),
+                bytes(64 * KIB..=256 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "HISTORY_LIMIT",
+                self.history_limit.into(),
+                0..=i32::MAX as u64,
+                " lines",
+            ),
+            Bound(
+                "PING_INTERVAL",
+                ms(self.ping_interval),
+                1000..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound(
+                "IDLE_TIMEOUT",
+                ms(self.idle_timeout),
+                at_most_a_day.clone(),
+                " ms",
+            ),
+            Bound(
+                "SHUTDOWN_TIMEOUT",
+                ms(self.shutdown_timeout),
+                at_most_a_day,
+                " ms",
+            ),
+            Bound("DEFAULT_COLS", self.default_cols.into(), 2..=1000, ""),
+            Bound("DEFAULT_ROWS", self.default_rows.into(), 2..=1000, ""),
+        ]
+    }
+
+    fn check_relations(&self) -> Result<(), ConfigError> {
+        if self.snapshot_history_lines > self.history_limit {
+            let reason = format!("must not exceed HISTORY_LIMIT ({})", self.history_limit);
+            return invalid(
+                "SNAPSHOT_HISTORY_LINES",
+                self.snapshot_history_lines,
+                reason,
+            );
+        }
+        if self.idle_timeout <= self.ping_interval {
+            let reason = format!(
+                "must be longer than PING_INTERVAL ({} ms)",
+                ms(self.ping_interval)
+            );
+            return invalid("IDLE_TIMEOUT", ms(self.idle_timeout), reason);
+        }
+        if self.health_port != 0 && self.health_port == self.proxy_port {
+            return invalid(
+                "HEALTH_PORT",
+                self.health_port,
+                "must differ from PROXY_PORT".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_paths(&self) -> Result<(), ConfigError> {
+        let dir = &self.tmux_socket_path;
+        let shown = dir.display();
+        if !dir.is_absolute() {
+            return invalid(
+                "TMUX_SOCKET_PATH",
+                shown,
+                "must be an absolute path".to_owned(),
+            );
+        }
+        let longest = SOCKET_PATH_LIMIT_BYTES - 2 - MAX_SOCKET_NAME_BYTES;
+        let length = dir.as_os_str().as_bytes().len();
+        if length > longest {
+            let reason = format!(
+                "is {length} bytes; at most {longest} keeps the sockets inside under \
+                 {SOCKET_PATH_LIMIT_BYTES} bytes"
+            );
+            return invalid("TMUX_SOCKET_PATH", shown, reason);
+        }
+        if self.tmux_bin.as_os_str().is_empty() {
+            return invalid("TMUX_BIN", "", "must name the tmux executable".to_owned());
+        }
+        Ok(())
+    }
+
+    fn check_exposure(&self) -> Result<(), ConfigError> {
+        let exposed = !self.proxy_host.to_canonical().is_loopback();
+        if exposed && !self.enable_auth && !self.allow_insecure_no_auth {
+            return Err(ConfigError::InsecureBind {
+                host: self.proxy_host,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_range(
+    variable: &'static str,
+    value: u64,
+    range: &RangeInclusive<u64>,
+    unit: &str,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let (low, high) = (range.start(), range.end());
+    let reason = match *high {
+        u64::MAX => format!("must be at least {low}{unit}"),
+        _ => format!("must be between {low} and {high}{unit}"),
+    };
+    invalid(variable, value, reason)
+}
+
+fn invalid(
+    variable: &'static str,
+    value: impl ToString,
+    reason: String,
+) -> Result<(), ConfigError> {
+    let value = value.to_string();
+    Err(ConfigError::Invalid {
+        variable,
+        value,
+        reason,
+    })
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn bytes(range: RangeInclusive<usize>) -> RangeInclusive<u64> {
+    count(*range.start())..=count(*range.end())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn base() -> Config {
+        Config::for_tests(PathBuf::from("/tmp/tmuxgate-test"))
+    }
+
+    /// Validates `base()` changed by `change`; returns the error message.
+    fn error(change: impl FnOnce(&mut Config)) -> String {
+        let mut config = base();
+        change(&mut config);
+        config
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn base_is_valid() {
+        assert_eq!(base().validate(), Ok(()));
+    }
+
+    #[test]
+    fn unsupported_features_are_refused() {
+        assert_eq!(
+            error(|c| c.enable_auth = true),
+            "ENABLE_AUTH=true is not yet supported: authentication arrives in a later release"
+        );
+        assert!(
+            error(|c| c.enable_ssl = true).starts_with("ENABLE_SSL=true is not yet supported: TLS")
+        );
+        assert_eq!(
+            error(|c| c.redis_host = Some("redis".into())),
+            "REDIS_HOST is not yet supported: the Redis store arrives in a later release"
+        );
+    }
+
+    #[test]
+    fn pool_size_message_names_the_variable() {
+        assert_eq!(
+            error(|c| c.backend_pool_size = 0),
+            "invalid BACKEND_POOL_SIZE=0: must be between 1 and 64"
+        );
+        assert!(error(|c| c.backend_pool_size = 65).starts_with("invalid BACKEND_POOL_SIZE=65"));
+        assert_eq!(error(|c| c.backend_pool_size = 64), "");
+    }
+
+    /// Expected `VARIABLE=value` prefix and the change that should produce it.
+    type Case = (&'static str, fn(&mut Config));
+
+    #[test]
+    fn every_numeric_bound_is_enforced() {
+        let cases: [Case; 17] = [
+            ("MAX_CONNECTIONS=0", |c| c.max_connections = 0),
+            ("TARGET_LATENCY=0", |c| c.target_latency = Duration::ZERO),
+            ("RATE_LIMIT_REQUESTS=0", |c| c.rate_limit_requests = 0),
+            ("RATE_LIMIT_WINDOW=0", |c| {
+                c.rate_limit_window = Duration::ZERO
+            }),
+            ("REDIS_PORT=0", |c| c.redis_port = 0),
+            ("MAX_MESSAGE_BYTES=1023", |c| c.max_message_bytes = 1023),
+            ("MAX_MESSAGE_BYTES=67108865", |c| {
+                c.max_message_bytes = 64 * MIB + 1
+            }),
+            ("RING_BUFFER_BYTES=65535", |c| {
+                c.ring_buffer_bytes = 64 * KIB - 1
+            }),
+            ("RING_BUFFER_BYTES=268435457", |c| {
+                c.ring_buffer_bytes = 256 * MIB + 1
+            }),
+            ("HISTORY_LIMIT=2147483648", |c| c.history_limit = 1 << 31),
+            ("PING_INTERVAL=999", |c| {
+                c.ping_interval = Duration::from_millis(999)
+            }),
+            ("IDLE_TIMEOUT=86400001", |c| {
+                c.idle_timeout = Duration::from_millis(MAX_DURATION_MS + 1)
+            }),
+            ("SHUTDOWN_TIMEOUT=86400001", |c| {
+                c.shutdown_timeout = Duration::from_millis(MAX_DURATION_MS + 1)
+            }),
+            ("DEFAULT_COLS=1", |c| c.default_cols = 1),
+            ("DEFAULT_COLS=1001", |c| c.default_cols = 1001),
+            ("DEFAULT_ROWS=1", |c| c.default_rows = 1),
+            ("DEFAULT_ROWS=1001", |c| c.default_rows = 1001),
+        ];
+        for (expected, change) in cases {
+            let message = error(change);
+            assert!(
+                message.starts_with(&format!("invalid {expected}: must be")),
+                "{expected}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_are_inclusive() {
+        let mut config = base();
+        config.max_message_bytes = KIB;
+        config.ring_buffer_bytes = 256 * MIB;
+        config.ping_interval = Duration::from_millis(1000);
+        config.default_cols = 1000;
+        config.default_rows = 2;
+        config.shutdown_timeout = Duration::ZERO;
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn snapshot_lines_cannot_exceed_history() {
+        let message = error(|c| c.snapshot_history_lines = c.history_limit + 1);
+        assert_eq!(
+            message,
+            "invalid SNAPSHOT_HISTORY_LINES=10001: must not exceed HISTORY_LIMIT (10000)"
+        );
+        assert_eq!(error(|c| c.snapshot_history_lines = c.history_limit), "");
+    }
+
+    #[test]
+    fn idle_timeout_must_exceed_ping_interval() {
+        let message = error(|c| c.idle_timeout = c.ping_interval);
+        assert_eq!(
+            message,
+            "invalid IDLE_TIMEOUT=30000: must be longer than PING_INTERVAL (30000 ms)"
+        );
+    }
+
+    #[test]
+    fn health_port_must_differ_from_proxy_port_unless_ephemeral() {
+        let message = error(|c| (c.proxy_port, c.health_port) = (8080, 8080));
+        assert!(message.starts_with("invalid HEALTH_PORT=8080"), "{message}");
+        assert_eq!(error(|c| (c.proxy_port, c.health_port) = (0, 0)), "");
+    }
+
+    #[test]
+    fn socket_dir_must_be_absolute_and_short() {
+        assert!(error(|c| c.tmux_socket_path = "run/tmuxgate".into()).contains("absolute"));
+        let longest = format!(
+            "/{}",
+            "d".repeat(SOCKET_PATH_LIMIT_BYTES - 3 - MAX_SOCKET_NAME_BYTES)
+        );
+        assert_eq!(error(|c| c.tmux_socket_path = longest.clone().into()), "");
+        let message = error(|c| c.tmux_socket_path = format!("{longest}x").into());
+        assert!(
+            message.starts_with("invalid TMUX_SOCKET_PATH=/ddd"),
+            "{message}"
+        );
+        assert!(message.contains("at most 82"), "{message}");
+    }
+
+    #[test]
+    fn tmux_bin_must_not_be_empty() {
+        assert!(error(|c| c.tmux_bin = PathBuf::new()).starts_with("invalid TMUX_BIN="));
+    }
+
+    #[test]
+    fn non_loopback_host_needs_auth_or_explicit_consent() {
+        let message = error(|c| c.proxy_host = IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert!(
+            message.starts_with("PROXY_HOST=0.0.0.0 accepts remote clients"),
+            "{message}"
+        );
+        assert!(message.contains("--allow-insecure-no-auth"));
+        assert!(message.contains("enable authentication"));
+        let allowed = error(|c| {
+            c.proxy_host = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            c.allow_insecure_no_auth = true;
+        });
+        assert_eq!(allowed, "");
+    }
+
+    #[test]
+    fn loopback_in_any_form_is_not_exposed() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            let parsed: IpAddr = host.parse().expect("test address");
+            assert_eq!(error(|c| c.proxy_host = parsed), "", "{host}");
+        }
+    }
+}

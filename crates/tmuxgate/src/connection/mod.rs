@@ -1,0 +1,177 @@
+//! One WebSocket connection: its loop, message intake, output streaming and closing.
+//!
+//! A single task per connection. It selects over the socket, the status watches of the
+//! panes it has attached (new output, size, viewers, end) and a keepalive tick. Output is
+//! copied from each pane log at this connection's own offsets straight into frames, so a
+//! slow client only delays itself: when it falls out of the ring it gets a snapshot.
+//! Responses are written by this task directly, never queued behind output.
+
+mod requests;
+mod stream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tmuxgate_protocol::frame::decode_client_frame;
+use tmuxgate_protocol::{ClientFrame, CloseCode, ErrorCode, Event, Response};
+use tokio_stream::StreamExt;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::WatchStream;
+
+use crate::server::Gateway;
+use crate::sessions::{Attachment, PaneStatus};
+
+/// A send that makes no progress for this long drops the connection (client stopped reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Attachments one connection may hold.
+pub const MAX_CHANNELS_PER_CONNECTION: usize = 64;
+
+/// Why the loop ended: the close frame to send, if any.
+struct Close(CloseCode, &'static str);
+
+/// One attached channel.
+struct Channel {
+    att: Attachment,
+    offset: u64,
+    last: PaneStatus,
+    refused_notice_sent: bool,
+}
+
+/// The state of one connection.
+pub struct Conn {
+    gw: Arc<Gateway>,
+    channels: HashMap<u32, Channel>,
+    updates: StreamMap<u32, WatchStream<PaneStatus>>,
+    /// Channels with output left over after their per-wakeup budget.
+    pending: Vec<u32>,
+    next_channel: u32,
+    last_seen: Instant,
+}
+
+/// Runs a connection until it closes; `_permit` holds its slot under `MAX_CONNECTIONS`.
+pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, _permit: tokio::sync::OwnedSemaphorePermit) {
+    gw.stats.connections.fetch_add(1, Ordering::Relaxed);
+    gw.stats.connections_total.fetch_add(1, Ordering::Relaxed);
+    let mut conn = Conn {
+        gw: gw.clone(),
+        channels: HashMap::new(),
+        updates: StreamMap::new(),
+        pending: Vec::new(),
+        next_channel: 1,
+        last_seen: Instant::now(),
+    };
+    if let Err(Close(code, reason)) = conn.run(&mut ws).await {
+        tracing::debug!(code = code.code(), reason, "closing connection");
+        let frame = CloseFrame { code: code.code(), reason: reason.into() };
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame)))).await;
+    }
+    drop(conn);
+    gw.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Conn {
+    async fn run(&mut self, ws: &mut WebSocket) -> Result<(), Close> {
+        let interval = self.gw.limits.ping_interval;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.gw.shutdown.cancelled() => return Err(Close(CloseCode::GoingAway, "server shutting down")),
+                msg = ws.recv() => match msg {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(read_error(e)),
+                    Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(msg)) => {
+                        self.last_seen = Instant::now();
+                        self.on_message(ws, msg).await?;
+                    }
+                },
+                Some((channel, _)) = self.updates.next(), if !self.updates.is_empty() => {
+                    self.on_update(ws, channel).await?;
+                }
+                _ = std::future::ready(()), if !self.pending.is_empty() => {
+                    for channel in std::mem::take(&mut self.pending) {
+                        self.pump(ws, channel).await?;
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.last_seen.elapsed() > self.gw.limits.idle_timeout {
+                        return Err(Close(CloseCode::IdleTimeout, "idle timeout"));
+                    }
+                    send(ws, Message::Ping(Default::default())).await?;
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, ws: &mut WebSocket, msg: Message) -> Result<(), Close> {
+        let stats = &self.gw.stats;
+        match msg {
+            Message::Text(text) => {
+                stats.messages_in.fetch_add(1, Ordering::Relaxed);
+                stats.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
+                self.on_text(ws, text.as_str()).await
+            }
+            Message::Binary(data) => {
+                stats.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.on_binary(ws, &data).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_binary(&mut self, ws: &mut WebSocket, data: &[u8]) -> Result<(), Close> {
+        let ClientFrame::Input { channel, data } =
+            decode_client_frame(data).map_err(|_| Close(CloseCode::BadFrame, "undecodable binary frame"))?;
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return Err(Close(CloseCode::UnknownChannel, "binary frame for an unknown channel"));
+        };
+        if c.att.mode == tmuxgate_protocol::request::AttachMode::Read {
+            if !c.refused_notice_sent {
+                c.refused_notice_sent = true;
+                let event = Event::InputRefused { channel, error_code: ErrorCode::Forbidden };
+                return self.send_text(ws, event.to_json()).await;
+            }
+            return Ok(());
+        }
+        if !c.att.hub.input(c.att.view.pane, data) {
+            tracing::warn!(channel, "input backlog full: dropping input");
+        }
+        Ok(())
+    }
+
+    async fn send_text(&self, ws: &mut WebSocket, text: String) -> Result<(), Close> {
+        self.gw.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.gw.stats.bytes_out.fetch_add(text.len() as u64, Ordering::Relaxed);
+        send(ws, Message::Text(text.into())).await
+    }
+
+    async fn respond(&self, ws: &mut WebSocket, response: Response) -> Result<(), Close> {
+        self.send_text(ws, response.to_json()).await
+    }
+}
+
+/// Sends one message, giving up on a client that stopped reading.
+async fn send(ws: &mut WebSocket, msg: Message) -> Result<(), Close> {
+    match tokio::time::timeout(WRITE_TIMEOUT, ws.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Close(CloseCode::Normal, "")),
+        Err(_) => Err(Close(CloseCode::TooSlow, "client too slow")),
+    }
+}
+
+/// Maps a read error to the documented close code.
+fn read_error(e: axum::Error) -> Close {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e.into_inner().downcast::<WsError>().map(|b| *b) {
+        Ok(WsError::Capacity(_)) => Close(CloseCode::MessageTooLarge, "message too large"),
+        Ok(WsError::Utf8(_)) => Close(CloseCode::InvalidUtf8, "text frame is not valid UTF-8"),
+        Ok(WsError::Protocol(_)) => Close(CloseCode::BadFrame, "WebSocket protocol violation"),
+        _ => Close(CloseCode::Normal, ""),
+    }
+}

@@ -1,0 +1,209 @@
+//! Gateway statistics: counters and latency histograms, rendered as Prometheus text for
+//! `/metrics` and as JSON for the `metrics` request.
+//!
+//! Each [`Server`](crate::Server) owns its own `Stats` rather than installing a process-wide
+//! recorder, so several gateways in one process (tests, embedding) never mix their figures.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tmuxgate_protocol::Request;
+
+/// Upper bounds (seconds) of the Prometheus latency buckets.
+const BUCKETS_SECONDS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+
+/// Label for requests that could not be decoded.
+const INVALID_TYPE: &str = "invalid";
+
+/// One latency distribution: Prometheus buckets plus an HDR histogram for percentiles.
+struct Latency {
+    buckets: [AtomicU64; BUCKETS_SECONDS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+    hdr: Mutex<Histogram<u64>>,
+}
+
+impl Latency {
+    fn new() -> Latency {
+        Latency {
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+            // Microseconds, 1 µs .. 60 s, 2 significant digits.
+            hdr: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("static bounds are valid")),
+        }
+    }
+
+    fn record(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+        let _ = self.hdr.lock().unwrap_or_else(|e| e.into_inner()).record(micros);
+    }
+
+    fn summary(&self) -> Value {
+        let hdr = self.hdr.lock().unwrap_or_else(|e| e.into_inner());
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        json!({
+            "count": hdr.len(),
+            "avgMs": hdr.mean() / 1000.0,
+            "p95Ms": ms(hdr.value_at_quantile(0.95)),
+            "p99Ms": ms(hdr.value_at_quantile(0.99)),
+        })
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, bucket) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
+            let n = bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Everything the gateway counts.
+pub struct Stats {
+    /// Connections open now.
+    pub connections: AtomicU64,
+    /// Connections accepted since start.
+    pub connections_total: AtomicU64,
+    /// Upgrades refused because of `MAX_CONNECTIONS`.
+    pub connections_refused: AtomicU64,
+    /// Text frames received.
+    pub messages_in: AtomicU64,
+    /// Text frames sent.
+    pub messages_out: AtomicU64,
+    /// Payload bytes received (text and binary).
+    pub bytes_in: AtomicU64,
+    /// Payload bytes sent (text and binary).
+    pub bytes_out: AtomicU64,
+    /// Snapshots sent.
+    pub snapshots: AtomicU64,
+    requests: Vec<(&'static str, Latency)>,
+    backend_commands: Latency,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        let types = Request::TYPES.iter().copied().chain([INVALID_TYPE]);
+        Stats {
+            connections: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
+            requests: types.map(|t| (t, Latency::new())).collect(),
+            backend_commands: Latency::new(),
+        }
+    }
+}
+
+impl Stats {
+    /// Records one handled request; `kind` is a request type or `None` for undecodable ones.
+    pub fn request(&self, kind: Option<&str>, elapsed: Duration) {
+        let kind = kind.unwrap_or(INVALID_TYPE);
+        if let Some((_, latency)) = self.requests.iter().find(|(t, _)| *t == kind) {
+            latency.record(elapsed);
+        }
+    }
+
+    /// Records the latency of a request that went to a backend.
+    pub fn backend_command(&self, elapsed: Duration) {
+        self.backend_commands.record(elapsed);
+    }
+
+    /// The JSON summary returned by the `metrics` request.
+    pub fn summary(&self, sessions: usize) -> Value {
+        let requests: serde_json::Map<String, Value> = self
+            .requests
+            .iter()
+            .filter(|(_, l)| l.count.load(Ordering::Relaxed) > 0)
+            .map(|(t, l)| (t.to_string(), l.summary()))
+            .collect();
+        json!({
+            "connections": self.connections.load(Ordering::Relaxed),
+            "connectionsTotal": self.connections_total.load(Ordering::Relaxed),
+            "sessions": sessions,
+            "messages": {
+                "received": self.messages_in.load(Ordering::Relaxed),
+                "sent": self.messages_out.load(Ordering::Relaxed),
+            },
+            "bytes": {
+                "received": self.bytes_in.load(Ordering::Relaxed),
+                "sent": self.bytes_out.load(Ordering::Relaxed),
+            },
+            "requests": requests,
+            "backendCommands": self.backend_commands.summary(),
+        })
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self, sessions: usize, backends_up: usize) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(&mut out, "tmuxgate_connections", "WebSocket connections open now.", "gauge", load(&self.connections));
+        gauge(&mut out, "tmuxgate_connections_total", "WebSocket connections accepted.", "counter", load(&self.connections_total));
+        gauge(&mut out, "tmuxgate_connections_refused_total", "Upgrades refused at MAX_CONNECTIONS.", "counter", load(&self.connections_refused));
+        gauge(&mut out, "tmuxgate_messages_received_total", "Text frames received.", "counter", load(&self.messages_in));
+        gauge(&mut out, "tmuxgate_messages_sent_total", "Text frames sent.", "counter", load(&self.messages_out));
+        gauge(&mut out, "tmuxgate_bytes_received_total", "Payload bytes received.", "counter", load(&self.bytes_in));
+        gauge(&mut out, "tmuxgate_bytes_sent_total", "Payload bytes sent.", "counter", load(&self.bytes_out));
+        gauge(&mut out, "tmuxgate_snapshots_total", "Snapshots sent.", "counter", load(&self.snapshots));
+        gauge(&mut out, "tmuxgate_sessions", "Live tmux sessions.", "gauge", sessions as u64);
+        gauge(&mut out, "tmuxgate_backends_up", "Backends whose tmux server is up.", "gauge", backends_up as u64);
+        let name = "tmuxgate_requests_total";
+        let _ = writeln!(out, "# HELP {name} Requests handled, by type.\n# TYPE {name} counter");
+        for (kind, l) in &self.requests {
+            let _ = writeln!(out, "{name}{{type=\"{kind}\"}} {}", load(&l.count));
+        }
+        let name = "tmuxgate_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Request handling time, by type.\n# TYPE {name} histogram");
+        for (kind, l) in &self.requests {
+            l.render(&mut out, name, &format!("type=\"{kind}\""));
+        }
+        let name = "tmuxgate_backend_command_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time of requests that went to a tmux backend.\n# TYPE {name} histogram");
+        self.backend_commands.render(&mut out, name, "backend=\"all\"");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_summarised() {
+        let stats = Stats::default();
+        stats.request(Some("heartbeat"), Duration::from_micros(300));
+        stats.request(Some("heartbeat"), Duration::from_millis(3));
+        stats.request(None, Duration::from_micros(50));
+        let text = stats.render_prometheus(1, 1);
+        assert!(text.contains("tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"0.0005\"} 1"));
+        assert!(text.contains("tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"+Inf\"} 2"));
+        assert!(text.contains("tmuxgate_requests_total{type=\"invalid\"} 1"));
+        let summary = stats.summary(1);
+        assert_eq!(summary["requests"]["heartbeat"]["count"], 2);
+        assert!(summary["requests"]["heartbeat"]["p99Ms"].as_f64().unwrap() >= 2.9);
+    }
+}

@@ -1,0 +1,174 @@
+//! The pane output log: a bounded byte ring addressed by absolute offsets.
+//!
+//! The tmux reader appends each decoded `%output` once; every viewer reads from its own
+//! offset, copying straight into its outgoing WebSocket frame, so a slow viewer never holds
+//! anything back and nothing is queued per viewer. A viewer whose offset fell out of the ring
+//! gets a snapshot instead. (DESIGN.md suggests refcounted chunks; since each viewer must copy
+//! into its own frame anyway — the frame header carries its channel — a flat ring avoids an
+//! allocation per `%output` and an O(chunks) seek. See docs/architecture.md.)
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::{BufMut, BytesMut};
+
+/// Bytes offsets advance per millisecond of wall clock between log incarnations.
+///
+/// A new log starts at `unix_millis * OFFSET_BASE_BYTES_PER_MS`, so a client resuming with an
+/// offset from an earlier incarnation of the same pane (before the gateway or hub restarted)
+/// lands below the new log's start and gets a snapshot, never bytes it did not see. tmux 3.3a
+/// emits at most ~1.7 MB/s per pane, below this 4 MB/s bound; the result stays under 2^53
+/// (JavaScript's exact integers) until the year 2039.
+pub const OFFSET_BASE_BYTES_PER_MS: u64 = 4096;
+
+/// What a viewer at some offset can read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Bytes were copied; the viewer's offset is now `next`.
+    Data {
+        /// The offset after the copied bytes.
+        next: u64,
+    },
+    /// Nothing new.
+    UpToDate,
+    /// The offset is no longer (or never was) in the ring: send a snapshot.
+    Lost,
+}
+
+/// A bounded ring of output bytes with absolute offsets.
+pub struct PaneLog {
+    ring: Mutex<Ring>,
+}
+
+struct Ring {
+    /// The last `bytes.len()` bytes of output; the first is at offset `end - len`.
+    bytes: VecDeque<u8>,
+    end: u64,
+    capacity_bytes: usize,
+}
+
+impl PaneLog {
+    /// An empty log starting at `base`, holding at most `capacity_bytes`. Memory grows with
+    /// the output actually written, so idle panes stay small.
+    pub fn new(base: u64, capacity_bytes: usize) -> PaneLog {
+        let ring = Ring { bytes: VecDeque::new(), end: base, capacity_bytes };
+        PaneLog { ring: Mutex::new(ring) }
+    }
+
+    /// A base offset for a log created now (see [`OFFSET_BASE_BYTES_PER_MS`]).
+    pub fn base_for_now() -> u64 {
+        tmuxgate_protocol::now_millis().saturating_mul(OFFSET_BASE_BYTES_PER_MS)
+    }
+
+    /// Appends output; returns the new end offset.
+    pub fn append(&self, data: &[u8]) -> u64 {
+        let mut ring = self.lock();
+        let cap = ring.capacity_bytes;
+        let data = &data[data.len().saturating_sub(cap)..];
+        let excess = (ring.bytes.len() + data.len()).saturating_sub(cap);
+        ring.bytes.drain(..excess);
+        ring.bytes.extend(data);
+        ring.end += data.len() as u64;
+        ring.end
+    }
+
+    /// The offset one past the last byte written.
+    pub fn end(&self) -> u64 {
+        self.lock().end
+    }
+
+    /// The oldest offset still held.
+    pub fn start(&self) -> u64 {
+        self.lock().start()
+    }
+
+    /// Copies up to `max_bytes` starting at `from` into `out`.
+    pub fn read(&self, from: u64, max_bytes: usize, out: &mut BytesMut) -> Read {
+        let ring = self.lock();
+        if from < ring.start() || from > ring.end {
+            return Read::Lost;
+        }
+        if from == ring.end {
+            return Read::UpToDate;
+        }
+        let skip = (from - ring.start()) as usize;
+        let take = (ring.bytes.len() - skip).min(max_bytes);
+        let (front, back) = ring.bytes.as_slices();
+        let mut range = skip..skip + take;
+        if range.start < front.len() {
+            let end = range.end.min(front.len());
+            out.put_slice(&front[range.start..end]);
+            range.start = end;
+        }
+        if range.start < range.end {
+            out.put_slice(&back[range.start - front.len()..range.end - front.len()]);
+        }
+        Read::Data { next: from + take as u64 }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        // Every mutation leaves the ring consistent before it can panic, so a poisoned lock
+        // is still usable.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Ring {
+    fn start(&self) -> u64 {
+        self.end - self.bytes.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn read_all(log: &PaneLog, mut from: u64, max: usize) -> (Vec<u8>, Read) {
+        let mut out = BytesMut::new();
+        loop {
+            match log.read(from, max, &mut out) {
+                Read::Data { next } => from = next,
+                other => return (out.to_vec(), other),
+            }
+        }
+    }
+
+    #[test]
+    fn reads_across_chunks_and_reports_loss() {
+        let log = PaneLog::new(100, 8);
+        log.append(b"hello ");
+        log.append(b"world");
+        assert_eq!(log.end(), 111);
+        assert_eq!(log.start(), 103);
+        assert_eq!(read_all(&log, 100, 3).1, Read::Lost);
+        assert_eq!(read_all(&log, 107, 3), (b"orld".to_vec(), Read::UpToDate));
+        log.append(&[b'x'; 20]);
+        assert_eq!((log.start(), log.end()), (123, 131));
+        assert_eq!(log.read(112, 3, &mut BytesMut::new()), Read::Lost);
+    }
+
+    proptest! {
+        #[test]
+        fn any_offset_in_the_ring_reads_the_same_bytes(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..30),
+            capacity in 1usize..200,
+            frame in 1usize..64,
+            pick in any::<proptest::sample::Index>(),
+        ) {
+            let log = PaneLog::new(1000, capacity);
+            let mut all = Vec::new();
+            for c in &chunks {
+                log.append(c);
+                all.extend_from_slice(c);
+            }
+            let start = log.start();
+            prop_assert!(log.end() - start <= capacity as u64);
+            let span = (log.end() - start) as usize;
+            let from = start + pick.index(span + 1) as u64;
+            let (got, last) = read_all(&log, from, frame);
+            prop_assert_eq!(last, Read::UpToDate);
+            prop_assert_eq!(&got[..], &all[(from - 1000) as usize..]);
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Sessions: the registry of tmux sessions, their hubs, pane logs and snapshots, and the
+//! operations the wire protocol exposes (create, list, attach, destroy).
+
+pub mod hub;
+pub mod log;
+pub mod registry;
+pub mod snapshot;
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use tmux_control::{Name, PaneId};
+use tmuxgate_protocol::request::{AttachMode, SessionAttach, SessionOptions};
+use tmuxgate_protocol::response::SessionInfo;
+use tokio::sync::mpsc;
+
+use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pool};
+pub use hub::{Hub, HubSettings, PaneStatus, PaneView, ViewerGuard};
+use registry::{Registry, SessionEntry};
+pub use snapshot::Snapshot;
+
+/// Why a session's viewers lost it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Someone destroyed it.
+    Destroyed,
+    /// Its shell (or pane) exited.
+    Exited,
+    /// Its tmux server died.
+    BackendLost,
+}
+
+impl CloseReason {
+    /// Wire spelling for `session-closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Destroyed => "destroyed",
+            CloseReason::Exited => "exited",
+            CloseReason::BackendLost => "backend-lost",
+        }
+    }
+}
+
+/// Session operation failures; mapped to wire error codes in `crate::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No such session.
+    #[error("session not found")]
+    NotFound,
+    /// The target pane does not exist in this session.
+    #[error("pane not found in this session")]
+    PaneNotFound,
+    /// A request field failed validation.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another live session has this name.
+    #[error("a session with this name already exists")]
+    NameTaken,
+    /// The session's backend was lost.
+    #[error("the backend holding this session was lost")]
+    Lost,
+    /// The pending input backlog is full.
+    #[error("input backlog full; slow down")]
+    InputBacklog,
+    /// Backend failure.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// tmux failure.
+    #[error(transparent)]
+    Tmux(#[from] tmux_control::Error),
+    /// A command could not be built.
+    #[error(transparent)]
+    Build(#[from] tmux_control::command::CommandError),
+    /// Snapshot failure.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+}
+
+/// Where a new attachment's stream starts.
+pub enum Start {
+    /// Exactly at the offset the client asked for.
+    Resume(u64),
+    /// With a snapshot; the stream continues at `snapshot.offset`.
+    Snapshot(Snapshot),
+}
+
+/// A viewer attached to one pane of a session.
+pub struct Attachment {
+    /// The session's hub.
+    pub hub: Arc<Hub>,
+    /// The pane streamed.
+    pub view: Arc<PaneView>,
+    /// Read or write.
+    pub mode: AttachMode,
+    _guard: ViewerGuard,
+}
+
+/// The gateway's sessions across all backends.
+pub struct Sessions {
+    pool: Pool,
+    registry: Registry,
+    hub_settings: HubSettings,
+    closed_tx: mpsc::UnboundedSender<(String, CloseReason)>,
+    default_size: (u16, u16),
+}
+
+impl Sessions {
+    /// Starts the backends, rediscovers their sessions and starts the supervisor task.
+    pub async fn start(
+        settings: crate::backends::BackendSettings,
+        pool_size: usize,
+        hub_settings: HubSettings,
+        default_size: (u16, u16),
+    ) -> Result<Arc<Sessions>, BackendError> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (closed_tx, closed_rx) = mpsc::unbounded_channel();
+        let pool = Pool::start(settings, pool_size, events_tx).await?;
+        let sessions = Arc::new(Sessions { pool, registry: Registry::default(), hub_settings, closed_tx, default_size });
+        for backend in sessions.pool.all() {
+            sessions.reconcile(backend).await;
+        }
+        tracing::info!(sessions = sessions.registry.live_count(), "sessions rediscovered");
+        tokio::spawn(supervise(Arc::downgrade(&sessions), events_rx, closed_rx));
+        Ok(sessions)
+    }
+
+    /// The backends.
+    pub fn backends(&self) -> &[Arc<Backend>] {
+        self.pool.all()
+    }
+
+    /// Live sessions.
+    pub fn count(&self) -> usize {
+        self.registry.live_count()
+    }
+
+    /// Live sessions on one backend.
+    pub fn count_on(&self, backend: usize) -> usize {
+        self.registry.on_backend(backend).iter().filter(|e| !e.is_lost()).count()
+    }
+
+    /// Creates a session on the next backend.
+    pub async fn create(&self, name: &str, options: &SessionOptions) -> Result<(SessionInfo, Arc<Backend>), SessionError> {
+        let name = Name::new(name).map_err(|_| SessionError::Invalid("`name` must match [A-Za-z0-9_-]{1,64}".into()))?;
+        let cols = valid_dimension("cols", options.cols.unwrap_or(self.default_size.0))?;
+        let rows = valid_dimension("rows", options.rows.unwrap_or(self.default_size.1))?;
+        let cwd = options.cwd.as_deref().map(valid_cwd).transpose()?;
+        if self.registry.name_taken(name.as_str()) {
+            return Err(SessionError::NameTaken);
+        }
+        let backend = self.pool.place().await?;
+        let public_id = new_public_id();
+        let created_at = tmuxgate_protocol::now_millis();
+        let new = NewSession { public_id: &public_id, name: &name, cols, rows, cwd, created_at };
+        let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
+            // tmux refuses a duplicate name on the same server.
+            BackendError::Tmux(tmux_control::Error::Command { .. }) => SessionError::NameTaken,
+            other => SessionError::Backend(other),
+        })?;
+        let entry = Arc::new(SessionEntry::new(public_id, name.to_string(), backend.clone(), tmux_id, created_at, (cols, rows)));
+        if !self.registry.insert(entry.clone()) {
+            let _ = backend.kill_session(tmux_id).await;
+            return Err(SessionError::NameTaken);
+        }
+        Ok((entry.info(Some(0)), backend))
+    }
+
+    /// Every live session.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let mut list: Vec<_> = self
+            .registry
+            .all()
+            .into_iter()
+            .filter(|e| !e.is_lost())
+            .map(|e| e.info(Some(e.live_hub().map_or(0, |h| h.viewer_count()))))
+            .collect();
+        list.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        list
+    }
+
+    /// Looks up a session that can be used.
+    pub fn get(&self, id: &str) -> Result<Arc<SessionEntry>, SessionError> {
+        let entry = self.registry.get(id).ok_or(SessionError::NotFound)?;
+        if entry.is_lost() {
+            return Err(SessionError::Lost);
+        }
+        Ok(entry)
+    }
+
+    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an
+    /// exact resume and a snapshot.
+    pub async fn attach(&self, req: &SessionAttach) -> Result<(Attachment, Start), SessionError> {
+        let entry = self.get(&req.session_id)?;
+        let target = match &req.target {
+            Some(t) => Some(t.parse::<PaneId>().map_err(|_| SessionError::Invalid("`target` must be a pane id like %3".into()))?),
+            None => None,
+        };
+        let size = match (req.cols, req.rows) {
+            (Some(c), Some(r)) => Some((valid_dimension("cols", c)?, valid_dimension("rows", r)?)),
+            _ => None,
+        };
+        let hub = self.hub(&entry).await?;
+        let pane = hub.resolve_pane(target).await?;
+        let view = hub.view(pane).await?;
+        let guard = hub.join();
+        if let (AttachMode::Write, Some((cols, rows))) = (req.mode, size) {
+            hub.resize(cols, rows).await?;
+        }
+        let start = match req.resume_from {
+            Some(offset) if view.log.start() <= offset && offset <= view.log.end() => Start::Resume(offset),
+            _ => Start::Snapshot(hub.snapshot(&view).await?),
+        };
+        Ok((Attachment { hub, view, mode: req.mode, _guard: guard }, start))
+    }
+
+    async fn hub(&self, entry: &Arc<SessionEntry>) -> Result<Arc<Hub>, SessionError> {
+        if let Some(hub) = entry.live_hub() {
+            return Ok(hub);
+        }
+        let _opening = entry.opening.lock().await;
+        if let Some(hub) = entry.live_hub() {
+            return Ok(hub);
+        }
+        let hub = Hub::open(entry.clone(), self.hub_settings.clone(), self.closed_tx.clone()).await?;
+        *entry.hub.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&hub);
+        Ok(hub)
+    }
+
+    /// Kills a session; its viewers get `session-closed`.
+    pub async fn destroy(&self, id: &str) -> Result<Arc<Backend>, SessionError> {
+        let entry = self.get(id)?;
+        entry.mark_destroying();
+        entry.backend.kill_session(entry.tmux_id).await?;
+        if entry.live_hub().is_none() {
+            self.registry.remove(id);
+        }
+        Ok(entry.backend.clone())
+    }
+
+    /// Detaches every hub (gateway shutdown); tmux sessions keep running.
+    pub fn close_all(&self) {
+        for entry in self.registry.all() {
+            if let Some(hub) = entry.live_hub() {
+                hub.close();
+            }
+        }
+    }
+
+    /// Brings the registry in step with what a backend holds.
+    async fn reconcile(&self, backend: &Arc<Backend>) {
+        let found = match backend.discover().await {
+            Ok(found) => found,
+            Err(e) => return tracing::warn!(backend = %backend.id, error = %e, "discovery failed"),
+        };
+        for entry in self.registry.on_backend(backend.index) {
+            let present = found.iter().any(|d| d.public_id == entry.id && d.tmux_id == entry.tmux_id);
+            if !present && !entry.is_destroying() && entry.live_hub().is_none() {
+                self.registry.remove(&entry.id);
+            }
+        }
+        for d in found {
+            if self.registry.get(&d.public_id).is_none() {
+                let entry = SessionEntry::new(d.public_id, d.name, backend.clone(), d.tmux_id, d.created_at, self.default_size);
+                self.registry.insert(Arc::new(entry));
+            }
+        }
+    }
+
+    fn on_hub_closed(&self, id: &str, reason: CloseReason) {
+        match reason {
+            CloseReason::BackendLost => {
+                if let Some(entry) = self.registry.get(id) {
+                    entry.mark_lost();
+                }
+            }
+            CloseReason::Destroyed | CloseReason::Exited => {
+                self.registry.remove(id);
+            }
+        }
+    }
+
+    async fn on_backend_event(&self, event: BackendEvent) {
+        match event {
+            BackendEvent::SessionsChanged(i) => {
+                if let Some(backend) = self.pool.get(i) {
+                    self.reconcile(backend).await;
+                }
+            }
+            BackendEvent::Lost(i) => {
+                if let Some(backend) = self.pool.get(i) {
+                    backend.mark_lost();
+                    for entry in self.registry.on_backend(i) {
+                        entry.mark_lost();
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn supervise(
+    sessions: std::sync::Weak<Sessions>,
+    mut events: mpsc::UnboundedReceiver<BackendEvent>,
+    mut closed: mpsc::UnboundedReceiver<(String, CloseReason)>,
+) {
+    loop {
+        tokio::select! {
+            Some(event) = events.recv() => {
+                let Some(sessions) = sessions.upgrade() else { return };
+                sessions.on_backend_event(event).await;
+            }
+            Some((id, reason)) = closed.recv() => {
+                let Some(sessions) = sessions.upgrade() else { return };
+                sessions.on_hub_closed(&id, reason);
+            }
+            else => return,
+        }
+    }
+}
+
+/// A new opaque session id: `s_` and 24 hex digits (96 random bits).
+pub fn new_public_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut id = String::with_capacity(26);
+    id.push_str("s_");
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+/// Whether `id` has the shape of [`new_public_id`].
+pub fn is_public_id(id: &str) -> bool {
+    id.len() == 26 && id.starts_with("s_") && id[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn valid_dimension(field: &str, value: u16) -> Result<u16, SessionError> {
+    if (2..=1000).contains(&value) {
+        Ok(value)
+    } else {
+        Err(SessionError::Invalid(format!("`{field}` must be between 2 and 1000")))
+    }
+}
+
+/// A working directory must be absolute and plain: tmux expands `-c` as a format, so `#`
+/// (formats, `#(command)`) and anything unusual are refused outright.
+fn valid_cwd(cwd: &str) -> Result<&str, SessionError> {
+    let plain = cwd.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+@ ".contains(&b));
+    if cwd.starts_with('/') && cwd.len() <= 1024 && plain {
+        Ok(cwd)
+    } else {
+        Err(SessionError::Invalid("`cwd` must be an absolute path of letters, digits and /._-+@".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_ids_are_random_and_recognised() {
+        let (a, b) = (new_public_id(), new_public_id());
+        assert!(is_public_id(&a) && is_public_id(&b));
+        assert_ne!(a, b);
+        assert!(!is_public_id("s_xyz"));
+        assert!(!is_public_id("$3"));
+    }
+
+    #[test]
+    fn working_directories_cannot_smuggle_formats() {
+        assert!(valid_cwd("/home/user/src").is_ok());
+        assert!(valid_cwd("/tmp/#(touch x)").is_err());
+        assert!(valid_cwd("relative").is_err());
+        assert!(valid_cwd("/a\nb").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The session registry: public ids → sessions on backends.
+//!
+//! tmux is the source of truth; the registry is rebuilt from the backends' `@tmuxgate_*`
+//! user options at start-up and kept in step with `%sessions-changed`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use tmux_control::SessionId;
+use tmuxgate_protocol::response::SessionInfo;
+
+use super::hub::Hub;
+use crate::backends::Backend;
+
+const LIVE: u8 = 0;
+const DESTROYING: u8 = 1;
+const LOST: u8 = 2;
+
+/// One session the gateway knows.
+pub struct SessionEntry {
+    /// Public opaque id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The backend holding it.
+    pub backend: Arc<Backend>,
+    /// tmux's id for it on that backend.
+    pub tmux_id: SessionId,
+    /// Creation time, ms since the epoch.
+    pub created_at: u64,
+    state: AtomicU8,
+    size: Mutex<(u16, u16)>,
+    /// The live hub, if any viewer is (or recently was) attached.
+    pub(super) hub: Mutex<Weak<Hub>>,
+    /// Serialises opening a hub, so concurrent attaches share one control connection.
+    pub(super) opening: tokio::sync::Mutex<()>,
+}
+
+impl SessionEntry {
+    /// A live entry.
+    pub fn new(id: String, name: String, backend: Arc<Backend>, tmux_id: SessionId, created_at: u64, size: (u16, u16)) -> SessionEntry {
+        SessionEntry {
+            id,
+            name,
+            backend,
+            tmux_id,
+            created_at,
+            state: AtomicU8::new(LIVE),
+            size: Mutex::new(size),
+            hub: Mutex::new(Weak::new()),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Whether a destroy is under way.
+    pub fn is_destroying(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DESTROYING
+    }
+
+    /// Whether the backend holding it was lost.
+    pub fn is_lost(&self) -> bool {
+        self.state.load(Ordering::Acquire) == LOST
+    }
+
+    pub(super) fn mark_destroying(&self) {
+        self.state.store(DESTROYING, Ordering::Release);
+    }
+
+    pub(super) fn mark_lost(&self) {
+        self.state.store(LOST, Ordering::Release);
+    }
+
+    /// Records the latest known size.
+    pub fn set_size(&self, cols: u16, rows: u16) {
+        *self.size.lock().unwrap_or_else(|e| e.into_inner()) = (cols, rows);
+    }
+
+    /// The latest known size.
+    pub fn size(&self) -> (u16, u16) {
+        *self.size.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The hub, if one is live.
+    pub fn live_hub(&self) -> Option<Arc<Hub>> {
+        let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade();
+        hub.filter(|h| !h.is_closing())
+    }
+
+    /// The wire description; `viewers` from the live hub.
+    pub fn info(&self, viewers: Option<u32>) -> SessionInfo {
+        let (cols, rows) = self.size();
+        SessionInfo {
+            session_id: self.id.clone(),
+            name: self.name.clone(),
+            backend: self.backend.id.clone(),
+            created_at: self.created_at,
+            viewers,
+            cols,
+            rows,
+        }
+    }
+}
+
+/// Public id → entry.
+#[derive(Default)]
+pub struct Registry {
+    sessions: RwLock<HashMap<String, Arc<SessionEntry>>>,
+}
+
+impl Registry {
+    /// Looks a session up.
+    pub fn get(&self, id: &str) -> Option<Arc<SessionEntry>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Inserts unless the id or (for live sessions) the name is taken; returns false if taken.
+    pub fn insert(&self, entry: Arc<SessionEntry>) -> bool {
+        let mut map = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+        let name_taken = map.values().any(|e| e.name == entry.name && !e.is_lost());
+        if name_taken || map.contains_key(&entry.id) {
+            return false;
+        }
+        map.insert(entry.id.clone(), entry);
+        true
+    }
+
+    /// Whether a live session has this name.
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.read().values().any(|e| e.name == name && !e.is_lost())
+    }
+
+    /// Removes a session.
+    pub fn remove(&self, id: &str) -> Option<Arc<SessionEntry>> {
+        self.sessions.write().unwrap_or_else(|e| e.into_inner()).remove(id)
+    }
+
+    /// Every entry (including lost ones).
+    pub fn all(&self) -> Vec<Arc<SessionEntry>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Entries on one backend.
+    pub fn on_backend(&self, index: usize) -> Vec<Arc<SessionEntry>> {
+        self.read().values().filter(|e| e.backend.index == index).cloned().collect()
+    }
+
+    /// Live sessions.
+    pub fn live_count(&self) -> usize {
+        self.read().values().filter(|e| !e.is_lost()).count()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<SessionEntry>>> {
+        self.sessions.read().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,224 @@
+//! The `tmuxgate` binary end to end: configuration output and refusals, exit
+//! codes, and `health` against tiny local HTTP servers. Every child gets a
+//! cleared environment plus only the variables a test sets.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::thread::JoinHandle;
+
+/// Runs the binary with `args` and exactly the environment `env`.
+fn tmuxgate(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("the tmuxgate binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Stderr, after checking the process exited with `code` and did not panic.
+fn stderr_of(output: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+/// A one-shot HTTP server on 127.0.0.1:0 answering `status` with a JSON body;
+/// the handle returns the request it received.
+fn http_server(status: &str) -> (u16, JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local addr").port();
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{{\"status\":\"test\"}}"
+    );
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let request = read_request(&mut stream);
+        stream.write_all(response.as_bytes()).expect("respond");
+        request
+    });
+    (port, handle)
+}
+
+fn read_request(stream: &mut TcpStream) -> String {
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).expect("read") == 1 {
+        request.push(byte[0]);
+    }
+    String::from_utf8_lossy(&request).into_owned()
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener
+        .local_addr()
+        .expect("local addr")
+        .port()
+        .to_string()
+}
+
+#[test]
+fn config_shows_each_source_and_masks_the_secret() {
+    let env = [
+        ("REDIS_PASSWORD", "hunter2"),
+        ("PROXY_PORT", "9000"),
+        ("PROXY_PRESET", "production"),
+    ];
+    let output = tmuxgate(&["config", "--max-connections", "5"], &env);
+    stderr_of(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("REDIS_PASSWORD = ***  # env\n"), "{text}");
+    assert!(!text.contains("hunter2"));
+    assert!(text.contains("PROXY_PORT = 9000  # env\n"), "{text}");
+    assert!(text.contains("MAX_CONNECTIONS = 5  # flag\n"), "{text}");
+    assert!(text.contains("LOG_FORMAT = json  # preset\n"), "{text}");
+    assert!(
+        text.contains("BACKEND_POOL_SIZE = 5  # default\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_json_is_masked_and_typed() {
+    let output = tmuxgate(
+        &["config", "--json", "--redis-password", "hunter2"],
+        &[("HEALTH_PORT", "9191")],
+    );
+    stderr_of(&output, 0);
+    let text = stdout(&output);
+    assert!(!text.contains("hunter2"));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(json["REDIS_PASSWORD"]["value"], "***");
+    assert_eq!(json["REDIS_PASSWORD"]["source"], "flag");
+    assert_eq!(json["HEALTH_PORT"]["value"], 9191);
+    assert_eq!(json["HEALTH_PORT"]["source"], "env");
+}
+
+#[test]
+fn out_of_range_value_exits_1_naming_the_variable() {
+    for command in ["config", "start"] {
+        let output = tmuxgate(&[command], &[("BACKEND_POOL_SIZE", "0")]);
+        let stderr = stderr_of(&output, 1);
+        assert!(
+            stderr.contains("invalid BACKEND_POOL_SIZE=0: must be between 1 and 64"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn non_numeric_value_is_a_usage_error_naming_the_variable() {
+    let output = tmuxgate(&["config"], &[("PROXY_PORT", "eighty")]);
+    assert!(stderr_of(&output, 2).contains("PROXY_PORT"));
+    let output = tmuxgate(&["--no-such-flag"], &[]);
+    stderr_of(&output, 2);
+}
+
+#[test]
+fn unsupported_features_are_refused_at_start() {
+    let cases = [
+        (
+            "ENABLE_AUTH",
+            "true",
+            "ENABLE_AUTH=true is not yet supported",
+        ),
+        ("ENABLE_SSL", "true", "ENABLE_SSL=true is not yet supported"),
+        ("REDIS_HOST", "redis", "REDIS_HOST is not yet supported"),
+    ];
+    for (variable, value, message) in cases {
+        for command in ["start", "config"] {
+            let output = tmuxgate(
+                &[command, "--health-port", "0", "--port", "0"],
+                &[(variable, value)],
+            );
+            let stderr = stderr_of(&output, 1);
+            assert!(stderr.contains(message), "{command} {variable}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn non_loopback_host_needs_the_explicit_flag() {
+    let output = tmuxgate(&["config"], &[("PROXY_HOST", "0.0.0.0")]);
+    assert!(stderr_of(&output, 1).contains("--allow-insecure-no-auth"));
+    let output = tmuxgate(
+        &["config", "--allow-insecure-no-auth"],
+        &[("PROXY_HOST", "0.0.0.0")],
+    );
+    stderr_of(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains("PROXY_HOST = 0.0.0.0  # env\n"), "{text}");
+    assert!(
+        text.contains("ALLOW_INSECURE_NO_AUTH = true  # flag\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn start_names_the_address_it_cannot_bind() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("local addr").port().to_string();
+    // No subcommand means `start`.
+    let output = tmuxgate(&["--port", &port, "--health-port", "0"], &[]);
+    let stderr = stderr_of(&output, 1);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (PROXY_PORT)")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn health_exits_2_when_unreachable() {
+    let url = format!("http://127.0.0.1:{}/health", closed_port());
+    let output = tmuxgate(&["health", "--url", &url], &[]);
+    assert!(stderr_of(&output, 2).contains("cannot connect"));
+}
+
+#[test]
+fn health_exits_2_when_the_answer_is_late() {
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/health", silent.local_addr().expect("local addr"));
+    let output = tmuxgate(&["health", "--url", &url, "--timeout", "200"], &[]);
+    assert!(stderr_of(&output, 2).contains("no response within 200 ms"));
+}
+
+#[test]
+fn health_exits_0_on_200_and_prints_the_body() {
+    let (port, server) = http_server("200 OK");
+    let url = format!("http://127.0.0.1:{port}/health");
+    let output = tmuxgate(&["health", "--url", &url], &[]);
+    stderr_of(&output, 0);
+    assert_eq!(stdout(&output), "{\"status\":\"test\"}\n");
+    let request = server.join().expect("server thread");
+    assert!(request.starts_with("GET /health HTTP/1.1\r\n"), "{request}");
+}
+
+#[test]
+fn health_exits_1_on_any_other_status() {
+    let (port, server) = http_server("503 Service Unavailable");
+    let url = format!("http://127.0.0.1:{port}/health");
+    let output = tmuxgate(&["health", "--url", &url], &[]);
+    assert!(stderr_of(&output, 1).contains("HTTP 503"));
+    assert_eq!(stdout(&output), "{\"status\":\"test\"}\n");
+    server.join().expect("server thread");
+}
+
+#[test]
+fn health_default_url_comes_from_the_config() {
+    let (port, server) = http_server("200 OK");
+    let output = tmuxgate(&["health"], &[("HEALTH_PORT", &port.to_string())]);
+    stderr_of(&output, 0);
+    let request = server.join().expect("server thread");
+    assert!(
+        request.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+        "{request}"
+    );
+}

@@ -1,0 +1,123 @@
+//! Test harness: a real gateway on 127.0.0.1:0 with its own tmux servers in a temporary
+//! directory, shut down (and its tmux servers killed) on drop.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tmuxgate::config::Config;
+use tmuxgate::{Server, ServerHandle};
+use tmuxgate_client::Client;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Generous per-step deadline for CI machines under load.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A running gateway.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub health_addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub dir: PathBuf,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A gateway with test defaults in a fresh directory.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A gateway whose config `tweak` adjusts.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let tmp = tempfile::Builder::new().prefix("tg").tempdir_in("/tmp").expect("tempdir");
+        let mut server = Self::start_in(tmp.path().to_path_buf(), tweak).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// A gateway on an existing socket directory (to test restarts).
+    pub async fn start_in(dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let filter = tracing_subscriber::EnvFilter::from_default_env();
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(filter).try_init();
+        let mut config = Config::for_tests(dir.join("sock"));
+        tweak(&mut config);
+        let server = Server::start(config).await.expect("gateway starts");
+        let handle = server.handle();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let health = TcpListener::bind("127.0.0.1:0").await.expect("bind health");
+        let (addr, health_addr) = (listener.local_addr().unwrap(), health.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.serve(listener, Some(health), shutdown.clone()));
+        TestServer { addr, health_addr, handle, dir, shutdown, task: Some(task), _tmp: None }
+    }
+
+    /// WebSocket URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.url()).await.expect("client connects")
+    }
+
+    /// The socket of backend `index`.
+    pub fn socket(&self, index: usize) -> PathBuf {
+        self.dir.join("sock").join(format!("backend-{index}.sock"))
+    }
+
+    /// Runs a tmux command against backend `index` (test-side inspection only).
+    pub fn tmux(&self, index: usize, args: &[&str]) -> String {
+        tmux_at(&self.socket(index), args)
+    }
+
+    /// Graceful shutdown; waits for `serve` to return. Leaves tmux running.
+    pub async fn stop(mut self) -> PathBuf {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("serve task").expect("serve ok");
+        }
+        self._tmp.take().map(|t| t.keep()).unwrap_or_else(|| self.dir.clone())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if self._tmp.is_some() {
+            kill_servers(&self.dir);
+        }
+    }
+}
+
+/// Kills every tmux server under `dir/sock`.
+pub fn kill_servers(dir: &Path) {
+    for entry in std::fs::read_dir(dir.join("sock")).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "sock") {
+            let _ = std::process::Command::new("tmux").arg("-S").arg(entry.path()).arg("kill-server").output();
+        }
+    }
+}
+
+/// Runs `tmux -S socket args...` and returns stdout.
+pub fn tmux_at(socket: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("tmux").arg("-S").arg(socket).args(args).output().expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` until it returns Some, or panics after `STEP`.
+pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
