@@ -63,7 +63,9 @@ fn forbidden_in_keys(b: u8) -> bool {
 fn is_safe_unquoted(s: &str) -> bool {
     let plain = |b: u8| b.is_ascii_alphanumeric() || b"_.,=+/-".contains(&b);
     let is_id = |s: &str| {
-        s.len() > 1 && b"%@$".contains(&s.as_bytes()[0]) && s[1..].bytes().all(|b| b.is_ascii_digit())
+        s.len() > 1
+            && b"%@$".contains(&s.as_bytes()[0])
+            && s[1..].bytes().all(|b| b.is_ascii_digit())
     };
     !s.is_empty() && (s.bytes().all(plain) || is_id(s))
 }
@@ -87,7 +89,11 @@ pub struct Command {
 impl Command {
     /// Starts a command; `name` is a constant such as `"send-keys"`.
     pub fn new(name: &'static str) -> Command {
-        let mut cmd = Command { name, line: String::new(), error: None };
+        let mut cmd = Command {
+            name,
+            line: String::new(),
+            error: None,
+        };
         if is_command_name(name) {
             cmd.line.push_str(name);
         } else {
@@ -258,7 +264,9 @@ impl CommandLine {
 
 impl From<Command> for CommandLine {
     fn from(command: Command) -> CommandLine {
-        CommandLine { commands: vec![command] }
+        CommandLine {
+            commands: vec![command],
+        }
     }
 }
 

@@ -30,7 +30,10 @@ fn unsafe_values_are_quoted_and_controls_recorded() {
     let cmd = Command::new("refresh-client").flag_value("-A", "%3:continue");
     assert_eq!(cmd.as_str(), "refresh-client -A '%3:continue'");
     let cmd = Command::new("display").flag_value("-t", "a\nb");
-    assert_eq!(cmd.check(), Err(CommandError::ForbiddenByte { byte: b'\n' }));
+    assert_eq!(
+        cmd.check(),
+        Err(CommandError::ForbiddenByte { byte: b'\n' })
+    );
     assert!(!cmd.as_str().contains('\n'));
     let cmd = Command::new("display").arg_raw_static("#{pane_id}");
     assert_eq!(lex(cmd.as_str()), ["display", "#{pane_id}"]);
@@ -59,8 +62,12 @@ fn arg_quoted_rejects_controls_but_tab() {
 
 #[test]
 fn command_lines_join_with_separators() {
-    let line = CommandLine::from(Command::new("list-sessions"))
-        .then(Command::new("display").flag("-p").arg_quoted("x ; y").unwrap());
+    let line = CommandLine::from(Command::new("list-sessions")).then(
+        Command::new("display")
+            .flag("-p")
+            .arg_quoted("x ; y")
+            .unwrap(),
+    );
     assert_eq!(line.len(), 2);
     assert!(!line.is_empty());
     assert_eq!(line.to_line(), "list-sessions ; display -p 'x ; y'");

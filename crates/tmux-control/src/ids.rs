@@ -61,7 +61,7 @@ macro_rules! tmux_id {
             /// Parses raw bytes as printed by tmux (sigil plus digits).
             pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdError> {
                 match bytes.split_first() {
-                    Some((&first, digits)) if first == $sigil as u8 => {
+                    Some((&first, digits)) if u32::from(first) == u32::from($sigil) => {
                         parse_digits(digits).map($name)
                     }
                     _ => None,
@@ -113,7 +113,8 @@ impl Name {
     /// Validates `s` as a name.
     pub fn new(s: &str) -> Result<Name, IdError> {
         let valid = (1..=NAME_MAX_BYTES).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
             Ok(Name(s.to_owned()))
         } else {
@@ -165,7 +166,17 @@ mod tests {
         assert_eq!("@4294967295".parse(), Ok(WindowId(u32::MAX)));
         assert_eq!("$007".parse(), Ok(SessionId(7)));
         for bad in [
-            "", "%", "7", "@7", "%-1", "%+1", " %1", "%1 ", "%4294967296", "%1a", "%١",
+            "",
+            "%",
+            "7",
+            "@7",
+            "%-1",
+            "%+1",
+            " %1",
+            "%1 ",
+            "%4294967296",
+            "%1a",
+            "%١",
         ] {
             assert!(bad.parse::<PaneId>().is_err(), "{bad:?} accepted");
         }
@@ -174,7 +185,10 @@ mod tests {
 
     #[test]
     fn names_are_validated() {
-        assert_eq!(Name::new("main_1-x").map(|n| n.to_string()), Ok("main_1-x".into()));
+        assert_eq!(
+            Name::new("main_1-x").map(|n| n.to_string()),
+            Ok("main_1-x".into())
+        );
         assert!(Name::new(&"a".repeat(64)).is_ok());
         for bad in ["", "a b", "a.b", "a:b", "#(x)", "é", "a\n", &"a".repeat(65)] {
             assert!(Name::new(bad).is_err(), "{bad:?} accepted");

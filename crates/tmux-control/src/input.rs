@@ -68,8 +68,8 @@ fn absorb_short_literals(runs: &mut [Run<'_>]) {
     let is_hex = |r: Option<&Run<'_>>| matches!(r, Some(Run::Hex(_)));
     for i in 0..runs.len() {
         if let Run::Literal(s) = runs[i] {
-            let touches_hex = is_hex(i.checked_sub(1).and_then(|p| runs.get(p)))
-                || is_hex(runs.get(i + 1));
+            let touches_hex =
+                is_hex(i.checked_sub(1).and_then(|p| runs.get(p))) || is_hex(runs.get(i + 1));
             if s.len() < LITERAL_MIN_RUN_BYTES && touches_hex {
                 runs[i] = Run::Hex(s.as_bytes());
             }

@@ -19,7 +19,11 @@ fn delivered(commands: &[Command]) -> Vec<u8> {
             }
             "-H" => {
                 assert!(words.len() - 4 <= HEX_CHUNK_MAX_BYTES);
-                out.extend(words[4..].iter().map(|h| u8::from_str_radix(h, 16).unwrap()));
+                out.extend(
+                    words[4..]
+                        .iter()
+                        .map(|h| u8::from_str_radix(h, 16).unwrap()),
+                );
             }
             other => panic!("unexpected flag {other}"),
         }
@@ -35,7 +39,16 @@ fn encode(bytes: &[u8]) -> Vec<Command> {
 
 #[test]
 fn a_keystroke_is_one_command() {
-    for key in [&b"a"[..], b"\r", b"\x1b[A", b"\x7f", b"\x03", "é".as_bytes(), b"\n", b"\0"] {
+    for key in [
+        &b"a"[..],
+        b"\r",
+        b"\x1b[A",
+        b"\x7f",
+        b"\x03",
+        "é".as_bytes(),
+        b"\n",
+        b"\0",
+    ] {
         assert_eq!(encode(key).len(), 1, "{key:?}");
     }
     assert_eq!(encode(b"\r")[0].as_str(), "send-keys -t %1 -l -- '\r'");

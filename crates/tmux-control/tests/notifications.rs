@@ -11,18 +11,35 @@ async fn attach_reports_the_session() {
     let server = TestServer::start();
     let id = server.session_id("main");
     let (_client, mut notes) = server.attach("main").await;
-    let n = notes.wait_for(|n| matches!(n, Notification::SessionChanged { .. })).await;
-    assert_eq!(n, Notification::SessionChanged { session: id, name: b"main".to_vec() });
+    let n = notes
+        .wait_for(|n| matches!(n, Notification::SessionChanged { .. }))
+        .await;
+    assert_eq!(
+        n,
+        Notification::SessionChanged {
+            session: id,
+            name: b"main".to_vec()
+        }
+    );
 }
 
 #[tokio::test]
 async fn new_windows_are_reported() {
     let server = TestServer::start();
     let (client, mut notes) = server.attach("main").await;
-    let format = Command::new("new-window").flag("-d").flag("-P").flag_value("-F", "#{window_id}");
-    let block = client.command(format).await.and_then(|r| r.single()).expect("new-window");
+    let format = Command::new("new-window")
+        .flag("-d")
+        .flag("-P")
+        .flag_value("-F", "#{window_id}");
+    let block = client
+        .command(format)
+        .await
+        .and_then(|r| r.single())
+        .expect("new-window");
     let window = block.text_lossy().parse().expect("window id");
-    notes.wait_for(|n| *n == Notification::WindowAdd { window }).await;
+    notes
+        .wait_for(|n| *n == Notification::WindowAdd { window })
+        .await;
 }
 
 #[tokio::test]
@@ -33,7 +50,11 @@ async fn output_arrives_byte_exact() {
     let script = format!("stty raw -echo; printf 'BEGIN{all_bytes}END'; exec cat >/dev/null");
     let pane = new_window(&client, &script).await;
     let output = notes.output_until(pane, b"END").await;
-    let start = output.windows(5).position(|w| w == b"BEGIN").expect("BEGIN marker") + 5;
+    let start = output
+        .windows(5)
+        .position(|w| w == b"BEGIN")
+        .expect("BEGIN marker")
+        + 5;
     let expected: Vec<u8> = (0..=255u8).collect();
     assert_eq!(&output[start..output.len() - 3], &expected[..]);
 }
@@ -45,11 +66,17 @@ async fn flow_control_notifications_inside_blocks_reach_the_handler() {
     let pane = new_window(&client, "exec cat >/dev/null").await;
     let pause = Command::new("refresh-client").flag_value("-A", format!("{pane}:pause"));
     let reply = client.command(pause).await.expect("pause");
-    assert_eq!(reply.blocks[0].lines, Vec::<Vec<u8>>::new(), "%pause is not block content");
+    assert_eq!(
+        reply.blocks[0].lines,
+        Vec::<Vec<u8>>::new(),
+        "%pause is not block content"
+    );
     notes.wait_for(|n| *n == Notification::Pause { pane }).await;
     let resume = Command::new("refresh-client").flag_value("-A", format!("{pane}:continue"));
     client.command(resume).await.expect("continue");
-    notes.wait_for(|n| *n == Notification::Continue { pane }).await;
+    notes
+        .wait_for(|n| *n == Notification::Continue { pane })
+        .await;
 }
 
 #[tokio::test]
@@ -58,17 +85,28 @@ async fn killing_the_session_ends_the_connection() {
     server.tmux_ok(&["new-session", "-d", "-s", "victim"]);
     let (client, mut notes) = server.attach("victim").await;
     // wait-for blocks this client's command queue, so the next one stays pending.
-    client.command(Command::new("wait-for").arg_raw_static("never")).await.expect("wait-for");
+    client
+        .command(Command::new("wait-for").arg_raw_static("never"))
+        .await
+        .expect("wait-for");
     let pending = {
         let client = client.clone();
         tokio::spawn(async move { client.command(Command::new("list-sessions")).await })
     };
     server.tmux_ok(&["kill-session", "-t", "victim"]);
-    notes.wait_for(|n| matches!(n, Notification::Exit { .. })).await;
+    notes
+        .wait_for(|n| matches!(n, Notification::Exit { .. }))
+        .await;
     client.closed().await;
     assert!(client.is_closed());
-    assert!(matches!(pending.await.expect("task"), Err(Error::Exited { .. })));
-    assert!(matches!(client.command(Command::new("list-sessions")).await, Err(Error::Exited { .. })));
+    assert!(matches!(
+        pending.await.expect("task"),
+        Err(Error::Exited { .. })
+    ));
+    assert!(matches!(
+        client.command(Command::new("list-sessions")).await,
+        Err(Error::Exited { .. })
+    ));
 }
 
 #[tokio::test]
@@ -76,7 +114,9 @@ async fn kill_server_ends_the_connection() {
     let server = TestServer::start();
     let (client, mut notes) = server.attach("main").await;
     server.tmux_ok(&["kill-server"]);
-    notes.wait_for(|n| matches!(n, Notification::Exit { .. })).await;
+    notes
+        .wait_for(|n| matches!(n, Notification::Exit { .. }))
+        .await;
     client.closed().await;
 }
 
@@ -85,13 +125,29 @@ async fn a_crashed_server_gives_its_reason() {
     let server = TestServer::start();
     let (client, mut notes) = server.attach("main").await;
     let pid = server.tmux_ok(&["display", "-p", "#{pid}"]);
-    let killed = std::process::Command::new("kill").args(["-KILL", &pid]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
-    let n = notes.wait_for(|n| matches!(n, Notification::Exit { .. })).await;
-    assert_eq!(n, Notification::Exit { reason: Some(b"server exited unexpectedly".to_vec()) });
+    let n = notes
+        .wait_for(|n| matches!(n, Notification::Exit { .. }))
+        .await;
+    assert_eq!(
+        n,
+        Notification::Exit {
+            reason: Some(b"server exited unexpectedly".to_vec())
+        }
+    );
     client.closed().await;
-    let err = client.command(Command::new("list-sessions")).await.expect_err("closed");
-    assert!(matches!(&err, Error::Exited { reason: Some(r) } if r == "server exited unexpectedly"), "{err}");
+    let err = client
+        .command(Command::new("list-sessions"))
+        .await
+        .expect_err("closed");
+    assert!(
+        matches!(&err, Error::Exited { reason: Some(r) } if r == "server exited unexpectedly"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -101,6 +157,11 @@ async fn shutdown_detaches() {
     let observer = client.clone();
     client.shutdown().await;
     assert!(observer.is_closed());
-    notes.wait_for(|n| matches!(n, Notification::Exit { .. })).await;
-    assert_eq!(server.tmux_ok(&["list-clients", "-F", "#{client_name}"]), "");
+    notes
+        .wait_for(|n| matches!(n, Notification::Exit { .. }))
+        .await;
+    assert_eq!(
+        server.tmux_ok(&["list-clients", "-F", "#{client_name}"]),
+        ""
+    );
 }

@@ -95,15 +95,25 @@ impl Demux {
         }
         self.last_number = Some(guard.number);
         let block = Block::default();
-        self.open = Some(OpenBlock { guard, block, bytes: 0, forward_flow: false });
-        Ok(Event::Opened { ours: guard.is_ours() })
+        self.open = Some(OpenBlock {
+            guard,
+            block,
+            bytes: 0,
+            forward_flow: false,
+        });
+        Ok(Event::Opened {
+            ours: guard.is_ours(),
+        })
     }
 
     fn inside(&mut self, mut open: OpenBlock, line: Vec<u8>) -> Result<Event, String> {
         if let Some((kind, guard)) = parse_guard(&line) {
             if kind != GuardKind::Begin && guard == open.guard {
                 open.block.error = kind == GuardKind::Error;
-                return Ok(Event::Closed { ours: guard.is_ours(), block: open.block });
+                return Ok(Event::Closed {
+                    ours: guard.is_ours(),
+                    block: open.block,
+                });
             }
             tracing::debug!(?guard, open = ?open.guard, "guard-like line inside a block kept as content");
         } else if open.forward_flow {

@@ -10,17 +10,29 @@ fn feed(d: &mut Demux, line: &str) -> Result<Event, String> {
 
 fn closed(lines: &[&str], error: bool) -> Event {
     let lines = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
-    Event::Closed { ours: true, block: Block { lines, error } }
+    Event::Closed {
+        ours: true,
+        block: Block { lines, error },
+    }
 }
 
 #[test]
 fn collects_a_block() {
     let mut d = Demux::default();
-    assert_eq!(feed(&mut d, "%begin 10 5 1"), Ok(Event::Opened { ours: true }));
+    assert_eq!(
+        feed(&mut d, "%begin 10 5 1"),
+        Ok(Event::Opened { ours: true })
+    );
     assert_eq!(feed(&mut d, "line"), Ok(Event::Nothing));
     assert_eq!(feed(&mut d, ""), Ok(Event::Nothing));
-    assert_eq!(feed(&mut d, "%end 10 5 1"), Ok(closed(&["line", ""], false)));
-    assert_eq!(feed(&mut d, "%begin 10 6 1"), Ok(Event::Opened { ours: true }));
+    assert_eq!(
+        feed(&mut d, "%end 10 5 1"),
+        Ok(closed(&["line", ""], false))
+    );
+    assert_eq!(
+        feed(&mut d, "%begin 10 6 1"),
+        Ok(Event::Opened { ours: true })
+    );
     assert_eq!(feed(&mut d, "%error 10 6 1"), Ok(closed(&[], true)));
 }
 
@@ -28,10 +40,24 @@ fn collects_a_block() {
 fn forged_guards_inside_a_block_are_content() {
     let mut d = Demux::default();
     feed(&mut d, "%begin 10 5 1").unwrap();
-    for forged in ["%end 1 2 1", "%end 10 5 0", "%error 11 5 1", "%begin 10 6 1", "%output %1 x", "%exit"] {
+    for forged in [
+        "%end 1 2 1",
+        "%end 10 5 0",
+        "%error 11 5 1",
+        "%begin 10 6 1",
+        "%output %1 x",
+        "%exit",
+    ] {
         assert_eq!(feed(&mut d, forged), Ok(Event::Nothing), "{forged}");
     }
-    let expected = ["%end 1 2 1", "%end 10 5 0", "%error 11 5 1", "%begin 10 6 1", "%output %1 x", "%exit"];
+    let expected = [
+        "%end 1 2 1",
+        "%end 10 5 0",
+        "%error 11 5 1",
+        "%begin 10 6 1",
+        "%output %1 x",
+        "%exit",
+    ];
     assert_eq!(feed(&mut d, "%end 10 5 1"), Ok(closed(&expected, false)));
 }
 
@@ -46,7 +72,10 @@ fn flow_control_lines_are_forwarded_only_when_asked() {
     let n = Notification::Continue { pane: PaneId(1) };
     assert_eq!(feed(&mut d, "%continue %1"), Ok(Event::Notification(n)));
     assert_eq!(feed(&mut d, "%output %1 x"), Ok(Event::Nothing));
-    assert_eq!(feed(&mut d, "%end 10 6 1"), Ok(closed(&["%output %1 x"], false)));
+    assert_eq!(
+        feed(&mut d, "%end 10 6 1"),
+        Ok(closed(&["%output %1 x"], false))
+    );
 }
 
 #[test]
@@ -54,7 +83,9 @@ fn outside_blocks() {
     let mut d = Demux::default();
     assert_eq!(
         feed(&mut d, "%window-add @1"),
-        Ok(Event::Notification(Notification::WindowAdd { window: crate::WindowId(1) }))
+        Ok(Event::Notification(Notification::WindowAdd {
+            window: crate::WindowId(1)
+        }))
     );
     assert_eq!(feed(&mut d, "%unknown"), Ok(Event::Nothing));
     assert_eq!(feed(&mut d, "stray text"), Ok(Event::Nothing));
@@ -71,7 +102,10 @@ fn numbers_must_increase() {
     let mut d = Demux::default();
     feed(&mut d, "%begin 10 4294967295 1").unwrap();
     feed(&mut d, "%end 10 4294967295 1").unwrap();
-    assert_eq!(feed(&mut d, "%begin 10 0 1"), Ok(Event::Opened { ours: true }));
+    assert_eq!(
+        feed(&mut d, "%begin 10 0 1"),
+        Ok(Event::Opened { ours: true })
+    );
 }
 
 proptest! {

@@ -45,7 +45,9 @@ struct Inner {
 
 impl std::fmt::Debug for ControlClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlClient").field("pid", &self.inner.pid).finish_non_exhaustive()
+        f.debug_struct("ControlClient")
+            .field("pid", &self.inner.pid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,8 +73,16 @@ impl ControlClient {
 
         let pid = child.id();
         let timeout_ms = AtomicU64::new(millis(DEFAULT_COMMAND_TIMEOUT));
-        let inner = Inner { shared, writer, child: Mutex::new(Some(child)), pid, timeout_ms };
-        let client = ControlClient { inner: Arc::new(inner) };
+        let inner = Inner {
+            shared,
+            writer,
+            child: Mutex::new(Some(child)),
+            pid,
+            timeout_ms,
+        };
+        let client = ControlClient {
+            inner: Arc::new(inner),
+        };
         match tokio::time::timeout(DEFAULT_COMMAND_TIMEOUT, ready_rx).await {
             Ok(Ok(Ok(()))) => Ok(client),
             Ok(Ok(Err(e))) => Err(e),
@@ -102,7 +112,9 @@ impl ControlClient {
         });
         let reply = self.send(line.into(), Some(hook)).await?;
         // The hook ran on the reader task before the reply was completed.
-        let value = rx.try_recv().map_err(|_| Error::Protocol("reply completed before its %begin".into()))?;
+        let value = rx
+            .try_recv()
+            .map_err(|_| Error::Protocol("reply completed before its %begin".into()))?;
         Ok((reply, value))
     }
 
@@ -112,7 +124,9 @@ impl ControlClient {
         let pending = Pending::new(&line, at_begin, tx);
         let mut bytes = line.to_line().into_bytes();
         bytes.push(b'\n');
-        self.inner.shared.enqueue(pending, bytes, &self.inner.writer)?;
+        self.inner
+            .shared
+            .enqueue(pending, bytes, &self.inner.writer)?;
         match tokio::time::timeout(self.command_timeout(), rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
@@ -127,7 +141,9 @@ impl ControlClient {
 
     /// Changes the deadline of later commands on this connection.
     pub fn set_command_timeout(&self, timeout: Duration) {
-        self.inner.timeout_ms.store(millis(timeout), Ordering::Relaxed);
+        self.inner
+            .timeout_ms
+            .store(millis(timeout), Ordering::Relaxed);
     }
 
     /// Whether the connection has ended (EOF, `%exit` or protocol violation).
@@ -144,11 +160,21 @@ impl ControlClient {
     /// Detaches politely by closing tmux's stdin (pending commands fail with
     /// `Error::Exited`), waits for the process and kills it if it lingers.
     pub async fn shutdown(self) {
-        self.inner.shared.close(state::Closed::Exited(Some("shut down".into())));
+        self.inner
+            .shared
+            .close(state::Closed::Exited(Some("shut down".into())));
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.closed()).await;
-        let child = self.inner.child.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let child = self
+            .inner
+            .child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(mut child) = child {
-            if tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }
@@ -160,7 +186,10 @@ impl ControlClient {
     }
 
     fn closed_error(&self) -> Error {
-        self.inner.shared.closed().map_or(Error::Exited { reason: None }, |c| c.to_error())
+        self.inner
+            .shared
+            .closed()
+            .map_or(Error::Exited { reason: None }, |c| c.to_error())
     }
 }
 
@@ -180,9 +209,13 @@ fn process(opts: &SpawnOptions) -> Process {
     cmd.args(&opts.extra_flags).args(["-u", "-C"]);
     match opts.target {
         Target::Attach(session) => cmd.args(["attach-session", "-t", &session.to_string()]),
-        Target::StartServer => {
-            cmd.args(["new-session", "-A", "-s", ADMIN_SESSION_NAME, options::ADMIN_PANE_COMMAND])
-        }
+        Target::StartServer => cmd.args([
+            "new-session",
+            "-A",
+            "-s",
+            ADMIN_SESSION_NAME,
+            options::ADMIN_PANE_COMMAND,
+        ]),
     };
     cmd.env_remove("TMUX")
         .stdin(Stdio::piped())

@@ -9,7 +9,7 @@ use crate::{Notification, SessionId};
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The session [`Target::StartServer`] attaches to, created if missing.
-pub const ADMIN_SESSION_NAME: &str = "tmuxgate-admin";
+pub const ADMIN_SESSION_NAME: &str = "_tmuxgate";
 
 /// What the admin session's only pane runs: idle forever, no output.
 pub(crate) const ADMIN_PANE_COMMAND: &str = "exec cat >/dev/null";
@@ -24,7 +24,7 @@ pub enum Target {
     /// Measured on tmux 3.3a: a control client that is not attached to a
     /// session exits as soon as its first command completes, so a plain
     /// `tmux -C start-server` answers nothing. This target therefore runs
-    /// `new-session -A -s tmuxgate-admin` ([`ADMIN_SESSION_NAME`]): it
+    /// `new-session -A -s _tmuxgate` ([`ADMIN_SESSION_NAME`]): it
     /// attaches to that session, creating it (one idle pane) if missing.
     /// The gateway must hide that session from users.
     StartServer,

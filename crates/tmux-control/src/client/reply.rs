@@ -38,7 +38,9 @@ impl Reply {
         let mut blocks = self.blocks.into_iter();
         match (blocks.next(), blocks.next()) {
             (Some(block), None) => Ok(block),
-            _ => Err(Error::Protocol(format!("expected one reply block, got {count}"))),
+            _ => Err(Error::Protocol(format!(
+                "expected one reply block, got {count}"
+            ))),
         }
     }
 
@@ -48,7 +50,9 @@ impl Reply {
     /// this check: a failed command is returned as `Err(Error::Command)`.
     pub fn check(&self) -> Result<(), Error> {
         match self.blocks.iter().find(|b| b.error) {
-            Some(block) => Err(Error::Command { message: block.text_lossy() }),
+            Some(block) => Err(Error::Command {
+                message: block.text_lossy(),
+            }),
             None => Ok(()),
         }
     }
@@ -60,7 +64,9 @@ pub enum Error {
     /// The tmux client process could not be started.
     #[error("cannot start tmux: {0}")]
     Spawn(#[source] io::Error),
-    /// Reading from or writing to the tmux client failed.
+    /// An I/O error talking to the tmux client. Failures after start-up end
+    /// the connection and reach every waiting command as `Exited`, with the
+    /// I/O error as the reason.
     #[error("tmux control connection i/o failed: {0}")]
     Io(#[source] io::Error),
     /// The control connection ended (`%exit`, EOF, or a failed attach).
@@ -87,7 +93,10 @@ pub enum Error {
 }
 
 fn reason_suffix(reason: &Option<String>) -> String {
-    reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+    reason
+        .as_ref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -95,25 +104,42 @@ mod tests {
     use super::*;
 
     fn block(lines: &[&str], error: bool) -> Block {
-        Block { lines: lines.iter().map(|l| l.as_bytes().to_vec()).collect(), error }
+        Block {
+            lines: lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
+            error,
+        }
     }
 
     #[test]
     fn single_and_check() {
-        let ok = Reply { blocks: vec![block(&["a", "b"], false)] };
+        let ok = Reply {
+            blocks: vec![block(&["a", "b"], false)],
+        };
         assert_eq!(ok.check().ok(), Some(()));
         assert_eq!(ok.single().unwrap().text_lossy(), "a\nb");
 
-        let failed = Reply { blocks: vec![block(&[], false), block(&["bad"], true)] };
+        let failed = Reply {
+            blocks: vec![block(&[], false), block(&["bad"], true)],
+        };
         assert!(matches!(failed.check(), Err(Error::Command { message }) if message == "bad"));
-        let two = Reply { blocks: vec![block(&[], false), block(&[], false)] };
+        let two = Reply {
+            blocks: vec![block(&[], false), block(&[], false)],
+        };
         assert!(matches!(two.single(), Err(Error::Protocol(_))));
     }
 
     #[test]
     fn exited_displays_its_reason() {
-        let e = Error::Exited { reason: Some("server exited unexpectedly".into()) };
-        assert_eq!(e.to_string(), "tmux control connection ended: server exited unexpectedly");
-        assert_eq!(Error::Exited { reason: None }.to_string(), "tmux control connection ended");
+        let e = Error::Exited {
+            reason: Some("server exited unexpectedly".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "tmux control connection ended: server exited unexpectedly"
+        );
+        assert_eq!(
+            Error::Exited { reason: None }.to_string(),
+            "tmux control connection ended"
+        );
     }
 }

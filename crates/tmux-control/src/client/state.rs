@@ -27,7 +27,9 @@ pub(crate) enum Closed {
 impl Closed {
     pub(crate) fn to_error(&self) -> Error {
         match self {
-            Closed::Exited(reason) => Error::Exited { reason: reason.clone() },
+            Closed::Exited(reason) => Error::Exited {
+                reason: reason.clone(),
+            },
             Closed::Protocol(message) => Error::Protocol(message.clone()),
         }
     }
@@ -53,11 +55,18 @@ impl Pending {
             .iter()
             .map(|c| matches!(c.name(), "refresh-client" | "refresh"))
             .collect();
-        Pending { flow_control, blocks: Vec::new(), at_begin, reply }
+        Pending {
+            flow_control,
+            blocks: Vec::new(),
+            at_begin,
+            reply,
+        }
     }
 
     fn complete(self) {
-        let reply = Reply { blocks: self.blocks };
+        let reply = Reply {
+            blocks: self.blocks,
+        };
         let result = reply.check().map(|()| reply);
         // The caller may have timed out and gone; nothing to do then.
         let _ = self.reply.send(result);
@@ -84,7 +93,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new() -> Shared {
-        Shared { state: Mutex::default(), closed_tx: watch::Sender::new(false) }
+        Shared {
+            state: Mutex::default(),
+            closed_tx: watch::Sender::new(false),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -109,7 +121,9 @@ impl Shared {
         if line.last() != Some(&b'\n') || line[..line.len() - 1].contains(&b'\n') {
             return Err(Error::Build(CommandError::ForbiddenByte { byte: b'\n' }));
         }
-        writer.send(line).map_err(|_| Error::Exited { reason: None })?;
+        writer
+            .send(line)
+            .map_err(|_| Error::Exited { reason: None })?;
         state.pending.push_back(pending);
         Ok(())
     }
@@ -117,18 +131,31 @@ impl Shared {
     /// One of our blocks opened: the front entry is the one it answers.
     pub(crate) fn begin_block(&self) -> Result<BlockStart, String> {
         let mut state = self.lock();
-        let entry = state.pending.front_mut().ok_or("reply block with no command waiting")?;
+        let entry = state
+            .pending
+            .front_mut()
+            .ok_or("reply block with no command waiting")?;
         let index = entry.blocks.len();
-        let at_begin = if index == 0 { entry.at_begin.take() } else { None };
+        let at_begin = if index == 0 {
+            entry.at_begin.take()
+        } else {
+            None
+        };
         let flow_control = entry.flow_control.get(index).copied().unwrap_or(false);
-        Ok(BlockStart { flow_control, at_begin })
+        Ok(BlockStart {
+            flow_control,
+            at_begin,
+        })
     }
 
     /// One of our blocks closed: the entry completes after all its blocks or
     /// after the first error (an error stops the rest of a command line).
     pub(crate) fn finish_block(&self, block: Block) -> Result<(), String> {
         let mut state = self.lock();
-        let entry = state.pending.front_mut().ok_or("reply block with no command waiting")?;
+        let entry = state
+            .pending
+            .front_mut()
+            .ok_or("reply block with no command waiting")?;
         let done = block.error || entry.blocks.len() + 1 >= entry.flow_control.len();
         entry.blocks.push(block);
         if done {

@@ -82,16 +82,30 @@ pub(crate) struct Reader {
     exit_seen: bool,
     /// Set after a protocol violation: later lines are drained unread.
     broken: bool,
+    /// Whether the attach command's own block (the first F=0 one) was seen.
+    attach_block_seen: bool,
 }
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>, handler: Box<dyn Handler>, ready: Ready) -> Reader {
-        Reader { shared, handler, demux: Demux::default(), ready: Some(ready), exit_seen: false, broken: false }
+        Reader {
+            shared,
+            handler,
+            demux: Demux::default(),
+            ready: Some(ready),
+            exit_seen: false,
+            broken: false,
+            attach_block_seen: false,
+        }
     }
 
     /// Reads stdout until EOF. Keeps draining after `%exit` or a protocol
     /// violation: a tmux client that is not read can stall the server.
-    pub(crate) async fn run(mut self, mut stdout: impl AsyncRead + Unpin, stderr: JoinHandle<String>) {
+    pub(crate) async fn run(
+        mut self,
+        mut stdout: impl AsyncRead + Unpin,
+        stderr: JoinHandle<String>,
+    ) {
         let mut framer = LineFramer::new();
         let mut buf = vec![0u8; READ_CHUNK_BYTES];
         let mut io_error = None;
@@ -147,11 +161,14 @@ impl Reader {
     }
 
     /// A block we did not ask for (F=0): an error in the attach command's
-    /// own block fails the handshake; hook output is ignored.
+    /// own block (the first one) fails the handshake; hook output is ignored.
     fn foreign_block(&mut self, block: Block) {
-        if block.error {
+        let is_attach_block = !std::mem::replace(&mut self.attach_block_seen, true);
+        if is_attach_block && block.error {
             let reason = format!("tmux refused the connection: {}", block.text_lossy());
-            self.settle(Err(Error::Exited { reason: Some(reason) }));
+            self.settle(Err(Error::Exited {
+                reason: Some(reason),
+            }));
         }
     }
 
@@ -160,7 +177,9 @@ impl Reader {
             Notification::SessionChanged { .. } => self.settle(Ok(())),
             Notification::Exit { reason } => {
                 self.exit_seen = true;
-                let reason = reason.as_ref().map(|r| String::from_utf8_lossy(r).into_owned());
+                let reason = reason
+                    .as_ref()
+                    .map(|r| String::from_utf8_lossy(r).into_owned());
                 self.close(Closed::Exited(reason));
             }
             _ => {}
@@ -190,7 +209,22 @@ impl Reader {
         let stderr = stderr.ok().and_then(Result::ok).filter(|s| !s.is_empty());
         self.close(Closed::Exited(io_error.or(stderr)));
         if !self.exit_seen {
-            self.handler.notification(Notification::Exit { reason: None });
+            self.handler
+                .notification(Notification::Exit { reason: None });
         }
     }
 }
+
+/// If the reader stops for any reason (including a panicking handler), the
+/// connection is closed so no command waits forever and the writer closes
+/// tmux's stdin, which ends the tmux client.
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.shared
+            .close(Closed::Exited(Some("reader task ended".into())));
+    }
+}
+
+#[cfg(test)]
+#[path = "tasks_tests.rs"]
+mod tests;

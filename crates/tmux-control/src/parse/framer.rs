@@ -40,7 +40,12 @@ impl LineFramer {
 
     /// A framer rejecting lines longer than `limit` bytes.
     pub fn with_limit(limit: usize) -> LineFramer {
-        LineFramer { buf: BytesMut::new(), scanned: 0, partial: 0, limit }
+        LineFramer {
+            buf: BytesMut::new(),
+            scanned: 0,
+            partial: 0,
+            limit,
+        }
     }
 
     /// Appends bytes read from the stream. Fails (and discards everything

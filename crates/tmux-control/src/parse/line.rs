@@ -92,7 +92,9 @@ fn decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    s.iter().try_fold(0u64, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -103,7 +105,11 @@ mod tests {
 
     #[test]
     fn classifies_guards() {
-        let g = Guard { time: 1795871954, number: 269, flags: 1 };
+        let g = Guard {
+            time: 1795871954,
+            number: 269,
+            flags: 1,
+        };
         assert_eq!(Line::classify(b"%begin 1795871954 269 1"), Line::Begin(g));
         assert_eq!(Line::classify(b"%end 1795871954 269 1"), Line::End(g));
         assert_eq!(Line::classify(b"%error 1795871954 269 1"), Line::Error(g));

@@ -22,9 +22,16 @@ pub enum Notification {
     /// A session was created or destroyed.
     SessionsChanged,
     /// The current window of a session changed.
-    SessionWindowChanged { session: SessionId, window: WindowId },
+    SessionWindowChanged {
+        session: SessionId,
+        window: WindowId,
+    },
     /// Another client is now attached to a different session.
-    ClientSessionChanged { client: Vec<u8>, session: SessionId, name: Vec<u8> },
+    ClientSessionChanged {
+        client: Vec<u8>,
+        session: SessionId,
+        name: Vec<u8>,
+    },
     /// A client detached.
     ClientDetached { client: Vec<u8> },
     /// A window was linked to this client's session.
@@ -40,14 +47,19 @@ pub enum Notification {
     /// The active pane of a window changed.
     WindowPaneChanged { window: WindowId, pane: PaneId },
     /// A window's layout changed (`flags` may be empty).
-    LayoutChange { window: WindowId, layout: Vec<u8>, visible_layout: Vec<u8>, flags: Vec<u8> },
+    LayoutChange {
+        window: WindowId,
+        layout: Vec<u8>,
+        visible_layout: Vec<u8>,
+        flags: Vec<u8>,
+    },
     /// A pane entered or left a mode such as copy mode.
     PaneModeChanged { pane: PaneId },
     /// Output of a pane is paused for this client (pause-after); queued output was dropped.
     Pause { pane: PaneId },
     /// Output of a pane resumed after a pause (without the dropped part).
     Continue { pane: PaneId },
-    /// The control client is exiting (or reached EOF when `reason` is None and it was not sent).
+    /// The connection ended: `%exit [REASON]`, or EOF without `%exit` (reason None).
     Exit { reason: Option<Vec<u8>> },
     /// A configuration file error (tmux 3.4+).
     ConfigError { error: Vec<u8> },
@@ -92,8 +104,12 @@ impl Notification {
             b"%extended-output" => parse_extended_output(rest),
             b"%pause" => pane(rest).map(|(pane, _)| Notification::Pause { pane }),
             b"%continue" => pane(rest).map(|(pane, _)| Notification::Continue { pane }),
-            b"%pane-mode-changed" => pane(rest).map(|(pane, _)| Notification::PaneModeChanged { pane }),
-            b"%exit" => Some(Notification::Exit { reason: (!rest.is_empty()).then(|| rest.to_vec()) }),
+            b"%pane-mode-changed" => {
+                pane(rest).map(|(pane, _)| Notification::PaneModeChanged { pane })
+            }
+            b"%exit" => Some(Notification::Exit {
+                reason: (!rest.is_empty()).then(|| rest.to_vec()),
+            }),
             _ => parse_session_event(kind, rest)
                 .or_else(|| parse_window_event(kind, rest))
                 .or_else(|| parse_text_event(kind, rest)),
@@ -103,7 +119,10 @@ impl Notification {
 
 fn parse_output(rest: &[u8]) -> Option<Notification> {
     let (pane, data) = pane(rest)?;
-    Some(Notification::Output { pane, data: Bytes::from(decode_octal(data)) })
+    Some(Notification::Output {
+        pane,
+        data: Bytes::from(decode_octal(data)),
+    })
 }
 
 /// `%extended-output %P AGE … : DATA`: the data follows the first lone `:`.
@@ -112,7 +131,10 @@ fn parse_extended_output(rest: &[u8]) -> Option<Notification> {
     while !rest.is_empty() {
         let (word, tail) = split_word(rest);
         if word == b":" {
-            return Some(Notification::Output { pane, data: Bytes::from(decode_octal(tail)) });
+            return Some(Notification::Output {
+                pane,
+                data: Bytes::from(decode_octal(tail)),
+            });
         }
         rest = tail;
     }
@@ -123,11 +145,17 @@ fn parse_session_event(kind: &[u8], rest: &[u8]) -> Option<Notification> {
     Some(match kind {
         b"%session-changed" => {
             let (session, name) = session(rest)?;
-            Notification::SessionChanged { session, name: name.to_vec() }
+            Notification::SessionChanged {
+                session,
+                name: name.to_vec(),
+            }
         }
         b"%session-renamed" => {
             let (session, name) = session(rest)?;
-            Notification::SessionRenamed { session, name: name.to_vec() }
+            Notification::SessionRenamed {
+                session,
+                name: name.to_vec(),
+            }
         }
         b"%sessions-changed" => Notification::SessionsChanged,
         b"%session-window-changed" => {
@@ -138,9 +166,15 @@ fn parse_session_event(kind: &[u8], rest: &[u8]) -> Option<Notification> {
         b"%client-session-changed" => {
             let (client, rest) = split_word(rest);
             let (session, name) = session(rest)?;
-            Notification::ClientSessionChanged { client: client.to_vec(), session, name: name.to_vec() }
+            Notification::ClientSessionChanged {
+                client: client.to_vec(),
+                session,
+                name: name.to_vec(),
+            }
         }
-        b"%client-detached" if !rest.is_empty() => Notification::ClientDetached { client: rest.to_vec() },
+        b"%client-detached" if !rest.is_empty() => Notification::ClientDetached {
+            client: rest.to_vec(),
+        },
         _ => return None,
     })
 }
@@ -152,8 +186,14 @@ fn parse_window_event(kind: &[u8], rest: &[u8]) -> Option<Notification> {
         b"%window-close" => Notification::WindowClose { window },
         b"%unlinked-window-add" => Notification::UnlinkedWindowAdd { window },
         b"%unlinked-window-close" => Notification::UnlinkedWindowClose { window },
-        b"%window-renamed" => Notification::WindowRenamed { window, name: tail.to_vec() },
-        b"%window-pane-changed" => Notification::WindowPaneChanged { window, pane: pane(tail)?.0 },
+        b"%window-renamed" => Notification::WindowRenamed {
+            window,
+            name: tail.to_vec(),
+        },
+        b"%window-pane-changed" => Notification::WindowPaneChanged {
+            window,
+            pane: pane(tail)?.0,
+        },
         b"%layout-change" => parse_layout(window, tail)?,
         _ => return None,
     })
@@ -181,7 +221,10 @@ fn parse_text_event(kind: &[u8], rest: &[u8]) -> Option<Notification> {
         b"%paste-buffer-changed" => Notification::PasteBufferChanged { name: text },
         b"%subscription-changed" => {
             let (name, payload) = split_word(rest);
-            Notification::SubscriptionChanged { name: name.to_vec(), payload: payload.to_vec() }
+            Notification::SubscriptionChanged {
+                name: name.to_vec(),
+                payload: payload.to_vec(),
+            }
         }
         _ => return None,
     })

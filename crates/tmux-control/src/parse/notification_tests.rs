@@ -11,11 +11,17 @@ fn parse(line: &[u8]) -> Option<Notification> {
 fn output_is_decoded() {
     assert_eq!(
         parse(b"%output %3 a\\015\\012\\134\xff"),
-        Some(Notification::Output { pane: PaneId(3), data: Bytes::from_static(b"a\r\n\\\xff") })
+        Some(Notification::Output {
+            pane: PaneId(3),
+            data: Bytes::from_static(b"a\r\n\\\xff")
+        })
     );
     assert_eq!(
         parse(b"%output %3 "),
-        Some(Notification::Output { pane: PaneId(3), data: Bytes::new() })
+        Some(Notification::Output {
+            pane: PaneId(3),
+            data: Bytes::new()
+        })
     );
 }
 
@@ -23,7 +29,10 @@ fn output_is_decoded() {
 fn extended_output_skips_to_the_lone_colon() {
     assert_eq!(
         parse(b"%extended-output %2 1234 x : a : b"),
-        Some(Notification::Output { pane: PaneId(2), data: Bytes::from_static(b"a : b") })
+        Some(Notification::Output {
+            pane: PaneId(2),
+            data: Bytes::from_static(b"a : b")
+        })
     );
     assert_eq!(parse(b"%extended-output %2 1234"), None);
 }
@@ -32,16 +41,30 @@ fn extended_output_skips_to_the_lone_colon() {
 fn session_and_window_events() {
     assert_eq!(
         parse(b"%session-changed $1 my name\xff"),
-        Some(Notification::SessionChanged { session: SessionId(1), name: b"my name\xff".to_vec() })
+        Some(Notification::SessionChanged {
+            session: SessionId(1),
+            name: b"my name\xff".to_vec()
+        })
     );
     assert_eq!(
         parse(b"%session-window-changed $1 @2"),
-        Some(Notification::SessionWindowChanged { session: SessionId(1), window: WindowId(2) })
+        Some(Notification::SessionWindowChanged {
+            session: SessionId(1),
+            window: WindowId(2)
+        })
     );
-    assert_eq!(parse(b"%window-add @7"), Some(Notification::WindowAdd { window: WindowId(7) }));
+    assert_eq!(
+        parse(b"%window-add @7"),
+        Some(Notification::WindowAdd {
+            window: WindowId(7)
+        })
+    );
     assert_eq!(
         parse(b"%window-pane-changed @7 %9"),
-        Some(Notification::WindowPaneChanged { window: WindowId(7), pane: PaneId(9) })
+        Some(Notification::WindowPaneChanged {
+            window: WindowId(7),
+            pane: PaneId(9)
+        })
     );
     assert_eq!(
         parse(b"%layout-change @0 b25d,80x24,0,0,0 b25d,80x24,0,0,0 *"),
@@ -64,12 +87,20 @@ fn session_and_window_events() {
 
 #[test]
 fn flow_control_and_exit() {
-    assert_eq!(parse(b"%pause %4"), Some(Notification::Pause { pane: PaneId(4) }));
-    assert_eq!(parse(b"%continue %4"), Some(Notification::Continue { pane: PaneId(4) }));
+    assert_eq!(
+        parse(b"%pause %4"),
+        Some(Notification::Pause { pane: PaneId(4) })
+    );
+    assert_eq!(
+        parse(b"%continue %4"),
+        Some(Notification::Continue { pane: PaneId(4) })
+    );
     assert_eq!(parse(b"%exit"), Some(Notification::Exit { reason: None }));
     assert_eq!(
         parse(b"%exit server exited unexpectedly"),
-        Some(Notification::Exit { reason: Some(b"server exited unexpectedly".to_vec()) })
+        Some(Notification::Exit {
+            reason: Some(b"server exited unexpectedly".to_vec())
+        })
     );
 }
 

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use tmux_control::{
-    Command, ControlClient, Notification, PaneId, SessionId, SpawnOptions, Target,
-};
+use tmux_control::{Command, ControlClient, Notification, PaneId, SessionId, SpawnOptions, Target};
 use tokio::sync::mpsc;
 
 /// The tmux binary under test.
@@ -43,11 +41,18 @@ impl TestServer {
 
     /// A socket directory and config, no server yet (still killed on drop).
     pub fn not_started() -> TestServer {
-        let dir = tempfile::Builder::new().prefix("tc").tempdir_in("/tmp").expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("tc")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let socket = dir.path().join("s");
         let config = dir.path().join("tmux.conf");
         std::fs::write(&config, CONFIG).expect("write config");
-        TestServer { dir, socket, config }
+        TestServer {
+            dir,
+            socket,
+            config,
+        }
     }
 
     /// Runs a one-off tmux command against this server.
@@ -66,13 +71,19 @@ impl TestServer {
     /// Runs a one-off tmux command that must succeed; returns its stdout.
     pub fn tmux_ok(&self, args: &[&str]) -> String {
         let out = self.tmux(args);
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// The id of a session by name.
     pub fn session_id(&self, name: &str) -> SessionId {
-        self.tmux_ok(&["display", "-p", "-t", name, "#{session_id}"]).parse().expect("session id")
+        self.tmux_ok(&["display", "-p", "-t", name, "#{session_id}"])
+            .parse()
+            .expect("session id")
     }
 
     /// Options for a control connection to this server.
@@ -89,7 +100,9 @@ impl TestServer {
         let handler = move |n| {
             let _ = tx.send(n);
         };
-        let client = ControlClient::spawn(self.options(target), handler).await.expect("attach");
+        let client = ControlClient::spawn(self.options(target), handler)
+            .await
+            .expect("attach");
         (client, Notes(rx))
     }
 
@@ -119,15 +132,18 @@ impl Notes {
             }
             panic!("handler dropped before the expected notification");
         };
-        tokio::time::timeout(DEADLINE, search).await.expect("notification in time")
+        tokio::time::timeout(DEADLINE, search)
+            .await
+            .expect("notification in time")
     }
 
     /// Collects `%output` bytes of `pane` until they end with `marker`.
     pub async fn output_until(&mut self, pane: PaneId, marker: &[u8]) -> Vec<u8> {
         let mut data = Vec::new();
         while !data.ends_with(marker) {
-            if let Notification::Output { data: chunk, .. } =
-                self.wait_for(|n| matches!(n, Notification::Output { pane: p, .. } if *p == pane)).await
+            if let Notification::Output { data: chunk, .. } = self
+                .wait_for(|n| matches!(n, Notification::Output { pane: p, .. } if *p == pane))
+                .await
             {
                 data.extend_from_slice(&chunk);
             }
@@ -145,7 +161,11 @@ pub async fn new_window(client: &ControlClient, shell: &str) -> PaneId {
         .end_of_flags()
         .arg_quoted(shell)
         .expect("valid shell command");
-    let block = client.command(cmd).await.and_then(|r| r.single()).expect("new-window");
+    let block = client
+        .command(cmd)
+        .await
+        .and_then(|r| r.single())
+        .expect("new-window");
     block.text_lossy().parse().expect("pane id")
 }
 
@@ -157,7 +177,11 @@ pub async fn wait_for_file(path: &Path, len: u64) {
         if size.is_some_and(|s| s >= len) {
             return;
         }
-        assert!(start.elapsed() < DEADLINE, "{} stayed at {size:?} bytes, want {len}", path.display());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{} stayed at {size:?} bytes, want {len}",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -63,10 +63,6 @@ pub struct Backend {
     connecting: tokio::sync::Mutex<()>,
 }
 
-/// Name of each server's admin session.
-pub const ADMIN_SESSION: &str = "_tmuxgate";
-const ADMIN_TARGET: &str = "=_tmuxgate";
-
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 
@@ -126,8 +122,9 @@ impl Backend {
             }
             _ => {}
         };
-        let admin_session = self.admin_session().await?;
-        let client = ControlClient::spawn(self.spawn_options(Target::Attach(admin_session)), handler)
+        // `StartServer` attaches to (creating if needed) the server's admin session: a control
+        // client needs a session to stay connected. Discovery ignores it (no `@tmuxgate_id`).
+        let client = ControlClient::spawn(self.spawn_options(Target::StartServer), handler)
             .await
             .map_err(|e| self.spawn_error(e))?;
         let version = first_line(&client.command(Command::new("display-message").flag("-p").arg_quoted("#{version}")?).await?)?;
@@ -139,34 +136,6 @@ impl Backend {
         self.state.store(UP, Ordering::Release);
         tracing::info!(backend = %self.id, tmux = %version, socket = %self.socket.display(), "backend up");
         Ok(())
-    }
-
-    /// Starts the server if needed and returns the id of its admin session.
-    ///
-    /// A control client needs a session to stay connected (`tmux -C start-server` exits as
-    /// soon as its command is done), so each server carries a gateway-owned session,
-    /// [`ADMIN_SESSION`], whose only pane runs `cat` and which discovery ignores (it has no
-    /// `@tmuxgate_id`). These two commands run once per (re)connect, never per request.
-    async fn admin_session(&self) -> Result<SessionId, BackendError> {
-        let create = ["new-session", "-d", "-s", ADMIN_SESSION, "-x", "80", "-y", "24", "-P", "-F", "#{session_id}", "cat"];
-        let find = ["display-message", "-p", "-t", ADMIN_TARGET, "#{session_id}"];
-        for args in [&create[..], &find[..]] {
-            let out = tokio::process::Command::new(&self.tmux_bin)
-                .arg("-S")
-                .arg(&self.socket)
-                .arg("-f")
-                .arg(&self.conf)
-                .args(args)
-                .env_remove("TMUX")
-                .kill_on_drop(true)
-                .output()
-                .await
-                .map_err(|source| BackendError::Missing { bin: self.tmux_bin.display().to_string(), source })?;
-            if let Ok(id) = String::from_utf8_lossy(&out.stdout).trim().parse() {
-                return Ok(id);
-            }
-        }
-        Err(BackendError::Reply(format!("could not start or find the admin session on {}", self.id)))
     }
 
     fn spawn_error(&self, e: tmux_control::Error) -> BackendError {
@@ -216,16 +185,19 @@ impl Backend {
         if let Some(cwd) = new.cwd {
             cmd = cmd.flag("-c").arg_quoted(cwd)?;
         }
-        let id: SessionId = first_line(&admin.command(cmd).await?)?
-            .parse()
-            .map_err(|_| BackendError::Reply("new-session id".into()))?;
+        // One line, so the session never exists without its metadata: discovery running
+        // concurrently sees it whole or not at all. `=NAME:` targets the name exactly.
+        let target = format!("={}:", new.name);
         let set = |opt: &'static str, value: &str| -> Result<Command, BackendError> {
-            Ok(Command::new("set-option").flag_value("-t", id).arg_raw_static(opt).arg_quoted(value)?)
+            Ok(Command::new("set-option").flag_value("-t", &target).arg_raw_static(opt).arg_quoted(value)?)
         };
-        let line = tmux_control::CommandLine::from(set("@tmuxgate_id", new.public_id)?)
+        let line = tmux_control::CommandLine::from(cmd)
+            .then(set("@tmuxgate_id", new.public_id)?)
             .then(set("@tmuxgate_name", new.name.as_str())?)
             .then(set("@tmuxgate_created", &new.created_at.to_string())?);
-        admin.command(line).await?.check()?;
+        let id: SessionId = first_line(&admin.command(line).await?)?
+            .parse()
+            .map_err(|_| BackendError::Reply("new-session id".into()))?;
         Ok(id)
     }
 

@@ -117,7 +117,7 @@ impl Sessions {
         let pool = Pool::start(settings, pool_size, events_tx).await?;
         let sessions = Arc::new(Sessions { pool, registry: Registry::default(), hub_settings, closed_tx, default_size });
         for backend in sessions.pool.all() {
-            sessions.reconcile(backend).await;
+            sessions.reconcile(backend, true).await;
         }
         tracing::info!(sessions = sessions.registry.live_count(), "sessions rediscovered");
         tokio::spawn(supervise(Arc::downgrade(&sessions), events_rx, closed_rx));
@@ -153,8 +153,11 @@ impl Sessions {
         let created_at = tmuxgate_protocol::now_millis();
         let new = NewSession { public_id: &public_id, name: &name, cols, rows, cwd, created_at };
         let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
-            // tmux refuses a duplicate name on the same server.
-            BackendError::Tmux(tmux_control::Error::Command { .. }) => SessionError::NameTaken,
+            // tmux refuses a duplicate name on the same server (a session the registry does
+            // not list, e.g. one a user created by hand).
+            BackendError::Tmux(tmux_control::Error::Command { message }) if message.contains("duplicate session") => {
+                SessionError::NameTaken
+            }
             other => SessionError::Backend(other),
         })?;
         let entry = Arc::new(SessionEntry::new(public_id, name.to_string(), backend.clone(), tmux_id, created_at, (cols, rows)));
@@ -246,17 +249,26 @@ impl Sessions {
         }
     }
 
-    /// Brings the registry in step with what a backend holds.
-    async fn reconcile(&self, backend: &Arc<Backend>) {
+    /// Brings the registry in step with what a backend holds: drops entries whose tmux
+    /// session is gone and, at start-up (`adopt`), registers the sessions found.
+    ///
+    /// Entries registered after the listing began are left alone: the listing may predate
+    /// them.
+    async fn reconcile(&self, backend: &Arc<Backend>, adopt: bool) {
+        let horizon = registry::registration_horizon();
         let found = match backend.discover().await {
             Ok(found) => found,
             Err(e) => return tracing::warn!(backend = %backend.id, error = %e, "discovery failed"),
         };
         for entry in self.registry.on_backend(backend.index) {
             let present = found.iter().any(|d| d.public_id == entry.id && d.tmux_id == entry.tmux_id);
-            if !present && !entry.is_destroying() && entry.live_hub().is_none() {
+            let settled = entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
+            if !present && settled {
                 self.registry.remove(&entry.id);
             }
+        }
+        if !adopt {
+            return;
         }
         for d in found {
             if self.registry.get(&d.public_id).is_none() {
@@ -283,7 +295,7 @@ impl Sessions {
         match event {
             BackendEvent::SessionsChanged(i) => {
                 if let Some(backend) = self.pool.get(i) {
-                    self.reconcile(backend).await;
+                    self.reconcile(backend, false).await;
                 }
             }
             BackendEvent::Lost(i) => {

@@ -4,7 +4,7 @@
 //! user options at start-up and kept in step with `%sessions-changed`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use tmux_control::SessionId;
@@ -12,6 +12,14 @@ use tmuxgate_protocol::response::SessionInfo;
 
 use super::hub::Hub;
 use crate::backends::Backend;
+
+/// Registration order of entries, for telling apart entries older than a discovery.
+static REGISTRATION: AtomicU64 = AtomicU64::new(0);
+
+/// The next registration number; an entry made after this call gets a larger one.
+pub fn registration_horizon() -> u64 {
+    REGISTRATION.fetch_add(1, Ordering::AcqRel)
+}
 
 const LIVE: u8 = 0;
 const DESTROYING: u8 = 1;
@@ -29,6 +37,8 @@ pub struct SessionEntry {
     pub tmux_id: SessionId,
     /// Creation time, ms since the epoch.
     pub created_at: u64,
+    /// Registration number (see [`registration_horizon`]).
+    pub registered: u64,
     state: AtomicU8,
     size: Mutex<(u16, u16)>,
     /// The live hub, if any viewer is (or recently was) attached.
@@ -46,6 +56,7 @@ impl SessionEntry {
             backend,
             tmux_id,
             created_at,
+            registered: REGISTRATION.fetch_add(1, Ordering::AcqRel),
             state: AtomicU8::new(LIVE),
             size: Mutex::new(size),
             hub: Mutex::new(Weak::new()),
