@@ -189,7 +189,10 @@ fn install_tracing(format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        // Its fallback is `eprintln!`, which panics the logging task once stderr
+        // is gone (a closed pipe): a lost log line must not stop the gateway.
+        .log_internal_errors(false);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

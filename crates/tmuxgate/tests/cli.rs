@@ -222,3 +222,109 @@ fn health_default_url_comes_from_the_config() {
         "{request}"
     );
 }
+
+/// Kills the tmux servers a gateway left in `dir` (they outlive it by design).
+struct KillTmuxOnDrop(std::path::PathBuf);
+
+impl Drop for KillTmuxOnDrop {
+    fn drop(&mut self) {
+        let sockets = std::fs::read_dir(&self.0).into_iter().flatten().flatten();
+        for socket in sockets.map(|entry| entry.path()) {
+            if socket.extension().is_some_and(|ext| ext == "sock") {
+                let _ = Command::new("tmux")
+                    .arg("-S")
+                    .arg(&socket)
+                    .arg("kill-server")
+                    .output();
+            }
+        }
+    }
+}
+
+/// Reads JSON log lines from `stderr` until the start-up line; returns its health address.
+fn health_address(stderr: impl Read) -> String {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("read the log");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if entry["fields"]["message"] == "tmuxgate listening" {
+            return entry["fields"]["health"]
+                .as_str()
+                .expect("health field")
+                .to_owned();
+        }
+    }
+    panic!("tmuxgate exited before listening");
+}
+
+/// A running `tmuxgate start`, killed on drop if a test fails before it exits.
+struct Gateway(std::process::Child);
+
+impl Gateway {
+    /// Polls for the exit status; panics (and the drop kills) after `deadline`.
+    fn wait_at_most(&mut self, deadline: std::time::Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
+            if let Some(status) = self.0.try_wait().expect("poll tmuxgate") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("tmuxgate still running {deadline:?} after SIGTERM");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn start_serves_health_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sockets = dir.path().join("sockets");
+    let _cleanup = KillTmuxOnDrop(sockets.clone());
+    let sockets = sockets.to_str().expect("UTF-8 temp path");
+    let child = Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args([
+            "start",
+            "--port",
+            "0",
+            "--health-port",
+            "0",
+            "--backend-pool-size",
+            "1",
+        ])
+        .args(["--tmux-socket-path", sockets, "--log-format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tmuxgate");
+    let mut gateway = Gateway(child);
+    let stderr = gateway.0.stderr.take().expect("piped stderr");
+    // Reading stops here and the pipe closes: later log lines must not stop the gateway.
+    let health = health_address(stderr);
+    let output = tmuxgate(
+        &["health", "--url", &format!("http://{health}/health")],
+        &[],
+    );
+    stderr_of(&output, 0);
+    assert!(
+        stdout(&output).contains("\"status\""),
+        "{}",
+        stdout(&output)
+    );
+    let pid = gateway.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = gateway.wait_at_most(std::time::Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+}
