@@ -43,9 +43,6 @@ use crate::sessions::{HubSettings, Sessions};
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// WebSocket write buffer per connection.
 pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
-/// How long a session's control connection stays after its last viewer left, so a client
-/// that reconnects quickly resumes without a gap.
-pub const HUB_LINGER: Duration = Duration::from_secs(10);
 
 /// Limits a connection enforces.
 #[derive(Clone, Debug)]
@@ -127,7 +124,7 @@ impl Server {
             ring_bytes: config.ring_buffer_bytes,
             snapshot_history_lines: config.snapshot_history_lines,
             capture_dir: backend_settings.capture_dir(),
-            linger: HUB_LINGER,
+            linger: config.hub_linger,
         };
         let size = (config.default_cols, config.default_rows);
         let sessions = Sessions::start(backend_settings, config.backend_pool_size, hub_settings, size)

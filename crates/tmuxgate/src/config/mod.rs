@@ -76,6 +76,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// `SHUTDOWN_TIMEOUT`: grace period for connections on shutdown.
     pub shutdown_timeout: Duration,
+    /// `HUB_LINGER`: how long a session's tmux control connection (and its output log)
+    /// stays after the last viewer left, so a client that reconnects resumes exactly.
+    pub hub_linger: Duration,
     /// `DEFAULT_COLS`: terminal width before a client reports its size.
     pub default_cols: u16,
     /// `DEFAULT_ROWS`: terminal height before a client reports its size.
@@ -138,6 +141,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             shutdown_timeout: Duration::from_secs(10),
+            hub_linger: Duration::from_secs(10),
             default_cols: 80,
             default_rows: 24,
             log_format: LogFormat::Text,

@@ -110,6 +110,8 @@ settings! {
     idle_timeout: u64 = "IDLE_TIMEOUT", "idle-timeout";
     /// Grace period for connections on shutdown, in ms
     shutdown_timeout: u64 = "SHUTDOWN_TIMEOUT", "shutdown-timeout";
+    /// Keep a session's tmux connection this long after its last viewer left, in ms
+    hub_linger: u64 = "HUB_LINGER", "hub-linger";
     /// Terminal width before a client reports its size (2-1000)
     default_cols: u16 = "DEFAULT_COLS", "default-cols";
     /// Terminal height before a client reports its size (2-1000)

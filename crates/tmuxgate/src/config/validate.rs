@@ -84,7 +84,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 14] {
+    fn bounds(&self) -> [Bound; 15] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -151,9 +151,10 @@ impl Config {
             Bound(
                 "SHUTDOWN_TIMEOUT",
                 ms(self.shutdown_timeout),
-                at_most_a_day,
+                at_most_a_day.clone(),
                 " ms",
             ),
+            Bound("HUB_LINGER", ms(self.hub_linger), at_most_a_day, " ms"),
             Bound("DEFAULT_COLS", self.default_cols.into(), 2..=1000, ""),
             Bound("DEFAULT_ROWS", self.default_rows.into(), 2..=1000, ""),
         ]
