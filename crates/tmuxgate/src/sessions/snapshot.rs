@@ -199,7 +199,7 @@ fn split_lines(capture: &[u8]) -> impl Iterator<Item = &[u8]> {
     capture.split(|&b| b == b'\n').filter(move |_| !capture.is_empty())
 }
 
-fn join_into<'a>(out: &mut Vec<u8>, lines: &[&'a [u8]]) {
+fn join_into(out: &mut Vec<u8>, lines: &[&[u8]]) {
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b"\r\n");
