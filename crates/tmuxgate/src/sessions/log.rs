@@ -51,8 +51,14 @@ impl PaneLog {
     /// An empty log starting at `base`, holding at most `capacity_bytes`. Memory grows with
     /// the output actually written, so idle panes stay small.
     pub fn new(base: u64, capacity_bytes: usize) -> PaneLog {
-        let ring = Ring { bytes: VecDeque::new(), end: base, capacity_bytes };
-        PaneLog { ring: Mutex::new(ring) }
+        let ring = Ring {
+            bytes: VecDeque::new(),
+            end: base,
+            capacity_bytes,
+        };
+        PaneLog {
+            ring: Mutex::new(ring),
+        }
     }
 
     /// A base offset for a log created now (see [`OFFSET_BASE_BYTES_PER_MS`]).
@@ -63,12 +69,13 @@ impl PaneLog {
     /// Appends output; returns the new end offset.
     pub fn append(&self, data: &[u8]) -> u64 {
         let mut ring = self.lock();
-        let cap = ring.capacity_bytes;
-        let data = &data[data.len().saturating_sub(cap)..];
-        let excess = (ring.bytes.len() + data.len()).saturating_sub(cap);
-        ring.bytes.drain(..excess);
-        ring.bytes.extend(data);
         ring.end += data.len() as u64;
+        // Only the last `capacity_bytes` of a large write can stay.
+        let cap = ring.capacity_bytes;
+        let kept = &data[data.len().saturating_sub(cap)..];
+        let excess = (ring.bytes.len() + kept.len()).saturating_sub(cap);
+        ring.bytes.drain(..excess);
+        ring.bytes.extend(kept);
         ring.end
     }
 
@@ -103,7 +110,9 @@ impl PaneLog {
         if range.start < range.end {
             out.put_slice(&back[range.start - front.len()..range.end - front.len()]);
         }
-        Read::Data { next: from + take as u64 }
+        Read::Data {
+            next: from + take as u64,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
