@@ -18,15 +18,6 @@ pub enum RequestId {
     String(String),
 }
 
-/// The outer shape every request shares.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    id: Option<Value>,
-    data: Option<Value>,
-}
-
 /// A decoded request with its id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Incoming {
@@ -196,15 +187,21 @@ pub struct DecodeError {
 
 /// Decodes one text frame into a request.
 pub fn decode_request(text: &str) -> Result<Incoming, DecodeError> {
-    let envelope: Envelope = serde_json::from_str(text)
-        .map_err(|e| invalid(None, format!("malformed request: {e}")))?;
-    let id = decode_id(envelope.id)?;
-    let kind = match envelope.kind {
+    // A map, not a derived struct: serde would also take a JSON array as the envelope (and
+    // as `data`), while only objects are requests.
+    let mut envelope: serde_json::Map<String, Value> =
+        serde_json::from_str(text).map_err(|e| invalid(None, format!("malformed request: {e}")))?;
+    let id = decode_id(envelope.remove("id"))?;
+    let kind = match envelope.remove("type") {
         Some(Value::String(kind)) => kind,
         Some(_) => return Err(invalid(id, "field `type` must be a string".into())),
         None => return Err(invalid(id, "missing field `type`".into())),
     };
-    let data = envelope.data.unwrap_or(Value::Object(Default::default()));
+    let data = match envelope.remove("data") {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(data @ Value::Object(_)) => data,
+        Some(_) => return Err(invalid(id, "field `data` must be an object".into())),
+    };
     let request = decode_data(&kind, data).map_err(|e| match e {
         DataError::Unknown => DecodeError {
             id: id.clone(),
@@ -244,13 +241,20 @@ fn decode_id(id: Option<Value>) -> Result<Option<RequestId>, DecodeError> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(Some(RequestId::Number(n))),
         Some(Value::String(s)) if s.len() <= MAX_ID_BYTES => Ok(Some(RequestId::String(s))),
-        Some(Value::String(_)) => Err(invalid(None, format!("`id` longer than {MAX_ID_BYTES} bytes"))),
+        Some(Value::String(_)) => Err(invalid(
+            None,
+            format!("`id` longer than {MAX_ID_BYTES} bytes"),
+        )),
         Some(_) => Err(invalid(None, "`id` must be a string or a number".into())),
     }
 }
 
 fn invalid(id: Option<RequestId>, message: String) -> DecodeError {
-    DecodeError { id, code: ErrorCode::InvalidRequest, message }
+    DecodeError {
+        id,
+        code: ErrorCode::InvalidRequest,
+        message,
+    }
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -293,8 +297,13 @@ mod tests {
         let req = decode_request(r#"{"type":"session-attach","id":"a1","data":{"sessionId":"s"}}"#)
             .unwrap();
         assert_eq!(req.id, Some(RequestId::String("a1".into())));
-        let Request::SessionAttach(a) = req.request else { panic!("wrong variant") };
-        assert_eq!((a.session_id.as_str(), a.mode, a.resume_from), ("s", AttachMode::Write, None));
+        let Request::SessionAttach(a) = req.request else {
+            panic!("wrong variant")
+        };
+        assert_eq!(
+            (a.session_id.as_str(), a.mode, a.resume_from),
+            ("s", AttachMode::Write, None)
+        );
     }
 
     #[test]
@@ -304,6 +313,14 @@ mod tests {
         assert_eq!(code_of(r#"{"id":1}"#), ErrorCode::InvalidRequest);
         assert_eq!(code_of(r#"{"type":"nope","id":1}"#), ErrorCode::UnknownType);
         assert_eq!(code_of(r#"{"type":5}"#), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code_of(r#"["heartbeat", null, null]"#),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code_of(r#"{"type":"session-destroy","data":["s_0"]}"#),
+            ErrorCode::InvalidRequest
+        );
         let wrong = decode_request(r#"{"type":"session-resize","id":7,"data":{"channel":"x"}}"#);
         let wrong = wrong.unwrap_err();
         assert_eq!(wrong.code, ErrorCode::InvalidRequest);
@@ -314,7 +331,11 @@ mod tests {
 
     #[test]
     fn encoded_requests_decode_to_themselves() {
-        let req = Request::SessionResize(SessionResize { channel: 3, cols: 100, rows: 30 });
+        let req = Request::SessionResize(SessionResize {
+            channel: 3,
+            cols: 100,
+            rows: 30,
+        });
         let text = encode_request(&RequestId::Number(9.into()), &req);
         assert_eq!(decode_request(&text).unwrap().request, req);
     }

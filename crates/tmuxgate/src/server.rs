@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -127,9 +127,14 @@ impl Server {
             linger: config.hub_linger,
         };
         let size = (config.default_cols, config.default_rows);
-        let sessions = Sessions::start(backend_settings, config.backend_pool_size, hub_settings, size)
-            .await
-            .context("starting tmux backends")?;
+        let sessions = Sessions::start(
+            backend_settings,
+            config.backend_pool_size,
+            hub_settings,
+            size,
+        )
+        .await
+        .context("starting tmux backends")?;
         let limits = Limits {
             max_message_bytes: config.max_message_bytes,
             ping_interval: config.ping_interval,
@@ -150,14 +155,21 @@ impl Server {
 
     /// A handle for status and shutdown.
     pub fn handle(&self) -> ServerHandle {
-        ServerHandle { gw: self.gw.clone() }
+        ServerHandle {
+            gw: self.gw.clone(),
+        }
     }
 
     /// Serves WebSocket clients on `listener` and `/health` + `/metrics` on `health` until
     /// `shutdown` is cancelled (or [`ServerHandle::shutdown`] is called). Then it stops
     /// accepting, closes every WebSocket with 1001, waits up to `SHUTDOWN_TIMEOUT` for the
     /// connections to end, and detaches from tmux: sessions keep running.
-    pub async fn serve(self, listener: TcpListener, health: Option<TcpListener>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        health: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let gw = self.gw;
         let internal = gw.shutdown.clone();
         tokio::spawn(async move {
@@ -168,17 +180,25 @@ impl Server {
             .route("/", get(root))
             .route("/ws", get(ws_only))
             .with_state(gw.clone());
-        let main = axum::serve(listener, main_app).with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
+        let main = axum::serve(listener, main_app)
+            .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
-            tokio::spawn(axum::serve(l, app).with_graceful_shutdown(gw.shutdown.clone().cancelled_owned()).into_future())
+            tokio::spawn(
+                axum::serve(l, app)
+                    .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned())
+                    .into_future(),
+            )
         });
         main.await.context("serving WebSocket listener")?;
         gw.tasks.close();
-        if tokio::time::timeout(gw.config.shutdown_timeout, gw.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(gw.config.shutdown_timeout, gw.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after the shutdown timeout");
         }
-        gw.sessions.close_all();
+        gw.sessions.close_all().await;
         if let Some(task) = health_task {
             let _ = task.await;
         }
@@ -208,7 +228,11 @@ impl Gateway {
             .iter()
             .map(|b| BackendStatus {
                 id: b.id.clone(),
-                state: if b.state() == BackendState::Up { "up" } else { "down" },
+                state: if b.state() == BackendState::Up {
+                    "up"
+                } else {
+                    "down"
+                },
                 sessions: self.sessions.count_on(b.index),
             })
             .collect();
@@ -223,7 +247,10 @@ impl Gateway {
             status,
             version: env!("CARGO_PKG_VERSION"),
             uptime: self.started.elapsed().as_secs(),
-            connections: self.stats.connections.load(std::sync::atomic::Ordering::Relaxed),
+            connections: self
+                .stats
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed),
             sessions: self.sessions.count(),
             backends,
         }
@@ -235,7 +262,10 @@ impl Gateway {
     }
 }
 
-async fn root(State(gw): State<Arc<Gateway>>, upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+async fn root(
+    State(gw): State<Arc<Gateway>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     match upgrade {
         Ok(upgrade) => accept(gw, upgrade),
         Err(_) => Html(PAGE).into_response(),
@@ -252,7 +282,9 @@ fn accept(gw: Arc<Gateway>, upgrade: WebSocketUpgrade) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let Ok(permit) = gw.slots.clone().try_acquire_owned() else {
-        gw.stats.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        gw.stats
+            .connections_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
     let max = gw.limits.max_message_bytes;

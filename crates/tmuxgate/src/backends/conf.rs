@@ -26,7 +26,9 @@ pub fn write(settings: &BackendSettings) -> Result<PathBuf, BackendError> {
          set -s escape-time 0\n",
         settings.history_limit
     );
-    std::fs::write(&path, text)
-        .map_err(|source| BackendError::SocketDir { path: path.clone(), source })?;
+    std::fs::write(&path, text).map_err(|source| BackendError::SocketDir {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }

@@ -33,7 +33,9 @@ pub enum BackendEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The tmux binary could not be run.
-    #[error("cannot run `{bin}`: {source} (install the Debian/Ubuntu package `tmux`, version 3.2 or newer)")]
+    #[error(
+        "cannot run `{bin}`: {source} (install the Debian/Ubuntu package `tmux`, version 3.2 or newer)"
+    )]
     Missing {
         /// The binary tried.
         bin: String,
@@ -107,11 +109,21 @@ impl Pool {
         let mut backends = Vec::with_capacity(size);
         for index in 0..size {
             let socket = settings.dir.join(format!("backend-{index}.sock"));
-            let backend = Arc::new(Backend::new(index, socket, conf.clone(), &settings, events.clone()));
+            let backend = Arc::new(Backend::new(
+                index,
+                socket,
+                conf.clone(),
+                &settings,
+                events.clone(),
+            ));
             backend.connect().await?;
             backends.push(backend);
         }
-        Ok(Pool { backends, next: AtomicUsize::new(0), settings })
+        Ok(Pool {
+            backends,
+            next: AtomicUsize::new(0),
+            settings,
+        })
     }
 
     /// Every backend, in index order.
@@ -127,6 +139,11 @@ impl Pool {
     /// Shared settings.
     pub fn settings(&self) -> &BackendSettings {
         &self.settings
+    }
+
+    /// Closes every admin connection and waits for their tmux clients to exit.
+    pub async fn shutdown(&self) {
+        futures_util::future::join_all(self.backends.iter().map(|b| b.shutdown())).await;
     }
 
     /// Picks the backend for a new session: round-robin over backends that are up, trying to
@@ -145,14 +162,24 @@ impl Pool {
 
 fn prepare_dir(dir: &Path) -> Result<(), BackendError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let err = |source| BackendError::SocketDir { path: dir.to_path_buf(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
+    let err = |source| BackendError::SocketDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
     // The directory must be ours and not a symlink: whoever can write it can replace the
     // sockets. Permissions an earlier run or the operator left loose are tightened.
     let meta = std::fs::symlink_metadata(dir).map_err(err)?;
     if !meta.is_dir() || meta.uid() != current_uid() {
         let msg = "not a directory owned by the gateway's user";
-        return Err(err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, msg)));
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            msg,
+        )));
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
@@ -160,15 +187,23 @@ fn prepare_dir(dir: &Path) -> Result<(), BackendError> {
 fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the process's own uid; this avoids an unsafe libc call.
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 /// Parses tmux's `#{version}` ("3.3a", "next-3.5", "3.4") into (major, minor).
 pub fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let digits = text.trim().trim_start_matches(|c: char| !c.is_ascii_digit());
+    let digits = text
+        .trim()
+        .trim_start_matches(|c: char| !c.is_ascii_digit());
     let mut parts = digits.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     Some((major, minor.parse().ok()?))
 }
 

@@ -61,6 +61,7 @@ pub struct Backend {
     state: AtomicU8,
     events: mpsc::UnboundedSender<BackendEvent>,
     connecting: tokio::sync::Mutex<()>,
+    churn: tokio::sync::Mutex<()>,
 }
 
 const UP: u8 = 0;
@@ -84,6 +85,7 @@ impl Backend {
             state: AtomicU8::new(DOWN),
             events,
             connecting: tokio::sync::Mutex::new(()),
+            churn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -106,9 +108,22 @@ impl Backend {
         }
     }
 
+    /// Serialises control clients joining or leaving this server with the gateway's own
+    /// session creation and destruction.
+    ///
+    /// tmux without the fix of tmux PR #4980 (3.3a here; 3.5a still has the bug) crashes, on a
+    /// NULL `control_state` in `control_write`, when a control notification fires while a
+    /// control client is between identifying itself and starting control mode. The gateway's own triggers (new or killed sessions, clients
+    /// coming and going) are kept out of that window by this lock; triggers from inside panes
+    /// cannot be, which is one more reason backends are separate trust domains.
+    pub async fn churn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.churn.lock().await
+    }
+
     /// Starts the server if needed and opens the admin connection; checks the tmux version.
     pub async fn connect(&self) -> Result<(), BackendError> {
         let _one_at_a_time = self.connecting.lock().await;
+        let _churn = self.churn().await;
         if self.state() == BackendState::Up {
             return Ok(());
         }
@@ -127,7 +142,15 @@ impl Backend {
         let client = ControlClient::spawn(self.spawn_options(Target::StartServer), handler)
             .await
             .map_err(|e| self.spawn_error(e))?;
-        let version = first_line(&client.command(Command::new("display-message").flag("-p").arg_quoted("#{version}")?).await?)?;
+        let version = first_line(
+            &client
+                .command(
+                    Command::new("display-message")
+                        .flag("-p")
+                        .arg_quoted("#{version}")?,
+                )
+                .await?,
+        )?;
         match parse_version(&version) {
             Some(v) if v >= MIN_TMUX_VERSION => {}
             _ => return Err(BackendError::TooOld { found: version }),
@@ -140,18 +163,32 @@ impl Backend {
 
     fn spawn_error(&self, e: tmux_control::Error) -> BackendError {
         match e {
-            tmux_control::Error::Spawn(source) => {
-                BackendError::Missing { bin: self.tmux_bin.display().to_string(), source }
-            }
+            tmux_control::Error::Spawn(source) => BackendError::Missing {
+                bin: self.tmux_bin.display().to_string(),
+                source,
+            },
             other => BackendError::Tmux(other),
         }
     }
 
     /// Marks the backend down after its admin connection ended.
     pub fn mark_lost(&self) {
-        self.state.store(DOWN, Ordering::Release);
+        let was = self.state.swap(DOWN, Ordering::AcqRel);
         self.admin.write().unwrap_or_else(|e| e.into_inner()).take();
-        tracing::warn!(backend = %self.id, "backend lost");
+        if was == UP {
+            tracing::warn!(backend = %self.id, "backend lost");
+        }
+    }
+
+    /// Closes the admin connection politely and waits for its tmux client to exit (gateway
+    /// shutdown). The server and its sessions keep running.
+    pub async fn shutdown(&self) {
+        self.state.store(DOWN, Ordering::Release);
+        let admin = self.admin.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(admin) = admin {
+            let _churn = self.churn().await;
+            admin.shutdown().await;
+        }
     }
 
     /// The admin connection, if the backend is up.
@@ -166,7 +203,14 @@ impl Backend {
     /// Whether the server still answers (a cheap round trip on the admin connection).
     pub async fn probe(&self) -> bool {
         match self.admin() {
-            Ok(admin) => admin.command(Command::new("display-message").flag("-p").arg_raw_static("ok")).await.is_ok(),
+            Ok(admin) => admin
+                .command(
+                    Command::new("display-message")
+                        .flag("-p")
+                        .arg_raw_static("ok"),
+                )
+                .await
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -174,6 +218,7 @@ impl Backend {
     /// Creates a detached session carrying the gateway's metadata as user options.
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<SessionId, BackendError> {
         let admin = self.admin()?;
+        let _churn = self.churn().await;
         let mut cmd = Command::new("new-session")
             .flag("-d")
             .flag("-P")
@@ -189,7 +234,10 @@ impl Backend {
         // concurrently sees it whole or not at all. `=NAME:` targets the name exactly.
         let target = format!("={}:", new.name);
         let set = |opt: &'static str, value: &str| -> Result<Command, BackendError> {
-            Ok(Command::new("set-option").flag_value("-t", &target).arg_raw_static(opt).arg_quoted(value)?)
+            Ok(Command::new("set-option")
+                .flag_value("-t", &target)
+                .arg_raw_static(opt)
+                .arg_quoted(value)?)
         };
         let line = tmux_control::CommandLine::from(cmd)
             .then(set("@tmuxgate_id", new.public_id)?)
@@ -204,7 +252,11 @@ impl Backend {
     /// Kills a session.
     pub async fn kill_session(&self, id: SessionId) -> Result<(), BackendError> {
         let admin = self.admin()?;
-        admin.command(Command::new("kill-session").flag_value("-t", id)).await?.check()?;
+        let _churn = self.churn().await;
+        admin
+            .command(Command::new("kill-session").flag_value("-t", id))
+            .await?
+            .check()?;
         Ok(())
     }
 
@@ -212,9 +264,19 @@ impl Backend {
     pub async fn discover(&self) -> Result<Vec<Discovered>, BackendError> {
         let admin = self.admin()?;
         let format = "#{session_id} #{@tmuxgate_id} #{@tmuxgate_created} #{@tmuxgate_name}";
-        let reply = admin.command(Command::new("list-sessions").flag("-F").arg_quoted(format)?).await?;
+        let reply = admin
+            .command(
+                Command::new("list-sessions")
+                    .flag("-F")
+                    .arg_quoted(format)?,
+            )
+            .await?;
         let block = reply.single()?;
-        Ok(block.lines.iter().filter_map(|l| parse_discovered(l)).collect())
+        Ok(block
+            .lines
+            .iter()
+            .filter_map(|l| parse_discovered(l))
+            .collect())
     }
 }
 
@@ -229,21 +291,35 @@ fn parse_discovered(line: &[u8]) -> Option<Discovered> {
     let name = fields.next()?;
     let valid_id = crate::sessions::is_public_id(&public_id);
     let valid_name = tmux_control::Name::new(name).is_ok();
-    (valid_id && valid_name).then(|| Discovered { tmux_id, public_id, name: name.to_string(), created_at })
+    (valid_id && valid_name).then(|| Discovered {
+        tmux_id,
+        public_id,
+        name: name.to_string(),
+        created_at,
+    })
 }
 
 fn first_line(reply: &tmux_control::Reply) -> Result<String, BackendError> {
-    let block = reply.blocks.first().ok_or_else(|| BackendError::Reply("empty reply".into()))?;
+    let block = reply
+        .blocks
+        .first()
+        .ok_or_else(|| BackendError::Reply("empty reply".into()))?;
     if block.error {
         return Err(BackendError::Reply("command failed".into()));
     }
-    let line = block.lines.first().ok_or_else(|| BackendError::Reply("no output".into()))?;
+    let line = block
+        .lines
+        .first()
+        .ok_or_else(|| BackendError::Reply("no output".into()))?;
     Ok(String::from_utf8_lossy(line).into_owned())
 }
 
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backend").field("id", &self.id).field("state", &self.state()).finish()
+        f.debug_struct("Backend")
+            .field("id", &self.id)
+            .field("state", &self.state())
+            .finish()
     }
 }
 
@@ -253,11 +329,11 @@ mod tests {
 
     #[test]
     fn discovery_skips_foreign_and_tampered_sessions() {
-        let ok = parse_discovered(b"$3 s_0123456789abcdef0123 1700000000000 build-1").unwrap();
+        let ok = parse_discovered(b"$3 s_0123456789abcdef01234567 1700000000000 build-1").unwrap();
         assert_eq!(ok.tmux_id, SessionId(3));
         assert_eq!(ok.name, "build-1");
         assert!(parse_discovered(b"$4  ").is_none());
-        assert!(parse_discovered(b"$5 s_0123456789abcdef0123 1 #(reboot)").is_none());
+        assert!(parse_discovered(b"$5 s_0123456789abcdef01234567 1 #(reboot)").is_none());
         assert!(parse_discovered(b"$6 ../../x 1 name").is_none());
     }
 }

@@ -135,6 +135,8 @@ pub struct Hub {
     zero_generation: AtomicU64,
     snapshot_seq: AtomicU64,
     cancel: CancellationToken,
+    /// Cancelled once the hub task has ended and its tmux client has exited.
+    stopped: CancellationToken,
     closed_tx: mpsc::UnboundedSender<(String, CloseReason)>,
 }
 
@@ -148,7 +150,9 @@ impl Hub {
         let shared = Arc::new(Shared::default());
         let reader = shared.clone();
         let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
+        let churn = entry.backend.churn().await;
         let client = ControlClient::spawn(options, move |n| reader.on_notification(n)).await?;
+        drop(churn);
         let hub = Arc::new(Hub {
             entry,
             client,
@@ -158,6 +162,7 @@ impl Hub {
             zero_generation: AtomicU64::new(0),
             snapshot_seq: AtomicU64::new(0),
             cancel: CancellationToken::new(),
+            stopped: CancellationToken::new(),
             closed_tx,
         });
         tokio::spawn(hub.clone().run());
@@ -199,7 +204,10 @@ impl Hub {
         let (cols, rows) = self.pane_size(pane).await?;
         let mut panes = lock(&self.shared.panes);
         let view = panes.entry(pane).or_insert_with(|| {
-            let log = Arc::new(PaneLog::new(PaneLog::base_for_now(), self.settings.ring_bytes));
+            let log = Arc::new(PaneLog::new(
+                PaneLog::base_for_now(),
+                self.settings.ring_bytes,
+            ));
             let status = PaneStatus {
                 end: log.end(),
                 cols,
@@ -207,7 +215,11 @@ impl Hub {
                 viewers: self.viewers.load(Ordering::Acquire),
                 closed: None,
             };
-            Arc::new(PaneView { pane, log, status: watch::Sender::new(status) })
+            Arc::new(PaneView {
+                pane,
+                log,
+                status: watch::Sender::new(status),
+            })
         });
         Ok(view.clone())
     }
@@ -259,11 +271,20 @@ impl Hub {
     }
 
     async fn pane_size(&self, pane: PaneId) -> Result<(u16, u16), SessionError> {
-        let cmd = Command::new("display-message").flag("-p").flag_value("-t", pane);
-        let line = first_line(&self.client, cmd.arg_quoted("#{pane_width} #{pane_height}")?).await;
+        let cmd = Command::new("display-message")
+            .flag("-p")
+            .flag_value("-t", pane);
+        let line = first_line(
+            &self.client,
+            cmd.arg_quoted("#{pane_width} #{pane_height}")?,
+        )
+        .await;
         let line = line.map_err(|_| SessionError::PaneNotFound)?;
         let (w, h) = line.split_once(' ').ok_or(SessionError::PaneNotFound)?;
-        Ok((w.parse().map_err(|_| SessionError::PaneNotFound)?, h.parse().map_err(|_| SessionError::PaneNotFound)?))
+        Ok((
+            w.parse().map_err(|_| SessionError::PaneNotFound)?,
+            h.parse().map_err(|_| SessionError::PaneNotFound)?,
+        ))
     }
 
     async fn run(self: Arc<Self>) {
@@ -281,7 +302,10 @@ impl Hub {
                 break;
             }
         }
+        let churn = self.entry.backend.churn().await;
         self.client.clone().shutdown().await;
+        drop(churn);
+        self.stopped.cancel();
     }
 
     async fn flush_input(&self) {
@@ -310,7 +334,9 @@ impl Hub {
                     self.entry.set_size(cols, rows);
                     view.update(|s| (s.cols, s.rows) = (cols, rows));
                 }
-                Err(_) if !self.client.is_closed() => view.update(|s| s.closed = Some(CloseReason::Exited)),
+                Err(_) if !self.client.is_closed() => {
+                    view.update(|s| s.closed = Some(CloseReason::Exited))
+                }
                 Err(_) => {}
             }
         }
@@ -361,9 +387,11 @@ impl Hub {
         });
     }
 
-    /// Detaches now (gateway shutdown).
-    pub fn close(&self) {
+    /// Detaches now and waits until the tmux client has exited (gateway shutdown): a
+    /// successor gateway must not connect while it is still leaving (see `Sessions::close_all`).
+    pub async fn shutdown(&self) {
         self.cancel.cancel();
+        self.stopped.cancelled().await;
     }
 }
 

@@ -115,11 +115,20 @@ impl Sessions {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = mpsc::unbounded_channel();
         let pool = Pool::start(settings, pool_size, events_tx).await?;
-        let sessions = Arc::new(Sessions { pool, registry: Registry::default(), hub_settings, closed_tx, default_size });
+        let sessions = Arc::new(Sessions {
+            pool,
+            registry: Registry::default(),
+            hub_settings,
+            closed_tx,
+            default_size,
+        });
         for backend in sessions.pool.all() {
             sessions.reconcile(backend, true).await;
         }
-        tracing::info!(sessions = sessions.registry.live_count(), "sessions rediscovered");
+        tracing::info!(
+            sessions = sessions.registry.live_count(),
+            "sessions rediscovered"
+        );
         tokio::spawn(supervise(Arc::downgrade(&sessions), events_rx, closed_rx));
         Ok(sessions)
     }
@@ -136,12 +145,21 @@ impl Sessions {
 
     /// Live sessions on one backend.
     pub fn count_on(&self, backend: usize) -> usize {
-        self.registry.on_backend(backend).iter().filter(|e| !e.is_lost()).count()
+        self.registry
+            .on_backend(backend)
+            .iter()
+            .filter(|e| !e.is_lost())
+            .count()
     }
 
     /// Creates a session on the next backend.
-    pub async fn create(&self, name: &str, options: &SessionOptions) -> Result<(SessionInfo, Arc<Backend>), SessionError> {
-        let name = Name::new(name).map_err(|_| SessionError::Invalid("`name` must match [A-Za-z0-9_-]{1,64}".into()))?;
+    pub async fn create(
+        &self,
+        name: &str,
+        options: &SessionOptions,
+    ) -> Result<(SessionInfo, Arc<Backend>), SessionError> {
+        let name = Name::new(name)
+            .map_err(|_| SessionError::Invalid("`name` must match [A-Za-z0-9_-]{1,64}".into()))?;
         let cols = valid_dimension("cols", options.cols.unwrap_or(self.default_size.0))?;
         let rows = valid_dimension("rows", options.rows.unwrap_or(self.default_size.1))?;
         let cwd = options.cwd.as_deref().map(valid_cwd).transpose()?;
@@ -151,16 +169,32 @@ impl Sessions {
         let backend = self.pool.place().await?;
         let public_id = new_public_id();
         let created_at = tmuxgate_protocol::now_millis();
-        let new = NewSession { public_id: &public_id, name: &name, cols, rows, cwd, created_at };
+        let new = NewSession {
+            public_id: &public_id,
+            name: &name,
+            cols,
+            rows,
+            cwd,
+            created_at,
+        };
         let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
             // tmux refuses a duplicate name on the same server (a session the registry does
             // not list, e.g. one a user created by hand).
-            BackendError::Tmux(tmux_control::Error::Command { message }) if message.contains("duplicate session") => {
+            BackendError::Tmux(tmux_control::Error::Command { message })
+                if message.contains("duplicate session") =>
+            {
                 SessionError::NameTaken
             }
             other => SessionError::Backend(other),
         })?;
-        let entry = Arc::new(SessionEntry::new(public_id, name.to_string(), backend.clone(), tmux_id, created_at, (cols, rows)));
+        let entry = Arc::new(SessionEntry::new(
+            public_id,
+            name.to_string(),
+            backend.clone(),
+            tmux_id,
+            created_at,
+            (cols, rows),
+        ));
         if !self.registry.insert(entry.clone()) {
             let _ = backend.kill_session(tmux_id).await;
             return Err(SessionError::NameTaken);
@@ -194,10 +228,13 @@ impl Sessions {
     /// exact resume and a snapshot.
     pub async fn attach(&self, req: &SessionAttach) -> Result<(Attachment, Start), SessionError> {
         let entry = self.get(&req.session_id)?;
-        let target = match &req.target {
-            Some(t) => Some(t.parse::<PaneId>().map_err(|_| SessionError::Invalid("`target` must be a pane id like %3".into()))?),
-            None => None,
-        };
+        let target =
+            match &req.target {
+                Some(t) => Some(t.parse::<PaneId>().map_err(|_| {
+                    SessionError::Invalid("`target` must be a pane id like %3".into())
+                })?),
+                None => None,
+            };
         let size = match (req.cols, req.rows) {
             (Some(c), Some(r)) => Some((valid_dimension("cols", c)?, valid_dimension("rows", r)?)),
             _ => None,
@@ -210,10 +247,20 @@ impl Sessions {
             hub.resize(cols, rows).await?;
         }
         let start = match req.resume_from {
-            Some(offset) if view.log.start() <= offset && offset <= view.log.end() => Start::Resume(offset),
+            Some(offset) if view.log.start() <= offset && offset <= view.log.end() => {
+                Start::Resume(offset)
+            }
             _ => Start::Snapshot(hub.snapshot(&view).await?),
         };
-        Ok((Attachment { hub, view, mode: req.mode, _guard: guard }, start))
+        Ok((
+            Attachment {
+                hub,
+                view,
+                mode: req.mode,
+                _guard: guard,
+            },
+            start,
+        ))
     }
 
     async fn hub(&self, entry: &Arc<SessionEntry>) -> Result<Arc<Hub>, SessionError> {
@@ -224,7 +271,12 @@ impl Sessions {
         if let Some(hub) = entry.live_hub() {
             return Ok(hub);
         }
-        let hub = Hub::open(entry.clone(), self.hub_settings.clone(), self.closed_tx.clone()).await?;
+        let hub = Hub::open(
+            entry.clone(),
+            self.hub_settings.clone(),
+            self.closed_tx.clone(),
+        )
+        .await?;
         *entry.hub.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&hub);
         Ok(hub)
     }
@@ -234,19 +286,26 @@ impl Sessions {
         let entry = self.get(id)?;
         entry.mark_destroying();
         entry.backend.kill_session(entry.tmux_id).await?;
-        if entry.live_hub().is_none() {
-            self.registry.remove(id);
-        }
+        // Gone for every request after this response; viewers hear it from the hub, which
+        // keeps its own reference to the entry.
+        self.registry.remove(id);
         Ok(entry.backend.clone())
     }
 
-    /// Detaches every hub (gateway shutdown); tmux sessions keep running.
-    pub fn close_all(&self) {
-        for entry in self.registry.all() {
-            if let Some(hub) = entry.live_hub() {
-                hub.close();
-            }
-        }
+    /// Detaches every hub, then the admin connections, and waits until their tmux clients
+    /// have exited (gateway shutdown); tmux sessions keep running.
+    ///
+    /// Waiting matters: tmux 3.3a (and up to at least 3.5a) crashes, losing every session,
+    /// when a client's departure is announced while another control client is still
+    /// connecting, which is what a gateway restarted right after this one would be doing.
+    pub async fn close_all(&self) {
+        let hubs = self
+            .registry
+            .all()
+            .into_iter()
+            .filter_map(|e| e.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade());
+        futures_util::future::join_all(hubs.map(|hub| async move { hub.shutdown().await })).await;
+        self.pool.shutdown().await;
     }
 
     /// Brings the registry in step with what a backend holds: drops entries whose tmux
@@ -261,8 +320,11 @@ impl Sessions {
             Err(e) => return tracing::warn!(backend = %backend.id, error = %e, "discovery failed"),
         };
         for entry in self.registry.on_backend(backend.index) {
-            let present = found.iter().any(|d| d.public_id == entry.id && d.tmux_id == entry.tmux_id);
-            let settled = entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
+            let present = found
+                .iter()
+                .any(|d| d.public_id == entry.id && d.tmux_id == entry.tmux_id);
+            let settled =
+                entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
             if !present && settled {
                 self.registry.remove(&entry.id);
             }
@@ -272,7 +334,14 @@ impl Sessions {
         }
         for d in found {
             if self.registry.get(&d.public_id).is_none() {
-                let entry = SessionEntry::new(d.public_id, d.name, backend.clone(), d.tmux_id, d.created_at, self.default_size);
+                let entry = SessionEntry::new(
+                    d.public_id,
+                    d.name,
+                    backend.clone(),
+                    d.tmux_id,
+                    d.created_at,
+                    self.default_size,
+                );
                 self.registry.insert(Arc::new(entry));
             }
         }
@@ -351,18 +420,24 @@ fn valid_dimension(field: &str, value: u16) -> Result<u16, SessionError> {
     if (2..=1000).contains(&value) {
         Ok(value)
     } else {
-        Err(SessionError::Invalid(format!("`{field}` must be between 2 and 1000")))
+        Err(SessionError::Invalid(format!(
+            "`{field}` must be between 2 and 1000"
+        )))
     }
 }
 
 /// A working directory must be absolute and plain: tmux expands `-c` as a format, so `#`
 /// (formats, `#(command)`) and anything unusual are refused outright.
 fn valid_cwd(cwd: &str) -> Result<&str, SessionError> {
-    let plain = cwd.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+@ ".contains(&b));
+    let plain = cwd
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+@ ".contains(&b));
     if cwd.starts_with('/') && cwd.len() <= 1024 && plain {
         Ok(cwd)
     } else {
-        Err(SessionError::Invalid("`cwd` must be an absolute path of letters, digits and /._-+@".into()))
+        Err(SessionError::Invalid(
+            "`cwd` must be an absolute path of letters, digits and /._-+@".into(),
+        ))
     }
 }
 

@@ -49,7 +49,14 @@ pub struct SessionEntry {
 
 impl SessionEntry {
     /// A live entry.
-    pub fn new(id: String, name: String, backend: Arc<Backend>, tmux_id: SessionId, created_at: u64, size: (u16, u16)) -> SessionEntry {
+    pub fn new(
+        id: String,
+        name: String,
+        backend: Arc<Backend>,
+        tmux_id: SessionId,
+        created_at: u64,
+        size: (u16, u16),
+    ) -> SessionEntry {
         SessionEntry {
             id,
             name,
@@ -143,7 +150,10 @@ impl Registry {
 
     /// Removes a session.
     pub fn remove(&self, id: &str) -> Option<Arc<SessionEntry>> {
-        self.sessions.write().unwrap_or_else(|e| e.into_inner()).remove(id)
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
     }
 
     /// Every entry (including lost ones).
@@ -153,7 +163,11 @@ impl Registry {
 
     /// Entries on one backend.
     pub fn on_backend(&self, index: usize) -> Vec<Arc<SessionEntry>> {
-        self.read().values().filter(|e| e.backend.index == index).cloned().collect()
+        self.read()
+            .values()
+            .filter(|e| e.backend.index == index)
+            .cloned()
+            .collect()
     }
 
     /// Live sessions.

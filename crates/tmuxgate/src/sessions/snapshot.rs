@@ -41,8 +41,31 @@ impl PaneState {
     /// Parses the comma-separated numbers of [`STATE_FORMAT`]; `None` if anything is off.
     pub fn parse(line: &[u8]) -> Option<PaneState> {
         let text = std::str::from_utf8(line).ok()?;
-        let n: Vec<u32> = text.trim().split(',').map(|f| f.parse().ok()).collect::<Option<_>>()?;
-        let [cx, cy, cv, alt, sx, sy, w, h, hist, kc, kp, su, sl, m0, m1, m2, m3] = n[..] else {
+        let n: Vec<u32> = text
+            .trim()
+            .split(',')
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let [
+            cx,
+            cy,
+            cv,
+            alt,
+            sx,
+            sy,
+            w,
+            h,
+            hist,
+            kc,
+            kp,
+            su,
+            sl,
+            m0,
+            m1,
+            m2,
+            m3,
+        ] = n[..]
+        else {
             return None;
         };
         let small = |v: u32| u16::try_from(v).ok();
@@ -102,7 +125,9 @@ pub async fn take(
     history_lines: u32,
     seq: u64,
 ) -> Result<Snapshot, SnapshotError> {
-    let (reply, offset) = client.command_with(capture_line(pane, history_lines, seq)?, move || log.end()).await?;
+    let (reply, offset) = client
+        .command_with(capture_line(pane, history_lines, seq)?, move || log.end())
+        .await?;
     let state = reply
         .blocks
         .first()
@@ -110,12 +135,18 @@ pub async fn take(
         .and_then(|l| PaneState::parse(l))
         .ok_or(SnapshotError::BadState)?;
     // The saved normal screen exists only while the alternate screen is on.
-    let parts: &[&str] = if state.alternate_on { &["h", "v", "n"] } else { &["h", "v"] };
+    let parts: &[&str] = if state.alternate_on {
+        &["h", "v", "n"]
+    } else {
+        &["h", "v"]
+    };
     let mut saves: Option<CommandLine> = None;
     let mut files = Vec::with_capacity(parts.len());
     for part in parts {
         let file = dir.join(format!("snap-{seq}-{part}"));
-        let save = Command::new("save-buffer").flag_value("-b", buffer(seq, part)).arg_quoted(&file.to_string_lossy())?;
+        let save = Command::new("save-buffer")
+            .flag_value("-b", buffer(seq, part))
+            .arg_quoted(&file.to_string_lossy())?;
         let delete = Command::new("delete-buffer").flag_value("-b", buffer(seq, part));
         saves = Some(match saves {
             None => CommandLine::from(save).then(delete),
@@ -131,10 +162,23 @@ pub async fn take(
         read.push(read_and_remove(file).await?);
     }
     let mut read = read.into_iter();
-    let (history, visible, normal) = (read.next().flatten(), read.next().flatten(), read.next().flatten());
+    let (history, visible, normal) = (
+        read.next().flatten(),
+        read.next().flatten(),
+        read.next().flatten(),
+    );
     let history = history.filter(|_| state.history_size > 0);
-    let bytes = compose(&state, history.as_deref(), normal.as_deref(), visible.as_deref().unwrap_or(b""));
-    Ok(Snapshot { bytes, offset, state })
+    let bytes = compose(
+        &state,
+        history.as_deref(),
+        normal.as_deref(),
+        visible.as_deref().unwrap_or(b""),
+    );
+    Ok(Snapshot {
+        bytes,
+        offset,
+        state,
+    })
 }
 
 fn buffer(seq: u64, part: &str) -> String {
@@ -144,15 +188,32 @@ fn buffer(seq: u64, part: &str) -> String {
 /// One line that cannot fail halfway: the state and three captures into named buffers,
 /// all at the same point of the pane's output. The capture of the saved normal screen
 /// (`-a -q`) only creates its buffer while the alternate screen is on.
-fn capture_line(pane: PaneId, history_lines: u32, seq: u64) -> Result<CommandLine, tmux_control::command::CommandError> {
-    let state = Command::new("display-message").flag("-p").flag_value("-t", pane).arg_quoted(STATE_FORMAT)?;
+fn capture_line(
+    pane: PaneId,
+    history_lines: u32,
+    seq: u64,
+) -> Result<CommandLine, tmux_control::command::CommandError> {
+    let state = Command::new("display-message")
+        .flag("-p")
+        .flag_value("-t", pane)
+        .arg_quoted(STATE_FORMAT)?;
     let capture = |part: &str| {
-        Command::new("capture-pane").flag("-e").flag("-N").flag("-J").flag_value("-b", buffer(seq, part)).flag_value("-t", pane)
+        Command::new("capture-pane")
+            .flag("-e")
+            .flag("-N")
+            .flag("-J")
+            .flag_value("-b", buffer(seq, part))
+            .flag_value("-t", pane)
     };
-    let history = capture("h").flag_value("-S", -i64::from(history_lines.max(1))).flag_value("-E", -1);
+    let history = capture("h")
+        .flag_value("-S", -i64::from(history_lines.max(1)))
+        .flag_value("-E", -1);
     let visible = capture("v").flag_value("-S", 0).flag_value("-E", "-");
     let normal = capture("n").flag("-a").flag("-q");
-    Ok(CommandLine::from(state).then(history).then(visible).then(normal))
+    Ok(CommandLine::from(state)
+        .then(history)
+        .then(visible)
+        .then(normal))
 }
 
 async fn read_and_remove(file: &Path) -> Result<Option<Vec<u8>>, std::io::Error> {
@@ -169,7 +230,12 @@ async fn read_and_remove(file: &Path) -> Result<Option<Vec<u8>>, std::io::Error>
 /// Builds the replay bytes. Lines are joined with CRLF and the last line has none, so the
 /// final visible row ends at the bottom of the screen and earlier lines scroll into the
 /// terminal's scrollback.
-pub fn compose(state: &PaneState, history: Option<&[u8]>, normal: Option<&[u8]>, visible: &[u8]) -> Vec<u8> {
+pub fn compose(
+    state: &PaneState,
+    history: Option<&[u8]>,
+    normal: Option<&[u8]>,
+    visible: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(visible.len() + history.map_or(0, <[u8]>::len) + 64);
     let mut lines = Vec::new();
     if let Some(h) = history {
@@ -196,7 +262,9 @@ pub fn compose(state: &PaneState, history: Option<&[u8]>, normal: Option<&[u8]>,
 
 fn split_lines(capture: &[u8]) -> impl Iterator<Item = &[u8]> {
     let capture = capture.strip_suffix(b"\n").unwrap_or(capture);
-    capture.split(|&b| b == b'\n').filter(move |_| !capture.is_empty())
+    capture
+        .split(|&b| b == b'\n')
+        .filter(move |_| !capture.is_empty())
 }
 
 fn join_into(out: &mut Vec<u8>, lines: &[&[u8]]) {
@@ -214,7 +282,11 @@ fn cursor_to(out: &mut Vec<u8>, x: u16, y: u16) {
 
 fn modes_into(out: &mut Vec<u8>, state: &PaneState) {
     if state.scroll_upper != 0 || state.scroll_lower + 1 != state.rows {
-        let region = format!("\x1b[{};{}r", u32::from(state.scroll_upper) + 1, u32::from(state.scroll_lower) + 1);
+        let region = format!(
+            "\x1b[{};{}r",
+            u32::from(state.scroll_upper) + 1,
+            u32::from(state.scroll_lower) + 1
+        );
         out.extend_from_slice(region.as_bytes());
     }
     if state.keypad_cursor {
@@ -245,7 +317,8 @@ mod tests {
         assert!(PaneState::parse(b"1,2,3").is_none());
         assert!(PaneState::parse(b"%end 1 2 1").is_none());
         assert!(PaneState::parse(b"6,2,1,0,0,0,99999,3,0,0,0,0,2,0,0,0,0").is_none());
-        let off = PaneState::parse(b"0,0,1,0,4294967295,4294967295,40,6,0,0,0,0,5,0,0,0,0").unwrap();
+        let off =
+            PaneState::parse(b"0,0,1,0,4294967295,4294967295,40,6,0,0,0,0,5,0,0,0,0").unwrap();
         assert_eq!((off.saved_x, off.saved_y), (0, 0));
     }
 

@@ -34,7 +34,10 @@ impl TestServer {
 
     /// A gateway whose config `tweak` adjusts.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let tmp = tempfile::Builder::new().prefix("tg").tempdir_in("/tmp").expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("tg")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         let mut server = Self::start_in(tmp.path().to_path_buf(), tweak).await;
         server._tmp = Some(tmp);
         server
@@ -43,7 +46,10 @@ impl TestServer {
     /// A gateway on an existing socket directory (to test restarts).
     pub async fn start_in(dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let filter = tracing_subscriber::EnvFilter::from_default_env();
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter(filter).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(filter)
+            .try_init();
         let mut config = Config::for_tests(dir.join("sock"));
         tweak(&mut config);
         let server = Server::start(config).await.expect("gateway starts");
@@ -53,7 +59,15 @@ impl TestServer {
         let (addr, health_addr) = (listener.local_addr().unwrap(), health.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.serve(listener, Some(health), shutdown.clone()));
-        TestServer { addr, health_addr, handle, dir, shutdown, task: Some(task), _tmp: None }
+        TestServer {
+            addr,
+            health_addr,
+            handle,
+            dir,
+            shutdown,
+            task: Some(task),
+            _tmp: None,
+        }
     }
 
     /// WebSocket URL.
@@ -82,7 +96,10 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.expect("serve task").expect("serve ok");
         }
-        self._tmp.take().map(|t| t.keep()).unwrap_or_else(|| self.dir.clone())
+        self._tmp
+            .take()
+            .map(|t| t.keep())
+            .unwrap_or_else(|| self.dir.clone())
     }
 }
 
@@ -97,16 +114,29 @@ impl Drop for TestServer {
 
 /// Kills every tmux server under `dir/sock`.
 pub fn kill_servers(dir: &Path) {
-    for entry in std::fs::read_dir(dir.join("sock")).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(dir.join("sock"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if entry.path().extension().is_some_and(|e| e == "sock") {
-            let _ = std::process::Command::new("tmux").arg("-S").arg(entry.path()).arg("kill-server").output();
+            let _ = std::process::Command::new("tmux")
+                .arg("-S")
+                .arg(entry.path())
+                .arg("kill-server")
+                .output();
         }
     }
 }
 
 /// Runs `tmux -S socket args...` and returns stdout.
 pub fn tmux_at(socket: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("tmux").arg("-S").arg(socket).args(args).output().expect("run tmux");
+    let out = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run tmux");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -117,7 +147,44 @@ pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Kills the tmux servers under a directory and removes it when dropped: for tests that
+/// [`stop`](TestServer::stop) a gateway and start another on the same directory, whose
+/// servers no `TestServer` would otherwise kill.
+pub struct KillServersOnDrop(pub PathBuf);
+
+impl Drop for KillServersOnDrop {
+    fn drop(&mut self) {
+        kill_servers(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether `tmux -S socket args...` exits successfully (e.g. `has-session`).
+pub fn tmux_succeeds(socket: &Path, args: &[&str]) -> bool {
+    let out = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run tmux");
+    out.status.success()
+}
+
+/// `GET path` on the health port: the status code and the body as text.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tmuxgate::health_probe::{HealthUrl, probe};
+    let url: HealthUrl = format!("http://{addr}{path}").parse().expect("health URL");
+    let response = probe(&url, STEP).await.expect("HTTP response");
+    (
+        response.status,
+        String::from_utf8(response.body).expect("UTF-8 body"),
+    )
 }
