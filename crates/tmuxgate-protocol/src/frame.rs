@@ -81,7 +81,10 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<ClientFrame<'_>, FrameError> 
     let Some((channel, data)) = rest.split_first_chunk::<4>() else {
         return Err(FrameError::Truncated { len: frame.len() });
     };
-    Ok(ClientFrame::Input { channel: u32::from_be_bytes(*channel), data })
+    Ok(ClientFrame::Input {
+        channel: u32::from_be_bytes(*channel),
+        data,
+    })
 }
 
 /// Encodes an INPUT frame (client side).
@@ -129,11 +132,23 @@ mod tests {
 
     #[test]
     fn rejects_short_and_foreign_frames() {
-        assert_eq!(decode_client_frame(&[]), Err(FrameError::Truncated { len: 0 }));
-        assert_eq!(decode_client_frame(&[2, 0, 0]), Err(FrameError::Truncated { len: 3 }));
-        assert_eq!(decode_client_frame(&[1, 0, 0, 0, 1]), Err(FrameError::UnknownKind { kind: 1 }));
+        assert_eq!(
+            decode_client_frame(&[]),
+            Err(FrameError::Truncated { len: 0 })
+        );
+        assert_eq!(
+            decode_client_frame(&[2, 0, 0]),
+            Err(FrameError::Truncated { len: 3 })
+        );
+        assert_eq!(
+            decode_client_frame(&[1, 0, 0, 0, 1]),
+            Err(FrameError::UnknownKind { kind: 1 })
+        );
         let short = Bytes::from_static(&[1, 0, 0, 0, 1, 0]);
-        assert_eq!(decode_server_frame(short), Err(FrameError::Truncated { len: 6 }));
+        assert_eq!(
+            decode_server_frame(short),
+            Err(FrameError::Truncated { len: 6 })
+        );
     }
 
     proptest! {

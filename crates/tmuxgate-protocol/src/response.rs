@@ -114,7 +114,12 @@ impl Response {
         Response::new(id, false, None, Some((code, message.into())))
     }
 
-    fn new(id: Option<RequestId>, success: bool, data: Option<Value>, err: Option<(ErrorCode, String)>) -> Response {
+    fn new(
+        id: Option<RequestId>,
+        success: bool,
+        data: Option<Value>,
+        err: Option<(ErrorCode, String)>,
+    ) -> Response {
         let (error_code, error) = err.unzip();
         Response {
             kind: "response".into(),
@@ -131,7 +136,8 @@ impl Response {
 
     /// Serialises to the JSON text frame.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"response","success":false}"#.into())
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"type":"response","success":false}"#.into())
     }
 }
 
@@ -278,7 +284,11 @@ impl Event {
             event: &'a Event,
             timestamp: u64,
         }
-        let framed = Framed { kind: "event", event: self, timestamp: crate::now_millis() };
+        let framed = Framed {
+            kind: "event",
+            event: self,
+            timestamp: crate::now_millis(),
+        };
         serde_json::to_string(&framed).unwrap_or_default()
     }
 }
@@ -329,7 +339,10 @@ mod tests {
 
     #[test]
     fn event_shape_matches_the_spec() {
-        let ev = Event::ViewerJoined { session_id: "s1".into(), viewers: 2 };
+        let ev = Event::ViewerJoined {
+            session_id: "s1".into(),
+            viewers: 2,
+        };
         let v: Value = serde_json::from_str(&ev.to_json()).unwrap();
         assert_eq!(v["type"], "event");
         assert_eq!(v["event"], "viewer-joined");
@@ -341,7 +354,11 @@ mod tests {
 
     #[test]
     fn error_response_shape() {
-        let r = Response::err(Some(RequestId::Number(3.into())), ErrorCode::NotFound, "no such session");
+        let r = Response::err(
+            Some(RequestId::Number(3.into())),
+            ErrorCode::NotFound,
+            "no such session",
+        );
         let v: Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(v["errorCode"], "not_found");
         assert_eq!(v["success"], false);

@@ -20,7 +20,10 @@ pub struct WireError {
 impl WireError {
     /// An error with a fixed code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> WireError {
-        WireError { code, message: message.into() }
+        WireError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -36,10 +39,19 @@ impl From<SessionError> for WireError {
             E::InputBacklog => (ErrorCode::RateLimited, e.to_string()),
             E::Backend(b) => backend(b),
             E::Tmux(t) => tmux(t),
-            E::Build(_) => (ErrorCode::InvalidRequest, "the request carries bytes tmux cannot accept".to_string()),
-            E::Snapshot(_) => (ErrorCode::Internal, "could not take a snapshot of the pane".to_string()),
+            E::Build(_) => (
+                ErrorCode::InvalidRequest,
+                "the request carries bytes tmux cannot accept".to_string(),
+            ),
+            E::Snapshot(_) => (
+                ErrorCode::Internal,
+                "could not take a snapshot of the pane".to_string(),
+            ),
         };
-        if matches!(code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Timeout) {
+        if matches!(
+            code,
+            ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Timeout
+        ) {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }
         WireError { code, message }
@@ -48,7 +60,10 @@ impl From<SessionError> for WireError {
 
 fn backend(e: &BackendError) -> (ErrorCode, String) {
     match e {
-        BackendError::Unavailable(_) => (ErrorCode::Unavailable, "no tmux backend is available".into()),
+        BackendError::Unavailable(_) => (
+            ErrorCode::Unavailable,
+            "no tmux backend is available".into(),
+        ),
         BackendError::Tmux(t) => tmux(t),
         _ => (ErrorCode::Internal, "tmux backend error".into()),
     }
@@ -56,10 +71,19 @@ fn backend(e: &BackendError) -> (ErrorCode, String) {
 
 fn tmux(e: &tmux_control::Error) -> (ErrorCode, String) {
     match e {
-        tmux_control::Error::Timeout => (ErrorCode::Timeout, "the tmux backend did not answer in time".into()),
-        tmux_control::Error::Exited { .. } | tmux_control::Error::Io(_) | tmux_control::Error::Spawn(_) => {
-            (ErrorCode::Unavailable, "the tmux backend is unavailable".into())
-        }
-        _ => (ErrorCode::Internal, "the tmux backend refused the operation".into()),
+        tmux_control::Error::Timeout => (
+            ErrorCode::Timeout,
+            "the tmux backend did not answer in time".into(),
+        ),
+        tmux_control::Error::Exited { .. }
+        | tmux_control::Error::Io(_)
+        | tmux_control::Error::Spawn(_) => (
+            ErrorCode::Unavailable,
+            "the tmux backend is unavailable".into(),
+        ),
+        _ => (
+            ErrorCode::Internal,
+            "the tmux backend refused the operation".into(),
+        ),
     }
 }

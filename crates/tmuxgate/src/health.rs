@@ -13,20 +13,43 @@ use crate::server::Gateway;
 
 /// The router of the health port.
 pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(gw)
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(gw)
 }
 
 async fn health(State(gw): State<Arc<Gateway>>) -> Response {
     let status = gw.status();
-    let code = if status.status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if status.status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (code, axum::Json(status)).into_response()
 }
 
 async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     if !gw.metrics_enabled() {
-        return (StatusCode::NOT_FOUND, "metrics disabled (ENABLE_METRICS=false)").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics disabled (ENABLE_METRICS=false)",
+        )
+            .into_response();
     }
-    let up = gw.sessions.backends().iter().filter(|b| b.state() == crate::backends::BackendState::Up).count();
+    let up = gw
+        .sessions
+        .backends()
+        .iter()
+        .filter(|b| b.state() == crate::backends::BackendState::Up)
+        .count();
     let body = gw.stats.render_prometheus(gw.sessions.count(), up);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

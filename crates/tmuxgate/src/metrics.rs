@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use tmuxgate_protocol::Request;
 
 /// Upper bounds (seconds) of the Prometheus latency buckets.
-const BUCKETS_SECONDS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+const BUCKETS_SECONDS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
 
 /// Label for requests that could not be decoded.
 const INVALID_TYPE: &str = "invalid";
@@ -34,7 +36,9 @@ impl Latency {
             count: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
             // Microseconds, 1 µs .. 60 s, 2 significant digits.
-            hdr: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("static bounds are valid")),
+            hdr: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000, 2).expect("static bounds are valid"),
+            ),
         }
     }
 
@@ -46,9 +50,14 @@ impl Latency {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
         let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
-        let _ = self.hdr.lock().unwrap_or_else(|e| e.into_inner()).record(micros);
+        let _ = self
+            .hdr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(micros);
     }
 
     fn summary(&self) -> Value {
@@ -158,32 +167,105 @@ impl Stats {
     pub fn render_prometheus(&self, sessions: usize, backends_up: usize) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        gauge(&mut out, "tmuxgate_connections", "WebSocket connections open now.", "gauge", load(&self.connections));
-        gauge(&mut out, "tmuxgate_connections_total", "WebSocket connections accepted.", "counter", load(&self.connections_total));
-        gauge(&mut out, "tmuxgate_connections_refused_total", "Upgrades refused at MAX_CONNECTIONS.", "counter", load(&self.connections_refused));
-        gauge(&mut out, "tmuxgate_messages_received_total", "Text frames received.", "counter", load(&self.messages_in));
-        gauge(&mut out, "tmuxgate_messages_sent_total", "Text frames sent.", "counter", load(&self.messages_out));
-        gauge(&mut out, "tmuxgate_bytes_received_total", "Payload bytes received.", "counter", load(&self.bytes_in));
-        gauge(&mut out, "tmuxgate_bytes_sent_total", "Payload bytes sent.", "counter", load(&self.bytes_out));
-        gauge(&mut out, "tmuxgate_snapshots_total", "Snapshots sent.", "counter", load(&self.snapshots));
-        gauge(&mut out, "tmuxgate_sessions", "Live tmux sessions.", "gauge", sessions as u64);
-        gauge(&mut out, "tmuxgate_backends_up", "Backends whose tmux server is up.", "gauge", backends_up as u64);
+        gauge(
+            &mut out,
+            "tmuxgate_connections",
+            "WebSocket connections open now.",
+            "gauge",
+            load(&self.connections),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_connections_total",
+            "WebSocket connections accepted.",
+            "counter",
+            load(&self.connections_total),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_connections_refused_total",
+            "Upgrades refused at MAX_CONNECTIONS.",
+            "counter",
+            load(&self.connections_refused),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_messages_received_total",
+            "Text frames received.",
+            "counter",
+            load(&self.messages_in),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_messages_sent_total",
+            "Text frames sent.",
+            "counter",
+            load(&self.messages_out),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_bytes_received_total",
+            "Payload bytes received.",
+            "counter",
+            load(&self.bytes_in),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_bytes_sent_total",
+            "Payload bytes sent.",
+            "counter",
+            load(&self.bytes_out),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_snapshots_total",
+            "Snapshots sent.",
+            "counter",
+            load(&self.snapshots),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_sessions",
+            "Live tmux sessions.",
+            "gauge",
+            sessions as u64,
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_backends_up",
+            "Backends whose tmux server is up.",
+            "gauge",
+            backends_up as u64,
+        );
         let name = "tmuxgate_requests_total";
-        let _ = writeln!(out, "# HELP {name} Requests handled, by type.\n# TYPE {name} counter");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests handled, by type.\n# TYPE {name} counter"
+        );
         for (kind, l) in &self.requests {
             let _ = writeln!(out, "{name}{{type=\"{kind}\"}} {}", load(&l.count));
         }
         let name = "tmuxgate_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Request handling time, by type.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Request handling time, by type.\n# TYPE {name} histogram"
+        );
         for (kind, l) in &self.requests {
             l.render(&mut out, name, &format!("type=\"{kind}\""));
         }
         let name = "tmuxgate_backend_command_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time of requests that went to a tmux backend.\n# TYPE {name} histogram");
-        self.backend_commands.render(&mut out, name, "backend=\"all\"");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time of requests that went to a tmux backend.\n# TYPE {name} histogram"
+        );
+        self.backend_commands
+            .render(&mut out, name, "backend=\"all\"");
         out
     }
 }
@@ -199,8 +281,12 @@ mod tests {
         stats.request(Some("heartbeat"), Duration::from_millis(3));
         stats.request(None, Duration::from_micros(50));
         let text = stats.render_prometheus(1, 1);
-        assert!(text.contains("tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"0.0005\"} 1"));
-        assert!(text.contains("tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"+Inf\"} 2"));
+        assert!(text.contains(
+            "tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"0.0005\"} 1"
+        ));
+        assert!(text.contains(
+            "tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"+Inf\"} 2"
+        ));
         assert!(text.contains("tmuxgate_requests_total{type=\"invalid\"} 1"));
         let summary = stats.summary(1);
         assert_eq!(summary["requests"]["heartbeat"]["count"], 2);

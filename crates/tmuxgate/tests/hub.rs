@@ -10,8 +10,18 @@ use tmuxgate_client::attach_request;
 
 /// Control clients attached to the session named `name` on backend 0.
 fn control_clients(server: &TestServer, name: &str) -> usize {
-    let clients = server.tmux(0, &["list-clients", "-F", "#{client_control_mode} #{session_name}"]);
-    clients.lines().filter(|l| *l == format!("1 {name}")).count()
+    let clients = server.tmux(
+        0,
+        &[
+            "list-clients",
+            "-F",
+            "#{client_control_mode} #{session_name}",
+        ],
+    );
+    clients
+        .lines()
+        .filter(|l| *l == format!("1 {name}"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,21 +29,48 @@ async fn viewers_share_one_control_connection_that_closes_after_the_last_leaves(
     let server = TestServer::start_with(|c| c.hub_linger = Duration::from_millis(200)).await;
     let (a, b) = (server.client().await, server.client().await);
     let session = a.create_session("shared", 80, 24).await.expect("create");
-    assert_eq!(control_clients(&server, "shared"), 0, "no viewer, no control connection");
+    assert_eq!(
+        control_clients(&server, "shared"),
+        0,
+        "no viewer, no control connection"
+    );
 
-    let att_a = a.attach(attach_request(&session.session_id, 80, 24)).await.expect("attach a");
-    let att_b = b.attach(attach_request(&session.session_id, 80, 24)).await.expect("attach b");
-    let att_b2 = b.attach(attach_request(&session.session_id, 80, 24)).await.expect("attach b again");
-    assert_eq!(control_clients(&server, "shared"), 1, "three viewers, one control connection");
+    let att_a = a
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach a");
+    let att_b = b
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach b");
+    let att_b2 = b
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach b again");
+    assert_eq!(
+        control_clients(&server, "shared"),
+        1,
+        "three viewers, one control connection"
+    );
 
     a.detach(att_a.channel).await.expect("detach a");
     b.detach(att_b.channel).await.expect("detach b");
-    assert_eq!(control_clients(&server, "shared"), 1, "a viewer is still attached");
+    assert_eq!(
+        control_clients(&server, "shared"),
+        1,
+        "a viewer is still attached"
+    );
     b.detach(att_b2.channel).await.expect("detach b2");
-    eventually("the control connection to close", || (control_clients(&server, "shared") == 0).then_some(())).await;
+    eventually("the control connection to close", || {
+        (control_clients(&server, "shared") == 0).then_some(())
+    })
+    .await;
 
     // The session itself keeps running, and a new viewer reopens a connection.
-    let again = a.attach(attach_request(&session.session_id, 80, 24)).await.expect("attach again");
+    let again = a
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach again");
     assert!(again.snapshot);
     assert_eq!(control_clients(&server, "shared"), 1);
 }
@@ -43,7 +80,10 @@ async fn missing_tmux_is_a_clear_start_up_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = tmuxgate::config::Config::for_tests(dir.path().join("sock"));
     config.tmux_bin = "/nonexistent/tmux".into();
-    let err = tmuxgate::Server::start(config).await.err().expect("start must fail");
+    let err = tmuxgate::Server::start(config)
+        .await
+        .err()
+        .expect("start must fail");
     let message = format!("{err:#}");
     assert!(message.contains("/nonexistent/tmux"), "{message}");
     assert!(message.contains("install"), "{message}");

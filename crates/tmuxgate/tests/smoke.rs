@@ -9,9 +9,18 @@ use tmuxgate_client::attach_request;
 async fn typed_command_output_arrives() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let session = client.create_session("smoke", 80, 24).await.expect("create");
-    let mut att = client.attach(attach_request(&session.session_id, 80, 24)).await.expect("attach");
+    let session = client
+        .create_session("smoke", 80, 24)
+        .await
+        .expect("create");
+    let mut att = client
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach");
     assert!(att.snapshot);
-    client.send_input(att.channel, b"echo hello-$((6*7))\r").await.expect("input");
+    client
+        .send_input(att.channel, b"echo hello-$((6*7))\r")
+        .await
+        .expect("input");
     att.wait_for(b"hello-42", STEP).await.expect("output");
 }

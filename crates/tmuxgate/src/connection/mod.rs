@@ -53,7 +53,11 @@ pub struct Conn {
 }
 
 /// Runs a connection until it closes; `_permit` holds its slot under `MAX_CONNECTIONS`.
-pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, _permit: tokio::sync::OwnedSemaphorePermit) {
+pub async fn serve(
+    mut ws: WebSocket,
+    gw: Arc<Gateway>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
     gw.stats.connections.fetch_add(1, Ordering::Relaxed);
     gw.stats.connections_total.fetch_add(1, Ordering::Relaxed);
     let mut conn = Conn {
@@ -66,8 +70,12 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, _permit: tokio::sync::Ow
     };
     if let Err(Close(code, reason)) = conn.run(&mut ws).await {
         tracing::debug!(code = code.code(), reason, "closing connection");
-        let frame = CloseFrame { code: code.code(), reason: reason.into() };
-        let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame)))).await;
+        let frame = CloseFrame {
+            code: code.code(),
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame))))
+            .await;
     }
     drop(conn);
     gw.stats.connections.fetch_sub(1, Ordering::Relaxed);
@@ -114,11 +122,15 @@ impl Conn {
         match msg {
             Message::Text(text) => {
                 stats.messages_in.fetch_add(1, Ordering::Relaxed);
-                stats.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
+                stats
+                    .bytes_in
+                    .fetch_add(text.len() as u64, Ordering::Relaxed);
                 self.on_text(ws, text.as_str()).await
             }
             Message::Binary(data) => {
-                stats.bytes_in.fetch_add(data.len() as u64, Ordering::Relaxed);
+                stats
+                    .bytes_in
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 self.on_binary(ws, &data).await
             }
             _ => Ok(()),
@@ -126,15 +138,21 @@ impl Conn {
     }
 
     async fn on_binary(&mut self, ws: &mut WebSocket, data: &[u8]) -> Result<(), Close> {
-        let ClientFrame::Input { channel, data } =
-            decode_client_frame(data).map_err(|_| Close(CloseCode::BadFrame, "undecodable binary frame"))?;
+        let ClientFrame::Input { channel, data } = decode_client_frame(data)
+            .map_err(|_| Close(CloseCode::BadFrame, "undecodable binary frame"))?;
         let Some(c) = self.channels.get_mut(&channel) else {
-            return Err(Close(CloseCode::UnknownChannel, "binary frame for an unknown channel"));
+            return Err(Close(
+                CloseCode::UnknownChannel,
+                "binary frame for an unknown channel",
+            ));
         };
         if c.att.mode == tmuxgate_protocol::request::AttachMode::Read {
             if !c.refused_notice_sent {
                 c.refused_notice_sent = true;
-                let event = Event::InputRefused { channel, error_code: ErrorCode::Forbidden };
+                let event = Event::InputRefused {
+                    channel,
+                    error_code: ErrorCode::Forbidden,
+                };
                 return self.send_text(ws, event.to_json()).await;
             }
             return Ok(());
@@ -147,7 +165,10 @@ impl Conn {
 
     async fn send_text(&self, ws: &mut WebSocket, text: String) -> Result<(), Close> {
         self.gw.stats.messages_out.fetch_add(1, Ordering::Relaxed);
-        self.gw.stats.bytes_out.fetch_add(text.len() as u64, Ordering::Relaxed);
+        self.gw
+            .stats
+            .bytes_out
+            .fetch_add(text.len() as u64, Ordering::Relaxed);
         send(ws, Message::Text(text.into())).await
     }
 

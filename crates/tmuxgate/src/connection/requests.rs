@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use axum::extract::ws::WebSocket;
 use serde_json::{Value, json};
-use tmuxgate_protocol::request::{AttachMode, SessionAttach, SessionCreate, SessionResize, TerminalInput};
+use tmuxgate_protocol::request::{
+    AttachMode, SessionAttach, SessionCreate, SessionResize, TerminalInput,
+};
 use tmuxgate_protocol::response::{Attached, BackendInfo, HeartbeatReply, SessionList};
 use tmuxgate_protocol::{ErrorCode, Request, Response, decode_request};
 
@@ -23,7 +25,9 @@ impl Conn {
             Ok(incoming) => incoming,
             Err(e) => {
                 self.gw.stats.request(None, started.elapsed());
-                return self.respond(ws, Response::err(e.id, e.code, e.message)).await;
+                return self
+                    .respond(ws, Response::err(e.id, e.code, e.message))
+                    .await;
             }
         };
         let kind = incoming.request.type_name();
@@ -56,11 +60,17 @@ impl Conn {
         Ok(())
     }
 
-    async fn handle(&mut self, request: Request, start: &mut Option<(u32, crate::sessions::Attachment, Start)>) -> Outcome {
+    async fn handle(
+        &mut self,
+        request: Request,
+        start: &mut Option<(u32, crate::sessions::Attachment, Start)>,
+    ) -> Outcome {
         match request {
             Request::SessionCreate(req) => self.create(req).await,
             Request::SessionList => {
-                let list = SessionList { sessions: self.gw.sessions.list() };
+                let list = SessionList {
+                    sessions: self.gw.sessions.list(),
+                };
                 Ok((to_value(list), None))
             }
             Request::SessionAttach(req) => self.attach(req, start).await,
@@ -76,7 +86,10 @@ impl Conn {
             Request::SessionResize(req) => self.resize(req).await,
             Request::TerminalInput(req) => self.input(req),
             Request::Heartbeat(req) => {
-                let reply = HeartbeatReply { timestamp: req.timestamp, server_time: tmuxgate_protocol::now_millis() };
+                let reply = HeartbeatReply {
+                    timestamp: req.timestamp,
+                    server_time: tmuxgate_protocol::now_millis(),
+                };
                 Ok((to_value(reply), None))
             }
             Request::Metrics => Ok((self.gw.stats.summary(self.gw.sessions.count()), None)),
@@ -89,7 +102,11 @@ impl Conn {
         Ok((to_value(info), Some((backend, t0))))
     }
 
-    async fn attach(&mut self, req: SessionAttach, start: &mut Option<(u32, crate::sessions::Attachment, Start)>) -> Outcome {
+    async fn attach(
+        &mut self,
+        req: SessionAttach,
+        start: &mut Option<(u32, crate::sessions::Attachment, Start)>,
+    ) -> Outcome {
         if self.channels.len() >= MAX_CHANNELS_PER_CONNECTION {
             let msg = format!("at most {MAX_CHANNELS_PER_CONNECTION} attachments per connection");
             return Err(WireError::new(ErrorCode::Conflict, msg));
@@ -119,28 +136,46 @@ impl Conn {
     }
 
     async fn resize(&mut self, req: SessionResize) -> Outcome {
-        let c = self.channels.get(&req.channel).ok_or_else(unknown_channel)?;
+        let c = self
+            .channels
+            .get(&req.channel)
+            .ok_or_else(unknown_channel)?;
         let ok = (2..=1000).contains(&req.cols) && (2..=1000).contains(&req.rows);
         if !ok {
-            return Err(WireError::new(ErrorCode::InvalidRequest, "`cols` and `rows` must be between 2 and 1000"));
+            return Err(WireError::new(
+                ErrorCode::InvalidRequest,
+                "`cols` and `rows` must be between 2 and 1000",
+            ));
         }
         // Only writers size a shared session; a read-only viewer's size is noted, not applied.
         let applied = c.att.mode == AttachMode::Write;
         if applied {
             c.att.hub.resize(req.cols, req.rows).await?;
         }
-        Ok((json!({ "channel": req.channel, "cols": req.cols, "rows": req.rows, "applied": applied }), None))
+        Ok((
+            json!({ "channel": req.channel, "cols": req.cols, "rows": req.rows, "applied": applied }),
+            None,
+        ))
     }
 
     fn input(&mut self, req: TerminalInput) -> Outcome {
-        let c = self.channels.get(&req.channel).ok_or_else(unknown_channel)?;
+        let c = self
+            .channels
+            .get(&req.channel)
+            .ok_or_else(unknown_channel)?;
         if c.att.mode == AttachMode::Read {
-            return Err(WireError::new(ErrorCode::Forbidden, "this attachment is read-only"));
+            return Err(WireError::new(
+                ErrorCode::Forbidden,
+                "this attachment is read-only",
+            ));
         }
         if !c.att.hub.input(c.att.view.pane, req.data.as_bytes()) {
             return Err(SessionError::InputBacklog.into());
         }
-        Ok((json!({ "channel": req.channel, "bytes": req.data.len() }), None))
+        Ok((
+            json!({ "channel": req.channel, "bytes": req.data.len() }),
+            None,
+        ))
     }
 }
 

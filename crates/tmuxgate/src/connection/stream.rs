@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::BytesMut;
-use tmuxgate_protocol::frame::{FrameKind, OUTPUT_HEADER_BYTES, put_output_header};
 use tmuxgate_protocol::Event;
+use tmuxgate_protocol::frame::{FrameKind, OUTPUT_HEADER_BYTES, put_output_header};
 use tokio_stream::wrappers::WatchStream;
 
 use super::{Channel, Close, Conn, send};
@@ -21,14 +21,28 @@ const PUMP_BUDGET_BYTES: usize = 256 * 1024;
 
 impl Conn {
     /// Registers a new channel and sends its first frames.
-    pub(super) async fn start_channel(&mut self, ws: &mut WebSocket, channel: u32, att: Attachment, start: Start) -> Result<(), Close> {
+    pub(super) async fn start_channel(
+        &mut self,
+        ws: &mut WebSocket,
+        channel: u32,
+        att: Attachment,
+        start: Start,
+    ) -> Result<(), Close> {
         let last = att.view.status();
         let updates = WatchStream::from_changes(att.view.subscribe());
         let offset = match &start {
             Start::Resume(offset) => *offset,
             Start::Snapshot(snap) => snap.offset,
         };
-        self.channels.insert(channel, Channel { att, offset, last, refused_notice_sent: false });
+        self.channels.insert(
+            channel,
+            Channel {
+                att,
+                offset,
+                last,
+                refused_notice_sent: false,
+            },
+        );
         self.updates.insert(channel, updates);
         if let Start::Snapshot(snap) = start {
             self.send_snapshot(ws, channel, &snap).await?;
@@ -43,29 +57,56 @@ impl Conn {
         self.channels.remove(&channel)
     }
 
-    pub(super) async fn on_update(&mut self, ws: &mut WebSocket, channel: u32) -> Result<(), Close> {
+    pub(super) async fn on_update(
+        &mut self,
+        ws: &mut WebSocket,
+        channel: u32,
+    ) -> Result<(), Close> {
         self.pump(ws, channel).await?;
-        let Some(c) = self.channels.get_mut(&channel) else { return Ok(()) };
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return Ok(());
+        };
         let (now, before) = (c.att.view.status(), c.last);
         c.last = now;
         let session_id = c.att.hub.entry.id.clone();
         if (now.cols, now.rows) != (before.cols, before.rows) {
-            let event = Event::SessionResized { session_id: session_id.clone(), channel, cols: now.cols, rows: now.rows };
+            let event = Event::SessionResized {
+                session_id: session_id.clone(),
+                channel,
+                cols: now.cols,
+                rows: now.rows,
+            };
             self.send_text(ws, event.to_json()).await?;
         }
         if now.viewers != before.viewers {
             let event = if now.viewers > before.viewers {
-                Event::ViewerJoined { session_id: session_id.clone(), viewers: now.viewers }
+                Event::ViewerJoined {
+                    session_id: session_id.clone(),
+                    viewers: now.viewers,
+                }
             } else {
-                Event::ViewerLeft { session_id: session_id.clone(), viewers: now.viewers }
+                Event::ViewerLeft {
+                    session_id: session_id.clone(),
+                    viewers: now.viewers,
+                }
             };
             self.send_text(ws, event.to_json()).await?;
         }
         if let Some(reason) = now.closed {
-            let backend = self.remove_channel(channel).map(|c| c.att.hub.entry.backend.id.clone());
+            let backend = self
+                .remove_channel(channel)
+                .map(|c| c.att.hub.entry.backend.id.clone());
             let event = match reason {
-                CloseReason::BackendLost => Event::BackendLost { session_id, channel, backend: backend.unwrap_or_default() },
-                other => Event::SessionClosed { session_id, channel, reason: other.as_str().into() },
+                CloseReason::BackendLost => Event::BackendLost {
+                    session_id,
+                    channel,
+                    backend: backend.unwrap_or_default(),
+                },
+                other => Event::SessionClosed {
+                    session_id,
+                    channel,
+                    reason: other.as_str().into(),
+                },
             };
             self.send_text(ws, event.to_json()).await?;
         }
@@ -76,9 +117,14 @@ impl Conn {
     pub(super) async fn pump(&mut self, ws: &mut WebSocket, channel: u32) -> Result<(), Close> {
         let mut budget = PUMP_BUDGET_BYTES;
         loop {
-            let Some(c) = self.channels.get_mut(&channel) else { return Ok(()) };
+            let Some(c) = self.channels.get_mut(&channel) else {
+                return Ok(());
+            };
             let log = &c.att.view.log;
-            let available = log.end().saturating_sub(c.offset).min(FRAME_PAYLOAD_MAX_BYTES as u64) as usize;
+            let available = log
+                .end()
+                .saturating_sub(c.offset)
+                .min(FRAME_PAYLOAD_MAX_BYTES as u64) as usize;
             let mut frame = BytesMut::with_capacity(OUTPUT_HEADER_BYTES + available);
             put_output_header(&mut frame, FrameKind::Output, channel, c.offset);
             match log.read(c.offset, available, &mut frame) {
@@ -86,7 +132,10 @@ impl Conn {
                 Read::Data { next } => {
                     let sent = (next - c.offset) as usize;
                     c.offset = next;
-                    self.gw.stats.bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
+                    self.gw
+                        .stats
+                        .bytes_out
+                        .fetch_add(sent as u64, Ordering::Relaxed);
                     send(ws, Message::Binary(frame.freeze())).await?;
                     budget = budget.saturating_sub(sent);
                     if budget == 0 {
@@ -112,12 +161,20 @@ impl Conn {
         }
     }
 
-    async fn send_snapshot(&self, ws: &mut WebSocket, channel: u32, snap: &Snapshot) -> Result<(), Close> {
+    async fn send_snapshot(
+        &self,
+        ws: &mut WebSocket,
+        channel: u32,
+        snap: &Snapshot,
+    ) -> Result<(), Close> {
         let mut frame = BytesMut::with_capacity(OUTPUT_HEADER_BYTES + snap.bytes.len());
         put_output_header(&mut frame, FrameKind::Snapshot, channel, snap.offset);
         frame.extend_from_slice(&snap.bytes);
         self.gw.stats.snapshots.fetch_add(1, Ordering::Relaxed);
-        self.gw.stats.bytes_out.fetch_add(snap.bytes.len() as u64, Ordering::Relaxed);
+        self.gw
+            .stats
+            .bytes_out
+            .fetch_add(snap.bytes.len() as u64, Ordering::Relaxed);
         send(ws, Message::Binary(frame.freeze())).await
     }
 }
