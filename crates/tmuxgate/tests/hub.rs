@@ -88,3 +88,25 @@ async fn missing_tmux_is_a_clear_start_up_error() {
     assert!(message.contains("/nonexistent/tmux"), "{message}");
     assert!(message.contains("install"), "{message}");
 }
+
+/// tmux 3.3a crashes when a control notification (a new session, say) reaches a control
+/// client that is still identifying itself; the gateway serialises its own such events per
+/// backend. Concurrent creates and first attaches must never take the backend down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_and_attaches_keep_the_backend_alive() {
+    let server = TestServer::start_with(|c| c.hub_linger = Duration::ZERO).await;
+    let client = server.client().await;
+    for round in 0..25 {
+        let first = client.create_session(&format!("a{round}"), 80, 24).await.expect("create");
+        let attach = client.attach(attach_request(&first.session_id, 80, 24));
+        let second = format!("b{round}");
+        let create = client.create_session(&second, 80, 24);
+        let (attached, created) = tokio::join!(attach, create);
+        let attached = attached.expect("attach while another session is created");
+        created.expect("create while another session is attached");
+        client.detach(attached.channel).await.expect("detach");
+    }
+    let pid = server.tmux(0, &["display", "-p", "#{pid}"]);
+    assert!(!pid.trim().is_empty(), "backend tmux server is still running");
+    assert_eq!(client.list_sessions().await.expect("list").len(), 50);
+}
