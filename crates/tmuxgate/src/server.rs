@@ -119,6 +119,7 @@ impl Server {
             tmux_bin: config.tmux_bin.clone(),
             dir: config.tmux_socket_path.clone(),
             history_limit: config.history_limit,
+            default_command: config.default_command.clone(),
         };
         let hub_settings = HubSettings {
             ring_bytes: config.ring_buffer_bytes,

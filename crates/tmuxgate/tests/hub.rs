@@ -97,7 +97,10 @@ async fn concurrent_creates_and_attaches_keep_the_backend_alive() {
     let server = TestServer::start_with(|c| c.hub_linger = Duration::ZERO).await;
     let client = server.client().await;
     for round in 0..25 {
-        let first = client.create_session(&format!("a{round}"), 80, 24).await.expect("create");
+        let first = client
+            .create_session(&format!("a{round}"), 80, 24)
+            .await
+            .expect("create");
         let attach = client.attach(attach_request(&first.session_id, 80, 24));
         let second = format!("b{round}");
         let create = client.create_session(&second, 80, 24);
@@ -107,6 +110,9 @@ async fn concurrent_creates_and_attaches_keep_the_backend_alive() {
         client.detach(attached.channel).await.expect("detach");
     }
     let pid = server.tmux(0, &["display", "-p", "#{pid}"]);
-    assert!(!pid.trim().is_empty(), "backend tmux server is still running");
+    assert!(
+        !pid.trim().is_empty(),
+        "backend tmux server is still running"
+    );
     assert_eq!(client.list_sessions().await.expect("list").len(), 50);
 }

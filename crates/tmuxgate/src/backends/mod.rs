@@ -79,6 +79,8 @@ pub struct BackendSettings {
     pub dir: PathBuf,
     /// tmux `history-limit`.
     pub history_limit: u32,
+    /// tmux `default-command` (`None`: the login shell).
+    pub default_command: Option<String>,
 }
 
 impl BackendSettings {

@@ -62,6 +62,9 @@ pub struct Config {
     pub preset: Preset,
     /// `TMUX_BIN`: tmux executable (looked up in `PATH` when bare).
     pub tmux_bin: PathBuf,
+    /// `DEFAULT_COMMAND`: what new sessions run (tmux `default-command`); `None` runs the
+    /// user's login shell, as tmux does.
+    pub default_command: Option<String>,
     /// `MAX_MESSAGE_BYTES`: largest WebSocket message accepted.
     pub max_message_bytes: usize,
     /// `RING_BUFFER_BYTES`: per-pane output log.
@@ -134,6 +137,7 @@ impl Default for Config {
             allow_insecure_no_auth: false,
             preset: Preset::Development,
             tmux_bin: PathBuf::from("tmux"),
+            default_command: None,
             max_message_bytes: MIB,
             ring_buffer_bytes: MIB,
             history_limit: 10_000,
@@ -159,6 +163,9 @@ impl Config {
             proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             backend_pool_size: 1,
             tmux_socket_path: socket_dir,
+            // Shells without rc files: tests must not depend on (or be slowed by) the
+            // machine's interactive shell set-up.
+            default_command: Some("exec bash --norc --noprofile".to_owned()),
             ..Config::default()
         }
     }

@@ -71,7 +71,7 @@ settings! {
     tmux_socket_path: PathBuf = "TMUX_SOCKET_PATH", "tmux-socket-path";
     /// Number of gateway-owned tmux servers (1-64)
     backend_pool_size: usize = "BACKEND_POOL_SIZE", "backend-pool-size";
-    /// Output batching target, in ms
+    /// Backend latency above which a backend counts as degraded, in ms (used in a later release)
     target_latency: u64 = "TARGET_LATENCY", "target-latency";
     /// Requests per rate-limit window (enforced in a later release)
     rate_limit_requests: u32 = "RATE_LIMIT_REQUESTS", "rate-limit-requests";
@@ -96,6 +96,8 @@ settings! {
     preset: Preset = "PROXY_PRESET", "preset";
     /// tmux executable
     tmux_bin: PathBuf = "TMUX_BIN", "tmux-bin";
+    /// Command new sessions run instead of the login shell (tmux default-command); empty = login shell
+    default_command: Option<String> = "DEFAULT_COMMAND", "default-command";
     /// Largest WebSocket message accepted, in bytes (1 KiB-64 MiB)
     max_message_bytes: usize = "MAX_MESSAGE_BYTES", "max-message-bytes";
     /// Per-pane output log, in bytes (64 KiB-256 MiB)
