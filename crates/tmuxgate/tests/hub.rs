@@ -116,3 +116,116 @@ async fn concurrent_creates_and_attaches_keep_the_backend_alive() {
     );
     assert_eq!(client.list_sessions().await.expect("list").len(), 50);
 }
+
+/// `tmux detach` typed inside a session ends the gateway's connection to it, not the session:
+/// viewers hear `detached`, the session stays listed and can be attached again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_inside_the_session_keeps_it() {
+    use tmuxgate_client::protocol::Event;
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let session = client.create_session("keep", 80, 24).await.expect("create");
+    let att = client
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach");
+    client
+        .send_input(att.channel, b"tmux detach-client\r")
+        .await
+        .expect("input");
+    let closed = client
+        .wait_event(|e| matches!(e, Event::SessionClosed { .. }), common::STEP)
+        .await
+        .expect("session-closed");
+    assert!(
+        matches!(closed, Event::SessionClosed { ref reason, .. } if reason == "detached"),
+        "{closed:?}"
+    );
+    let listed = client.list_sessions().await.expect("list");
+    assert!(listed.iter().any(|s| s.session_id == session.session_id));
+    let mut again = client
+        .attach(attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach again");
+    client
+        .send_input(again.channel, b"echo back-$((40+2))\r")
+        .await
+        .expect("input");
+    again
+        .wait_for(b"back-42", common::STEP)
+        .await
+        .expect("output after re-attach");
+}
+
+/// An attach that fails after the hub was opened (a pane that is not in the session) must
+/// not leave a control connection behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attach_leaves_no_control_connection() {
+    let server = TestServer::start_with(|c| c.hub_linger = Duration::from_millis(100)).await;
+    let client = server.client().await;
+    let session = client
+        .create_session("lonely", 80, 24)
+        .await
+        .expect("create");
+    let mut req = attach_request(&session.session_id, 80, 24);
+    req.target = Some("%99999".into());
+    let err = client.attach(req).await.err().expect("attach must fail");
+    assert!(format!("{err:?}").contains("NotFound"), "{err:?}");
+    eventually("the control connection to close", || {
+        (control_clients(&server, "lonely") == 0).then_some(())
+    })
+    .await;
+}
+
+/// Snapshots taken at the same time on different backends never mix up their captures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_snapshots_on_two_backends_stay_apart() {
+    let server = TestServer::start_with(|c| c.backend_pool_size = 2).await;
+    let writer = server.client().await;
+    let mut sessions = Vec::new();
+    for name in ["left", "right"] {
+        let s = writer.create_session(name, 80, 24).await.expect("create");
+        let mut att = writer
+            .attach(attach_request(&s.session_id, 80, 24))
+            .await
+            .expect("attach");
+        writer
+            .send_input(
+                att.channel,
+                format!("echo marker-{name}-$((1+1))\r").as_bytes(),
+            )
+            .await
+            .expect("input");
+        att.wait_for(format!("marker-{name}-2").as_bytes(), common::STEP)
+            .await
+            .expect("marker");
+        sessions.push((name, s));
+    }
+    assert_ne!(
+        sessions[0].1.backend, sessions[1].1.backend,
+        "round-robin uses both backends"
+    );
+    for _ in 0..10 {
+        let viewer = server.client().await;
+        let attaches = sessions
+            .iter()
+            .map(|(_, s)| viewer.attach(attach_request(&s.session_id, 80, 24)));
+        let attached = futures_util::future::join_all(attaches).await;
+        for ((name, _), att) in sessions.iter().zip(attached) {
+            let mut att = att.expect("attach");
+            att.wait_until(|t| t.snapshots() > 0, common::STEP)
+                .await
+                .expect("snapshot");
+            let screen = att.screen(80, 24);
+            assert!(
+                screen.contains(&format!("marker-{name}-2")),
+                "{name}: {screen}"
+            );
+            let other = if *name == "left" { "right" } else { "left" };
+            assert!(
+                !screen.contains(&format!("marker-{other}-2")),
+                "{name} shows {other}: {screen}"
+            );
+        }
+    }
+}

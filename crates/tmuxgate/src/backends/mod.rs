@@ -107,6 +107,7 @@ impl Pool {
     ) -> Result<Pool, BackendError> {
         prepare_dir(&settings.dir)?;
         prepare_dir(&settings.capture_dir())?;
+        sweep(&settings.capture_dir());
         let conf = conf::write(&settings)?;
         let mut backends = Vec::with_capacity(size);
         for index in 0..size {
@@ -192,6 +193,13 @@ fn current_uid() -> u32 {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(u32::MAX)
+}
+
+/// Removes capture files a crashed run left behind.
+fn sweep(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(entry.path());
+    }
 }
 
 /// Parses tmux's `#{version}` ("3.3a", "next-3.5", "3.4") into (major, minor).

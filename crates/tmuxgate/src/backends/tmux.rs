@@ -157,6 +157,8 @@ impl Backend {
         }
         *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
         self.state.store(UP, Ordering::Release);
+        // Sessions marked lost with a dead admin connection may still be there.
+        let _ = self.events.send(BackendEvent::SessionsChanged(self.index));
         tracing::info!(backend = %self.id, tmux = %version, socket = %self.socket.display(), "backend up");
         Ok(())
     }
@@ -247,6 +249,17 @@ impl Backend {
             .parse()
             .map_err(|_| BackendError::Reply("new-session id".into()))?;
         Ok(id)
+    }
+
+    /// Whether the server still has session `id`.
+    pub async fn has_session(&self, id: SessionId) -> bool {
+        match self.admin() {
+            Ok(admin) => admin
+                .command(Command::new("has-session").flag_value("-t", id))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
     }
 
     /// Kills a session.

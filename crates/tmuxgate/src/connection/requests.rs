@@ -15,6 +15,15 @@ use crate::backends::Backend;
 use crate::error::WireError;
 use crate::sessions::{SessionError, Start};
 
+/// A channel to start once the attach response is sent: the channel, the attachment, where
+/// its stream starts, and the status the response reported.
+type Starting = (
+    u32,
+    crate::sessions::Attachment,
+    Start,
+    crate::sessions::PaneStatus,
+);
+
 /// A handled request: its data, and the backend it touched.
 type Outcome = Result<(Value, Option<(std::sync::Arc<Backend>, Instant)>), WireError>;
 
@@ -54,17 +63,13 @@ impl Conn {
         response.latency = Some(elapsed.as_secs_f64() * 1000.0);
         self.gw.stats.request(Some(kind), elapsed);
         self.respond(ws, response).await?;
-        if let Some((channel, att, start)) = start {
-            self.start_channel(ws, channel, att, start).await?;
+        if let Some((channel, att, start, status)) = start {
+            self.start_channel(ws, channel, att, start, status).await?;
         }
         Ok(())
     }
 
-    async fn handle(
-        &mut self,
-        request: Request,
-        start: &mut Option<(u32, crate::sessions::Attachment, Start)>,
-    ) -> Outcome {
+    async fn handle(&mut self, request: Request, start: &mut Option<Starting>) -> Outcome {
         match request {
             Request::SessionCreate(req) => self.create(req).await,
             Request::SessionList => {
@@ -102,11 +107,7 @@ impl Conn {
         Ok((to_value(info), Some((backend, t0))))
     }
 
-    async fn attach(
-        &mut self,
-        req: SessionAttach,
-        start: &mut Option<(u32, crate::sessions::Attachment, Start)>,
-    ) -> Outcome {
+    async fn attach(&mut self, req: SessionAttach, start: &mut Option<Starting>) -> Outcome {
         if self.channels.len() >= MAX_CHANNELS_PER_CONNECTION {
             let msg = format!("at most {MAX_CHANNELS_PER_CONNECTION} attachments per connection");
             return Err(WireError::new(ErrorCode::Conflict, msg));
@@ -131,7 +132,7 @@ impl Conn {
             rows: status.rows,
         };
         let backend = att.hub.entry.backend.clone();
-        *start = Some((channel, att, how));
+        *start = Some((channel, att, how, status));
         Ok((to_value(data), Some((backend, t0))))
     }
 

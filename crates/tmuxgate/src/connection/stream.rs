@@ -11,7 +11,7 @@ use tokio_stream::wrappers::WatchStream;
 
 use super::{Channel, Close, Conn, send};
 use crate::sessions::log::Read;
-use crate::sessions::{Attachment, CloseReason, Snapshot, Start};
+use crate::sessions::{Attachment, CloseReason, PaneStatus, Snapshot, Start};
 
 /// Largest payload of one OUTPUT frame.
 pub const FRAME_PAYLOAD_MAX_BYTES: usize = 32 * 1024;
@@ -27,8 +27,8 @@ impl Conn {
         channel: u32,
         att: Attachment,
         start: Start,
+        last: PaneStatus,
     ) -> Result<(), Close> {
-        let last = att.view.status();
         let updates = WatchStream::from_changes(att.view.subscribe());
         let offset = match &start {
             Start::Resume(offset) => *offset,
@@ -68,6 +68,10 @@ impl Conn {
         };
         let (now, before) = (c.att.view.status(), c.last);
         c.last = now;
+        let resized = (now.cols, now.rows) != (before.cols, before.rows);
+        if !resized && now.viewers == before.viewers && now.closed.is_none() {
+            return Ok(()); // only output, already sent
+        }
         let session_id = c.att.hub.entry.id.clone();
         if (now.cols, now.rows) != (before.cols, before.rows) {
             let event = Event::SessionResized {
@@ -120,14 +124,17 @@ impl Conn {
             let Some(c) = self.channels.get_mut(&channel) else {
                 return Ok(());
             };
-            let log = &c.att.view.log;
-            let available = log
-                .end()
-                .saturating_sub(c.offset)
-                .min(FRAME_PAYLOAD_MAX_BYTES as u64) as usize;
-            let mut frame = BytesMut::with_capacity(OUTPUT_HEADER_BYTES + available);
-            put_output_header(&mut frame, FrameKind::Output, channel, c.offset);
-            match log.read(c.offset, available, &mut frame) {
+            let mut frame = BytesMut::new();
+            let read = c
+                .att
+                .view
+                .log
+                .read_with(c.offset, FRAME_PAYLOAD_MAX_BYTES, |n| {
+                    frame.reserve(OUTPUT_HEADER_BYTES + n);
+                    put_output_header(&mut frame, FrameKind::Output, channel, c.offset);
+                    &mut frame
+                });
+            match read {
                 Read::UpToDate => return Ok(()),
                 Read::Data { next } => {
                     let sent = (next - c.offset) as usize;

@@ -1,73 +1,27 @@
 //! The session hub: one tmux control connection per attached session, shared by all its
 //! viewers.
 //!
-//! The control client's reader calls [`Shared::on_notification`] for every `%output`, which
-//! appends to that pane's [`PaneLog`] and bumps the pane's status watch; viewers wake and
-//! copy from their own offsets. A hub task sends coalesced input (keystrokes that arrive
-//! while a `send-keys` is in flight ride in the next one), refreshes pane sizes after layout
-//! changes and works out why the session ended when the connection closes.
+//! The control client's reader calls `Shared::on_notification` for every `%output`, which
+//! appends to that pane's log and bumps the pane's status watch; viewers wake and copy from
+//! their own offsets. A hub task sends coalesced input, refreshes pane sizes after layout
+//! changes and works out why the connection ended. A hub lingers `HUB_LINGER` after its last
+//! viewer left, then detaches; a viewer can only join a hub that is not detaching.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tmux_control::{Command, ControlClient, Notification, PaneId, Target};
-use tokio::sync::{Notify, mpsc, watch};
+use tmux_control::{Command, ControlClient, Notification, PaneId, SessionId, Target};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::log::PaneLog;
+use super::input::{self, InputQueue};
 use super::registry::SessionEntry;
 use super::snapshot::{self, Snapshot, SnapshotError};
+use super::view::PaneView;
 use super::{CloseReason, SessionError};
-
-/// Largest input backlog per hub; beyond it input is refused until tmux catches up.
-pub const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
-
-/// What every viewer of a pane watches: new output, size, viewers and the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PaneStatus {
-    /// End offset of the pane log.
-    pub end: u64,
-    /// Pane width.
-    pub cols: u16,
-    /// Pane height.
-    pub rows: u16,
-    /// Viewers attached to the session.
-    pub viewers: u32,
-    /// Set once the pane or session is gone.
-    pub closed: Option<CloseReason>,
-}
-
-/// One streamed pane: its log and its status.
-pub struct PaneView {
-    /// tmux pane id.
-    pub pane: PaneId,
-    /// Output log.
-    pub log: Arc<PaneLog>,
-    status: watch::Sender<PaneStatus>,
-}
-
-impl PaneView {
-    /// A receiver of this pane's status changes.
-    pub fn subscribe(&self) -> watch::Receiver<PaneStatus> {
-        self.status.subscribe()
-    }
-
-    /// The current status.
-    pub fn status(&self) -> PaneStatus {
-        *self.status.borrow()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut PaneStatus)) {
-        self.status.send_if_modified(|s| {
-            let before = *s;
-            f(s);
-            *s != before
-        });
-    }
-}
 
 /// Settings a hub needs from the gateway.
 #[derive(Clone, Debug)]
@@ -83,19 +37,13 @@ pub struct HubSettings {
 }
 
 /// State the tmux reader task touches.
-#[derive(Default)]
 struct Shared {
+    session: SessionId,
     panes: Mutex<HashMap<PaneId, Arc<PaneView>>>,
     input: Mutex<InputQueue>,
     wake: Notify,
     refresh: AtomicBool,
-    exited: AtomicBool,
-}
-
-#[derive(Default)]
-struct InputQueue {
-    chunks: Vec<(PaneId, Vec<u8>)>,
-    bytes: usize,
+    ended: AtomicBool,
 }
 
 impl Shared {
@@ -104,8 +52,7 @@ impl Shared {
             Notification::Output { pane, data } => {
                 let view = lock(&self.panes).get(&pane).cloned();
                 if let Some(view) = view {
-                    let end = view.log.append(&data);
-                    view.update(|s| s.end = end);
+                    view.append(&data);
                 }
             }
             Notification::LayoutChange { .. }
@@ -115,13 +62,26 @@ impl Shared {
                 self.refresh.store(true, Ordering::Release);
                 self.wake.notify_one();
             }
-            Notification::Exit { .. } => {
-                self.exited.store(true, Ordering::Release);
-                self.wake.notify_one();
-            }
+            // Switched to another session (`switch-client` typed in a pane): this connection
+            // no longer follows ours, so it ends like a detach.
+            Notification::SessionChanged { session, .. } if session != self.session => self.end(),
+            Notification::Exit { .. } => self.end(),
             _ => {}
         }
     }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// Viewer count and detach decision, under one lock so a join cannot race a detach.
+#[derive(Default)]
+struct Life {
+    viewers: u32,
+    generation: u64,
+    detaching: bool,
 }
 
 /// A live attachment point for one session.
@@ -131,9 +91,7 @@ pub struct Hub {
     client: ControlClient,
     shared: Arc<Shared>,
     settings: HubSettings,
-    viewers: AtomicU32,
-    zero_generation: AtomicU64,
-    snapshot_seq: AtomicU64,
+    life: Mutex<Life>,
     cancel: CancellationToken,
     /// Cancelled once the hub task has ended and its tmux client has exited.
     stopped: CancellationToken,
@@ -147,7 +105,14 @@ impl Hub {
         settings: HubSettings,
         closed_tx: mpsc::UnboundedSender<(String, CloseReason)>,
     ) -> Result<Arc<Hub>, SessionError> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            session: entry.tmux_id,
+            panes: Mutex::default(),
+            input: Mutex::default(),
+            wake: Notify::new(),
+            refresh: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+        });
         let reader = shared.clone();
         let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
         let churn = entry.backend.churn().await;
@@ -158,9 +123,7 @@ impl Hub {
             client,
             shared,
             settings,
-            viewers: AtomicU32::new(0),
-            zero_generation: AtomicU64::new(0),
-            snapshot_seq: AtomicU64::new(0),
+            life: Mutex::default(),
             cancel: CancellationToken::new(),
             stopped: CancellationToken::new(),
             closed_tx,
@@ -171,12 +134,23 @@ impl Hub {
 
     /// Viewers attached now.
     pub fn viewer_count(&self) -> u32 {
-        self.viewers.load(Ordering::Acquire)
+        lock(&self.life).viewers
     }
 
-    /// Whether this hub is shutting down or its connection ended.
+    /// Whether this hub is detaching or its connection ended.
     pub fn is_closing(&self) -> bool {
-        self.cancel.is_cancelled() || self.client.is_closed()
+        self.cancel.is_cancelled() || self.client.is_closed() || lock(&self.life).detaching
+    }
+
+    /// Registers a viewer, unless the hub is already detaching. The guard unregisters it.
+    pub fn try_join(self: &Arc<Self>) -> Option<ViewerGuard> {
+        let mut life = lock(&self.life);
+        if life.detaching || self.cancel.is_cancelled() {
+            return None;
+        }
+        life.viewers += 1;
+        self.publish_viewers(life.viewers);
+        Some(ViewerGuard { hub: self.clone() })
     }
 
     /// The pane a viewer asked for (validated to belong to this session), or the active one.
@@ -186,14 +160,14 @@ impl Hub {
             Some(pane) => cmd.flag_value("-t", pane),
             None => cmd.flag_value("-t", self.entry.tmux_id),
         };
-        let line = first_line(&self.client, cmd.arg_quoted("#{session_id} #{pane_id}")?).await;
-        let line = line.map_err(|_| SessionError::PaneNotFound)?;
+        let line = self
+            .query(cmd.arg_quoted("#{session_id} #{pane_id}")?)
+            .await?;
         let (session, pane) = line.split_once(' ').ok_or(SessionError::PaneNotFound)?;
-        let pane: PaneId = pane.parse().map_err(|_| SessionError::PaneNotFound)?;
-        if session != self.entry.tmux_id.to_string() {
-            return Err(SessionError::PaneNotFound);
+        match pane.parse::<PaneId>() {
+            Ok(pane) if session == self.entry.tmux_id.to_string() => Ok(pane),
+            _ => Err(SessionError::PaneNotFound),
         }
-        Ok(pane)
     }
 
     /// The view of `pane`, created (with a fresh log) on first use.
@@ -202,89 +176,74 @@ impl Hub {
             return Ok(view.clone());
         }
         let (cols, rows) = self.pane_size(pane).await?;
+        let viewers = self.viewer_count();
         let mut panes = lock(&self.shared.panes);
         let view = panes.entry(pane).or_insert_with(|| {
-            let log = Arc::new(PaneLog::new(
-                PaneLog::base_for_now(),
+            Arc::new(PaneView::new(
+                pane,
                 self.settings.ring_bytes,
-            ));
-            let status = PaneStatus {
-                end: log.end(),
                 cols,
                 rows,
-                viewers: self.viewers.load(Ordering::Acquire),
-                closed: None,
-            };
-            Arc::new(PaneView {
-                pane,
-                log,
-                status: watch::Sender::new(status),
-            })
+                viewers,
+            ))
         });
         Ok(view.clone())
     }
 
-    /// Registers a viewer; the returned guard unregisters it when dropped.
-    pub fn join(self: &Arc<Self>) -> ViewerGuard {
-        let n = self.viewers.fetch_add(1, Ordering::AcqRel) + 1;
-        self.publish_viewers(n);
-        ViewerGuard { hub: self.clone() }
-    }
-
     /// A snapshot of `view`'s pane at an exact log offset.
     pub async fn snapshot(&self, view: &PaneView) -> Result<Snapshot, SnapshotError> {
-        let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let dir = &self.settings.capture_dir;
         let lines = self.settings.snapshot_history_lines;
-        let seq = seq ^ (u64::from(self.entry.tmux_id.0) << 40);
-        snapshot::take(&self.client, view.pane, view.log.clone(), dir, lines, seq).await
+        snapshot::take(&self.client, view.pane, view.log.clone(), dir, lines).await
     }
 
     /// Queues input for a pane. Returns false when the backlog is full.
     pub fn input(&self, pane: PaneId, data: &[u8]) -> bool {
-        let mut queue = lock(&self.shared.input);
-        if queue.bytes + data.len() > MAX_PENDING_INPUT_BYTES {
+        if !lock(&self.shared.input).push(pane, data) {
             return false;
         }
-        queue.bytes += data.len();
-        match queue.chunks.last_mut() {
-            Some((p, buf)) if *p == pane => buf.extend_from_slice(data),
-            _ => queue.chunks.push((pane, data.to_vec())),
-        }
-        drop(queue);
         self.shared.wake.notify_one();
         true
     }
 
     /// Makes this client's size the session's size (the most recent writer wins).
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), SessionError> {
-        let size = format!("{cols}x{rows}");
-        let cmd = Command::new("refresh-client").flag_value("-C", size);
-        self.client.command(cmd).await?.check()?;
-        self.request_refresh();
+        let cmd = Command::new("refresh-client").flag_value("-C", format!("{cols}x{rows}"));
+        self.client.command(cmd).await?;
+        self.shared.refresh.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
         Ok(())
     }
 
-    fn request_refresh(&self) {
-        self.shared.refresh.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+    /// Detaches now and waits until the tmux client has exited (gateway shutdown): a
+    /// successor gateway must not connect while it is still leaving (see `Sessions::close_all`).
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.stopped.cancelled().await;
+    }
+
+    /// One line of a command's output; a command tmux refuses means the pane is gone.
+    async fn query(&self, cmd: Command) -> Result<String, SessionError> {
+        let block = match self.client.command(cmd).await {
+            Ok(reply) => reply.single()?,
+            Err(tmux_control::Error::Command { .. }) => return Err(SessionError::PaneNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let line = block.lines.first().ok_or(SessionError::PaneNotFound)?;
+        Ok(String::from_utf8_lossy(line).into_owned())
     }
 
     async fn pane_size(&self, pane: PaneId) -> Result<(u16, u16), SessionError> {
         let cmd = Command::new("display-message")
             .flag("-p")
             .flag_value("-t", pane);
-        let line = first_line(
-            &self.client,
-            cmd.arg_quoted("#{pane_width} #{pane_height}")?,
-        )
-        .await;
-        let line = line.map_err(|_| SessionError::PaneNotFound)?;
-        let (w, h) = line.split_once(' ').ok_or(SessionError::PaneNotFound)?;
-        Ok((
-            w.parse().map_err(|_| SessionError::PaneNotFound)?,
-            h.parse().map_err(|_| SessionError::PaneNotFound)?,
-        ))
+        let line = self
+            .query(cmd.arg_quoted("#{pane_width} #{pane_height}")?)
+            .await?;
+        let parsed = line
+            .split_once(' ')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+        parsed.ok_or(SessionError::PaneNotFound)
     }
 
     async fn run(self: Arc<Self>) {
@@ -293,12 +252,13 @@ impl Hub {
                 _ = self.shared.wake.notified() => {}
                 _ = self.cancel.cancelled() => break,
             }
-            self.flush_input().await;
+            let queued = lock(&self.shared.input).take();
+            input::send(&self.client, queued, &self.cancel).await;
             if self.shared.refresh.swap(false, Ordering::AcqRel) {
                 self.refresh_sizes().await;
             }
-            if self.shared.exited.load(Ordering::Acquire) {
-                self.on_exit().await;
+            if self.shared.ended.load(Ordering::Acquire) {
+                self.on_end().await;
                 break;
             }
         }
@@ -308,47 +268,39 @@ impl Hub {
         self.stopped.cancel();
     }
 
-    async fn flush_input(&self) {
-        let chunks = {
-            let mut queue = lock(&self.shared.input);
-            queue.bytes = 0;
-            std::mem::take(&mut queue.chunks)
-        };
-        let mut commands = Vec::new();
-        for (pane, data) in chunks {
-            commands.clear();
-            tmux_control::encode_input(pane, &data, &mut commands);
-            for cmd in commands.drain(..) {
-                if let Err(e) = self.client.command(cmd).await {
-                    tracing::debug!(session = %self.entry.id, error = %e, "send-keys failed");
-                }
-            }
-        }
-    }
-
     async fn refresh_sizes(&self) {
         let views: Vec<_> = lock(&self.shared.panes).values().cloned().collect();
+        let single = views.len() == 1;
         for view in views {
             match self.pane_size(view.pane).await {
                 Ok((cols, rows)) => {
-                    self.entry.set_size(cols, rows);
+                    if single {
+                        // The listed size is the pane's when there is one; tmux's window
+                        // size is not tracked separately.
+                        self.entry.set_size(cols, rows);
+                    }
                     view.update(|s| (s.cols, s.rows) = (cols, rows));
                 }
-                Err(_) if !self.client.is_closed() => {
-                    view.update(|s| s.closed = Some(CloseReason::Exited))
+                Err(SessionError::PaneNotFound) => {
+                    // The pane closed; the session lives on in its other panes.
+                    lock(&self.shared.panes).remove(&view.pane);
+                    view.update(|s| s.closed = Some(CloseReason::Exited));
                 }
                 Err(_) => {}
             }
         }
     }
 
-    async fn on_exit(&self) {
+    /// The connection ended: decide why, tell the viewers and the registry.
+    async fn on_end(&self) {
         let reason = if self.entry.is_destroying() {
             CloseReason::Destroyed
-        } else if self.entry.backend.probe().await {
-            CloseReason::Exited
-        } else {
+        } else if !self.entry.backend.probe().await {
             CloseReason::BackendLost
+        } else if self.entry.backend.has_session(self.entry.tmux_id).await {
+            CloseReason::Detached
+        } else {
+            CloseReason::Exited
         };
         for view in lock(&self.shared.panes).values() {
             view.update(|s| s.closed = Some(reason));
@@ -356,6 +308,8 @@ impl Hub {
         let _ = self.closed_tx.send((self.entry.id.clone(), reason));
     }
 
+    /// Publishes the viewer count; called with the `life` lock held, so counts go out in
+    /// order.
     fn publish_viewers(&self, n: u32) {
         for view in lock(&self.shared.panes).values() {
             view.update(|s| s.viewers = n);
@@ -363,12 +317,16 @@ impl Hub {
     }
 
     fn viewer_left(self: &Arc<Self>) {
-        let n = self.viewers.fetch_sub(1, Ordering::AcqRel) - 1;
-        self.publish_viewers(n);
-        if n > 0 {
-            return;
-        }
-        let generation = self.zero_generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = {
+            let mut life = lock(&self.life);
+            life.viewers -= 1;
+            self.publish_viewers(life.viewers);
+            if life.viewers > 0 {
+                return;
+            }
+            life.generation += 1;
+            life.generation
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // the runtime is going away, and the hub with it
         };
@@ -378,20 +336,14 @@ impl Hub {
                 _ = tokio::time::sleep(hub.settings.linger) => {}
                 _ = hub.cancel.cancelled() => return,
             }
-            let still_idle = hub.viewers.load(Ordering::Acquire) == 0
-                && hub.zero_generation.load(Ordering::Acquire) == generation;
-            if still_idle {
+            let mut life = lock(&hub.life);
+            if life.viewers == 0 && life.generation == generation {
+                life.detaching = true;
+                drop(life);
                 tracing::debug!(session = %hub.entry.id, "last viewer gone: detaching");
                 hub.cancel.cancel();
             }
         });
-    }
-
-    /// Detaches now and waits until the tmux client has exited (gateway shutdown): a
-    /// successor gateway must not connect while it is still leaving (see `Sessions::close_all`).
-    pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.stopped.cancelled().await;
     }
 }
 
@@ -404,12 +356,6 @@ impl Drop for ViewerGuard {
     fn drop(&mut self) {
         self.hub.viewer_left();
     }
-}
-
-async fn first_line(client: &ControlClient, cmd: Command) -> Result<String, SessionError> {
-    let block = client.command(cmd).await?.single()?;
-    let line = block.lines.first().ok_or(SessionError::PaneNotFound)?;
-    Ok(String::from_utf8_lossy(line).into_owned())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, BytesMut};
 
@@ -61,9 +62,17 @@ impl PaneLog {
         }
     }
 
-    /// A base offset for a log created now (see [`OFFSET_BASE_BYTES_PER_MS`]).
-    pub fn base_for_now() -> u64 {
-        tmuxgate_protocol::now_millis().saturating_mul(OFFSET_BASE_BYTES_PER_MS)
+    /// The base offset for a log created now: `unix_ms × OFFSET_BASE_BYTES_PER_MS`, and
+    /// always above every base handed out before in this process, so two logs never start
+    /// at the same offset.
+    pub fn next_base() -> u64 {
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let now = tmuxgate_protocol::now_millis().saturating_mul(OFFSET_BASE_BYTES_PER_MS);
+        let previous = LAST.fetch_max(now, Ordering::AcqRel);
+        if previous < now {
+            return now;
+        }
+        LAST.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// Appends output; returns the new end offset.
@@ -91,6 +100,18 @@ impl PaneLog {
 
     /// Copies up to `max_bytes` starting at `from` into `out`.
     pub fn read(&self, from: u64, max_bytes: usize, out: &mut BytesMut) -> Read {
+        self.read_with(from, max_bytes, |_| out)
+    }
+
+    /// Like [`PaneLog::read`], under one lock, but the output buffer is made only when there
+    /// is something to copy: `make(n)` returns the buffer for `n` bytes (a frame with its
+    /// header already written, say). Idle wakeups cost no allocation.
+    pub fn read_with<'b>(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        make: impl FnOnce(usize) -> &'b mut BytesMut,
+    ) -> Read {
         let ring = self.lock();
         if from < ring.start() || from > ring.end {
             return Read::Lost;
@@ -100,6 +121,7 @@ impl PaneLog {
         }
         let skip = (from - ring.start()) as usize;
         let take = (ring.bytes.len() - skip).min(max_bytes);
+        let out = make(take);
         let (front, back) = ring.bytes.as_slices();
         let mut range = skip..skip + take;
         if range.start < front.len() {
@@ -141,6 +163,13 @@ mod tests {
                 other => return (out.to_vec(), other),
             }
         }
+    }
+
+    #[test]
+    fn bases_are_distinct_and_increasing() {
+        let (a, b) = (PaneLog::next_base(), PaneLog::next_base());
+        assert!(b > a);
+        assert!(a >= (tmuxgate_protocol::now_millis() - 1000) * OFFSET_BASE_BYTES_PER_MS);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! operations the wire protocol exposes (create, list, attach, destroy).
 
 pub mod hub;
+pub mod input;
 pub mod log;
 pub mod registry;
 pub mod snapshot;
+pub mod view;
 
 use std::sync::Arc;
 
@@ -15,9 +17,10 @@ use tmuxgate_protocol::response::SessionInfo;
 use tokio::sync::mpsc;
 
 use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pool};
-pub use hub::{Hub, HubSettings, PaneStatus, PaneView, ViewerGuard};
+pub use hub::{Hub, HubSettings, ViewerGuard};
 use registry::{Registry, SessionEntry};
 pub use snapshot::Snapshot;
+pub use view::{PaneStatus, PaneView};
 
 /// Why a session's viewers lost it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub enum CloseReason {
     Exited,
     /// Its tmux server died.
     BackendLost,
+    /// The gateway's connection to it ended while the session runs on (for example `tmux
+    /// detach` typed inside it); attaching again works.
+    Detached,
 }
 
 impl CloseReason {
@@ -37,6 +43,7 @@ impl CloseReason {
             CloseReason::Destroyed => "destroyed",
             CloseReason::Exited => "exited",
             CloseReason::BackendLost => "backend-lost",
+            CloseReason::Detached => "detached",
         }
     }
 }
@@ -221,6 +228,9 @@ impl Sessions {
         if entry.is_lost() {
             return Err(SessionError::Lost);
         }
+        if entry.is_destroying() {
+            return Err(SessionError::NotFound);
+        }
         Ok(entry)
     }
 
@@ -239,10 +249,9 @@ impl Sessions {
             (Some(c), Some(r)) => Some((valid_dimension("cols", c)?, valid_dimension("rows", r)?)),
             _ => None,
         };
-        let hub = self.hub(&entry).await?;
+        let (hub, guard) = self.join(&entry).await?;
         let pane = hub.resolve_pane(target).await?;
         let view = hub.view(pane).await?;
-        let guard = hub.join();
         if let (AttachMode::Write, Some((cols, rows))) = (req.mode, size) {
             hub.resize(cols, rows).await?;
         }
@@ -261,6 +270,21 @@ impl Sessions {
             },
             start,
         ))
+    }
+
+    /// Joins the session's hub as a viewer, opening one if there is none or the one there is
+    /// detaching. Joining first means every error path after it releases the viewer, and so
+    /// the hub.
+    async fn join(
+        &self,
+        entry: &Arc<SessionEntry>,
+    ) -> Result<(Arc<Hub>, ViewerGuard), SessionError> {
+        loop {
+            let hub = self.hub(entry).await?;
+            if let Some(guard) = hub.try_join() {
+                return Ok((hub, guard));
+            }
+        }
     }
 
     async fn hub(&self, entry: &Arc<SessionEntry>) -> Result<Arc<Hub>, SessionError> {
@@ -285,7 +309,13 @@ impl Sessions {
     pub async fn destroy(&self, id: &str) -> Result<Arc<Backend>, SessionError> {
         let entry = self.get(id)?;
         entry.mark_destroying();
-        entry.backend.kill_session(entry.tmux_id).await?;
+        if let Err(e) = entry.backend.kill_session(entry.tmux_id).await {
+            // Already gone (it exited meanwhile) counts as destroyed; otherwise it lives on.
+            if entry.backend.has_session(entry.tmux_id).await || entry.backend.admin().is_err() {
+                entry.mark_live();
+                return Err(e.into());
+            }
+        }
         // Gone for every request after this response; viewers hear it from the hub, which
         // keeps its own reference to the entry.
         self.registry.remove(id);
@@ -327,6 +357,9 @@ impl Sessions {
                 entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
             if !present && settled {
                 self.registry.remove(&entry.id);
+            } else if present && entry.is_lost() {
+                // The admin connection died but the server did not.
+                entry.mark_live();
             }
         }
         if !adopt {
@@ -357,6 +390,7 @@ impl Sessions {
             CloseReason::Destroyed | CloseReason::Exited => {
                 self.registry.remove(id);
             }
+            CloseReason::Detached => {}
         }
     }
 

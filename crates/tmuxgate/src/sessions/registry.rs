@@ -85,6 +85,11 @@ impl SessionEntry {
         self.state.store(DESTROYING, Ordering::Release);
     }
 
+    /// Back to live (a destroy failed, or a backend thought lost came back).
+    pub(super) fn mark_live(&self) {
+        self.state.store(LIVE, Ordering::Release);
+    }
+
     pub(super) fn mark_lost(&self) {
         self.state.store(LOST, Ordering::Release);
     }

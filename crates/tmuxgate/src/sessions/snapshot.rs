@@ -123,27 +123,39 @@ pub async fn take(
     log: std::sync::Arc<PaneLog>,
     dir: &Path,
     history_lines: u32,
-    seq: u64,
 ) -> Result<Snapshot, SnapshotError> {
-    let (reply, offset) = client
+    // Every hub's captures share one directory and one name space per tmux server.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let captured = client
         .command_with(capture_line(pane, history_lines, seq)?, move || log.end())
-        .await?;
-    let state = reply
-        .blocks
-        .first()
-        .and_then(|b| b.lines.first())
-        .and_then(|l| PaneState::parse(l))
-        .ok_or(SnapshotError::BadState)?;
+        .await;
+    let state = match &captured {
+        Ok((reply, _)) => reply
+            .blocks
+            .first()
+            .and_then(|b| b.lines.first())
+            .and_then(|l| PaneState::parse(l)),
+        Err(_) => None,
+    };
+    let (Ok(offset), Some(state)) = (captured.as_ref().map(|(_, o)| *o), state) else {
+        discard_buffers(client, seq).await;
+        return Err(captured
+            .err()
+            .map_or(SnapshotError::BadState, SnapshotError::Tmux));
+    };
     // The saved normal screen exists only while the alternate screen is on.
     let parts: &[&str] = if state.alternate_on {
         &["h", "v", "n"]
     } else {
         &["h", "v"]
     };
+    let files: Vec<_> = parts
+        .iter()
+        .map(|part| dir.join(format!("snap-{seq}-{part}")))
+        .collect();
     let mut saves: Option<CommandLine> = None;
-    let mut files = Vec::with_capacity(parts.len());
-    for part in parts {
-        let file = dir.join(format!("snap-{seq}-{part}"));
+    for (part, file) in parts.iter().zip(&files) {
         let save = Command::new("save-buffer")
             .flag_value("-b", buffer(seq, part))
             .arg_quoted(&file.to_string_lossy())?;
@@ -152,16 +164,21 @@ pub async fn take(
             None => CommandLine::from(save).then(delete),
             Some(line) => line.then(save).then(delete),
         });
-        files.push(file);
     }
-    if let Some(saves) = saves {
-        client.command(saves).await?;
-    }
+    let saved = match saves {
+        Some(saves) => client.command(saves).await.map(drop),
+        None => Ok(()),
+    };
+    // Read (and remove) every file before looking at errors, so nothing is left behind.
     let mut read = Vec::with_capacity(files.len());
     for file in &files {
-        read.push(read_and_remove(file).await?);
+        read.push(read_and_remove(file).await);
     }
-    let mut read = read.into_iter();
+    if let Err(e) = saved {
+        discard_buffers(client, seq).await;
+        return Err(e.into());
+    }
+    let mut read = read.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter();
     let (history, visible, normal) = (
         read.next().flatten(),
         read.next().flatten(),
@@ -179,6 +196,16 @@ pub async fn take(
         offset,
         state,
     })
+}
+
+/// Deletes whatever capture buffers a failed snapshot left in the tmux server (one command
+/// per line: deleting a buffer that does not exist fails and would stop the rest).
+async fn discard_buffers(client: &ControlClient, seq: u64) {
+    for part in ["h", "v", "n"] {
+        let _ = client
+            .command(Command::new("delete-buffer").flag_value("-b", buffer(seq, part)))
+            .await;
+    }
 }
 
 fn buffer(seq: u64, part: &str) -> String {
@@ -281,7 +308,7 @@ fn cursor_to(out: &mut Vec<u8>, x: u16, y: u16) {
 }
 
 fn modes_into(out: &mut Vec<u8>, state: &PaneState) {
-    if state.scroll_upper != 0 || state.scroll_lower + 1 != state.rows {
+    if state.scroll_upper != 0 || u32::from(state.scroll_lower) + 1 != u32::from(state.rows) {
         let region = format!(
             "\x1b[{};{}r",
             u32::from(state.scroll_upper) + 1,
