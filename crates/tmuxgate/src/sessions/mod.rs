@@ -420,9 +420,19 @@ async fn supervise(
 ) {
     loop {
         tokio::select! {
-            Some(event) = events.recv() => {
+            Some(first) = events.recv() => {
                 let Some(sessions) = sessions.upgrade() else { return };
-                sessions.on_backend_event(event).await;
+                // Coalesce a burst (a pane looping `tmux new -d`): each backend is listed
+                // once per burst, however many `%sessions-changed` it sent.
+                let mut batch = vec![first];
+                while let Ok(event) = events.try_recv() {
+                    if !batch.contains(&event) {
+                        batch.push(event);
+                    }
+                }
+                for event in batch {
+                    sessions.on_backend_event(event).await;
+                }
             }
             Some((id, reason)) = closed.recv() => {
                 let Some(sessions) = sessions.upgrade() else { return };
