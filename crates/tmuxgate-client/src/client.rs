@@ -246,7 +246,9 @@ impl Drop for ForgetOnDrop<'_> {
     }
 }
 
-/// The upgrade request for `url` with extra headers.
+/// The upgrade request for `url` with extra headers. A header the handshake itself sets
+/// (`Host`, …) is replaced: appended, it would be ignored, as tungstenite writes only the
+/// first value of those.
 fn upgrade_request(
     url: &str,
     headers: &[(String, String)],
@@ -258,12 +260,17 @@ fn upgrade_request(
     let mut request = url
         .into_client_request()
         .map_err(|e| bad(format!("{url}: {e}")))?;
+    let generated: Vec<HeaderName> = request.headers().keys().cloned().collect();
     for (name, value) in headers {
         let name =
             HeaderName::try_from(name.as_str()).map_err(|e| bad(format!("header {name}: {e}")))?;
         let value = HeaderValue::try_from(value.as_str())
             .map_err(|e| bad(format!("header {name}: {e}")))?;
-        request.headers_mut().append(name, value);
+        if generated.contains(&name) {
+            request.headers_mut().insert(name, value);
+        } else {
+            request.headers_mut().append(name, value);
+        }
     }
     Ok(request)
 }

@@ -55,7 +55,8 @@ impl ClientOptions {
         self
     }
 
-    /// Adds an HTTP header to the upgrade request.
+    /// Adds an HTTP header to the upgrade request; one the handshake sets itself (`Host`)
+    /// replaces the generated value.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod health_probe;
 pub mod metrics;
+pub mod origin;
 pub mod server;
 pub mod sessions;
 

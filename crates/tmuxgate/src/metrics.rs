@@ -92,6 +92,8 @@ pub struct Stats {
     pub connections_total: AtomicU64,
     /// Upgrades refused because of `MAX_CONNECTIONS`.
     pub connections_refused: AtomicU64,
+    /// Upgrades refused with 403 because of their `Origin` (see [`crate::origin`]).
+    pub connections_forbidden: AtomicU64,
     /// Text frames received.
     pub messages_in: AtomicU64,
     /// Text frames sent.
@@ -113,6 +115,7 @@ impl Default for Stats {
             connections: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            connections_forbidden: AtomicU64::new(0),
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -193,6 +196,13 @@ impl Stats {
             "Upgrades refused at MAX_CONNECTIONS.",
             "counter",
             load(&self.connections_refused),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_connections_forbidden_total",
+            "Upgrades refused with 403: Origin not allowed.",
+            "counter",
+            load(&self.connections_forbidden),
         );
         gauge(
             &mut out,

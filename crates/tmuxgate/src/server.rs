@@ -1,5 +1,5 @@
-//! The gateway's listeners: WebSocket upgrade on `/` and `/ws`, the health/metrics port, the
-//! connection cap and graceful shutdown.
+//! The gateway's listeners: WebSocket upgrade on `/` and `/ws` (browser pages checked by
+//! [`crate::origin`]), the health/metrics port, the connection cap and graceful shutdown.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -26,7 +26,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::http::StatusCode;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -37,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
 use crate::metrics::Stats;
+use crate::origin::{OriginPolicy, loggable};
 use crate::sessions::{HubSettings, Sessions};
 
 /// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
@@ -66,6 +68,7 @@ pub struct Gateway {
     /// Cancelled when the gateway shuts down.
     pub shutdown: CancellationToken,
     config: Config,
+    origins: OriginPolicy,
     started: Instant,
     slots: Arc<Semaphore>,
     tasks: TaskTracker,
@@ -115,6 +118,8 @@ impl Server {
     /// their sessions. Fails with a clear message if tmux is missing or older than 3.2.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.validate()?;
+        let origins = OriginPolicy::new(&config.allowed_origins, config.proxy_host)
+            .context("ALLOWED_ORIGINS")?;
         let backend_settings = BackendSettings {
             tmux_bin: config.tmux_bin.clone(),
             dir: config.tmux_socket_path.clone(),
@@ -148,6 +153,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
+            origins,
             started: Instant::now(),
             tasks: TaskTracker::new(),
         };
@@ -265,20 +271,38 @@ impl Gateway {
 
 async fn root(
     State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => accept(gw, upgrade),
+        Ok(upgrade) => accept(gw, &headers, upgrade),
         Err(_) => Html(PAGE).into_response(),
     }
 }
 
-async fn ws_only(State(gw): State<Arc<Gateway>>, upgrade: WebSocketUpgrade) -> Response {
-    accept(gw, upgrade)
+async fn ws_only(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    accept(gw, &headers, upgrade)
 }
 
-/// Admits a connection under `MAX_CONNECTIONS` and hands it to its task.
-fn accept(gw: Arc<Gateway>, upgrade: WebSocketUpgrade) -> Response {
+/// Admits a connection whose origin is allowed, under `MAX_CONNECTIONS`, and hands it to its
+/// task. The origin is checked first, so refused pages never hold a slot.
+fn accept(gw: Arc<Gateway>, headers: &HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    if let Err(refusal) = gw.origins.check_headers(headers) {
+        gw.stats
+            .connections_forbidden
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            origin = %loggable(headers, ORIGIN),
+            host = %loggable(headers, HOST),
+            %refusal,
+            "WebSocket upgrade forbidden"
+        );
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
     if gw.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }

@@ -115,6 +115,32 @@ fn out_of_range_value_exits_1_naming_the_variable() {
 }
 
 #[test]
+fn allowed_origins_are_shown_normalised_and_checked() {
+    let env = [(
+        "ALLOWED_ORIGINS",
+        "HTTPS://Term.Example.com:443, http://localhost:3000",
+    )];
+    let output = tmuxgate(&["config"], &env);
+    stderr_of(&output, 0);
+    let text = stdout(&output);
+    let line = "ALLOWED_ORIGINS = https://term.example.com,http://localhost:3000  # env\n";
+    assert!(text.contains(line), "{text}");
+    for command in ["config", "start"] {
+        let output = tmuxgate(
+            &[command, "--allowed-origins", "https://term.example.com/"],
+            &[],
+        );
+        let stderr = stderr_of(&output, 1);
+        assert!(
+            stderr.contains(
+                "invalid ALLOWED_ORIGINS=https://term.example.com/: an origin has no path"
+            ),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn non_numeric_value_is_a_usage_error_naming_the_variable() {
     let output = tmuxgate(&["config"], &[("PROXY_PORT", "eighty")]);
     assert!(stderr_of(&output, 2).contains("PROXY_PORT"));

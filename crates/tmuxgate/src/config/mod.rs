@@ -58,6 +58,9 @@ pub struct Config {
     pub health_port: u16,
     /// `ALLOW_INSECURE_NO_AUTH`: permits a non-loopback `proxy_host` without authentication.
     pub allow_insecure_no_auth: bool,
+    /// `ALLOWED_ORIGINS`: browser origins (`https://host[:port]`) allowed to open a WebSocket
+    /// besides the gateway's own loopback page; see [`crate::origin`].
+    pub allowed_origins: Vec<String>,
     /// `PROXY_PRESET`: the preset these values started from.
     pub preset: Preset,
     /// `TMUX_BIN`: tmux executable (looked up in `PATH` when bare).
@@ -135,6 +138,7 @@ impl Default for Config {
             enable_metrics: true,
             health_port: 9090,
             allow_insecure_no_auth: false,
+            allowed_origins: Vec::new(),
             preset: Preset::Development,
             tmux_bin: PathBuf::from("tmux"),
             default_command: None,

@@ -118,6 +118,15 @@ impl Resolved {
             let shown = match value {
                 Value::String(text) => text,
                 Value::Null => "(none)".to_owned(),
+                Value::Array(items) if items.is_empty() => "(none)".to_owned(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map_or_else(|| item.to_string(), str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
                 other => other.to_string(),
             };
             out.push_str(&format!("{name} = {shown}  # {}\n", self.sources.get(name)));
@@ -259,6 +268,29 @@ mod tests {
         assert!(text.contains("REDIS_HOST = (none)  # default\n"));
         assert!(text.contains("REDIS_PASSWORD = ***  # env\n"));
         assert!(!text.contains("hunter2"));
+    }
+
+    #[test]
+    fn origins_render_comma_separated_and_as_a_json_array() {
+        let none = resolve(Overrides::default(), &[]);
+        assert!(
+            none.render()
+                .contains("ALLOWED_ORIGINS = (none)  # default\n")
+        );
+        assert_eq!(
+            none.to_json()["ALLOWED_ORIGINS"]["value"],
+            serde_json::json!([])
+        );
+        let two = resolve(
+            Overrides::default(),
+            &["--allowed-origins", "https://a.example,http://b.example:81"],
+        );
+        let text = two.render();
+        let line = "ALLOWED_ORIGINS = https://a.example,http://b.example:81  # flag\n";
+        assert!(text.contains(line), "{text}");
+        let json = two.to_json();
+        let expected = serde_json::json!(["https://a.example", "http://b.example:81"]);
+        assert_eq!(json["ALLOWED_ORIGINS"]["value"], expected);
     }
 
     #[test]

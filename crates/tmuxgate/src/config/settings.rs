@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::resolve::{Source, Sources};
 use super::secret::MASK;
 use super::{Config, LogFormat, Preset, Secret};
+use crate::origin::Origin;
 
 macro_rules! settings {
     ($( $(#[$attr:meta])* $field:ident: $cli:ty = $env:literal, $flag:literal; )*) => {
@@ -92,6 +93,8 @@ settings! {
     /// Accept a non-loopback host without authentication
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     allow_insecure_no_auth: bool = "ALLOW_INSECURE_NO_AUTH", "allow-insecure-no-auth";
+    /// Browser origins allowed to open WebSockets, comma-separated scheme://host[:port]
+    allowed_origins: String = "ALLOWED_ORIGINS", "allowed-origins";
     /// Starting point for every other value
     preset: Preset = "PROXY_PRESET", "preset";
     /// tmux executable
@@ -147,6 +150,24 @@ impl FromSetting<String> for Option<String> {
     }
 }
 
+/// A comma-separated list; empty items are dropped and valid origins normalised
+/// (`HTTPS://Example.com:443` → `https://example.com`). Invalid ones are kept as given
+/// for [`Config::validate`] to name.
+impl FromSetting<String> for Vec<String> {
+    fn from_setting(value: String) -> Vec<String> {
+        let normalise = |item: &str| match item.parse::<Origin>() {
+            Ok(origin) => origin.to_string(),
+            Err(_) => item.to_owned(),
+        };
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(normalise)
+            .collect()
+    }
+}
+
 impl FromSetting<Secret> for Option<Secret> {
     fn from_setting(value: Secret) -> Option<Secret> {
         Some(value).filter(|v| !v.expose().is_empty())
@@ -198,6 +219,13 @@ impl ToSetting for Duration {
 impl ToSetting for Option<String> {
     fn to_setting(&self) -> Value {
         self.as_deref().map_or(Value::Null, Value::from)
+    }
+}
+
+/// A JSON array; `tmuxgate config` prints it comma-separated like the variable.
+impl ToSetting for Vec<String> {
+    fn to_setting(&self) -> Value {
+        Value::from(self.clone())
     }
 }
 
@@ -283,6 +311,24 @@ mod tests {
         assert_eq!(config.ping_interval, Duration::from_millis(1500));
         assert_eq!(config.redis_host, None);
         assert_eq!(config.redis_password, None);
+        Ok(())
+    }
+
+    #[test]
+    fn origins_are_split_trimmed_and_normalised() -> Result<(), clap::Error> {
+        let given = "HTTPS://Term.Example.com:443, http://127.0.0.1:3000,,not an origin";
+        let parsed = parse(&["--allowed-origins", given])?;
+        let mut config = Config::default();
+        parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        let expected = [
+            "https://term.example.com",
+            "http://127.0.0.1:3000",
+            "not an origin",
+        ];
+        assert_eq!(config.allowed_origins, expected);
+        let cleared = parse(&["--allowed-origins="])?;
+        cleared.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        assert!(config.allowed_origins.is_empty());
         Ok(())
     }
 

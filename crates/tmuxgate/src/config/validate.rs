@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use super::{Config, KIB, MIB};
+use crate::origin::Origin;
 
 /// Unix socket paths must stay shorter than this (`sun_path` is 104–108 bytes).
 pub const SOCKET_PATH_LIMIT_BYTES: usize = 100;
@@ -61,6 +62,7 @@ impl Config {
         }
         self.check_relations()?;
         self.check_paths()?;
+        self.check_origins()?;
         self.check_exposure()
     }
 
@@ -215,6 +217,15 @@ impl Config {
                     "…",
                     "must not contain control characters".to_owned(),
                 );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_origins(&self) -> Result<(), ConfigError> {
+        for entry in &self.allowed_origins {
+            if let Err(malformed) = entry.parse::<Origin>() {
+                return invalid("ALLOWED_ORIGINS", entry, malformed.to_string());
             }
         }
         Ok(())
@@ -429,6 +440,35 @@ mod tests {
     #[test]
     fn tmux_bin_must_not_be_empty() {
         assert!(error(|c| c.tmux_bin = PathBuf::new()).starts_with("invalid TMUX_BIN="));
+    }
+
+    #[test]
+    fn allowed_origins_must_be_scheme_host_and_port() {
+        let origins = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            error(move |c| c.allowed_origins = list)
+        };
+        assert_eq!(
+            origins(&["https://term.example.com", "http://[::1]:3000"]),
+            ""
+        );
+        assert_eq!(
+            origins(&["https://ok.example", "https://term.example.com/app"]),
+            "invalid ALLOWED_ORIGINS=https://term.example.com/app: an origin has no path, \
+             query or fragment: scheme://host[:port]"
+        );
+        for bad in [
+            "*",
+            "null",
+            "term.example.com",
+            "ftp://x.example",
+            "https://x:99999",
+        ] {
+            assert!(
+                origins(&[bad]).starts_with(&format!("invalid ALLOWED_ORIGINS={bad}: ")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! Which web pages may open a WebSocket: protection against cross-site WebSocket hijacking
+//! and DNS rebinding, decided from the upgrade's `Origin` and `Host` headers.
+//!
+//! Browsers send `Origin` on every WebSocket upgrade, and a page cannot forge it; programs
+//! usually send none. So an upgrade without `Origin` is a program and is let through, one whose
+//! `Origin` is in `ALLOWED_ORIGINS` is let through, and any other browser page only when it was
+//! served by this gateway itself at a loopback or bind address. Same-origin alone is not
+//! enough: a DNS-rebinding page at `http://evil.example:8080` whose name now resolves to
+//! 127.0.0.1 sends `Origin` and `Host` both `evil.example:8080`; only an IP literal or
+//! `localhost` proves the browser is talking to this machine by address rather than by a name
+//! an attacker controls.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, HeaderName};
+
+/// Longest header value repeated in a log line; the rest is cut.
+const LOGGED_HEADER_CHARS: usize = 200;
+
+/// The one complaint about any bad port.
+const BAD_PORT: MalformedOrigin = MalformedOrigin("the port must be a number from 1 to 65535");
+
+/// Why an upgrade was refused (it is answered with HTTP 403 either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `Origin: null`: a sandboxed frame, a `file:` page or a redirect chain; never trusted.
+    #[error("Origin is null")]
+    NullOrigin,
+    /// A header that is repeated, not ASCII, or not `scheme://host[:port]` / `host[:port]`.
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    /// Not allowlisted, and not this gateway's own page at a loopback or bind address.
+    #[error("origin not allowed")]
+    NotAllowed,
+}
+
+/// Why a string is not an origin; reads as the end of "invalid ALLOWED_ORIGINS=x: …".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedOrigin(&'static str);
+
+/// `http` or `https`: the only schemes a page that opens a WebSocket to us can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// A host as written in an origin or `Host` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Host {
+    Ip(IpAddr),
+    /// Lower-cased.
+    Name(String),
+}
+
+/// A parsed origin, normalised: lower-case scheme and host, explicit port. Two spellings of
+/// one origin (`HTTPS://Term.Example.com:443`, `https://term.example.com`) compare equal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    scheme: Scheme,
+    host: Host,
+    port: u16,
+}
+
+impl FromStr for Origin {
+    type Err = MalformedOrigin;
+
+    fn from_str(text: &str) -> Result<Origin, MalformedOrigin> {
+        let Some((scheme, authority)) = text.split_once("://") else {
+            return Err(MalformedOrigin("must look like scheme://host[:port]"));
+        };
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return Err(MalformedOrigin("the scheme must be http or https")),
+        };
+        if authority.contains(['/', '?', '#']) {
+            return Err(MalformedOrigin(
+                "an origin has no path, query or fragment: scheme://host[:port]",
+            ));
+        }
+        if authority.contains('@') {
+            return Err(MalformedOrigin("an origin has no user name or password"));
+        }
+        let (host, port) = parse_authority(authority)?;
+        let port = port.unwrap_or(scheme.default_port());
+        Ok(Origin { scheme, host, port })
+    }
+}
+
+impl fmt::Display for Origin {
+    /// The browser's serialisation: default port left out, IPv6 in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "{scheme}://[{ip}]")?,
+            Host::Ip(IpAddr::V4(ip)) => write!(f, "{scheme}://{ip}")?,
+            Host::Name(name) => write!(f, "{scheme}://{name}")?,
+        }
+        if self.port != self.scheme.default_port() {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address.
+fn parse_authority(text: &str) -> Result<(Host, Option<u16>), MalformedOrigin> {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest
+                .split_once(']')
+                .ok_or(MalformedOrigin("an IPv6 host needs a closing ]"))?;
+            let ip: Ipv6Addr = ip
+                .parse()
+                .map_err(|_| MalformedOrigin("the host is not a valid IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or(BAD_PORT)?),
+            };
+            (Host::Ip(IpAddr::V6(ip)), port)
+        }
+        None => match text.split_once(':') {
+            Some((host, port)) => (parse_host(host)?, Some(port)),
+            None => (parse_host(text)?, None),
+        },
+    };
+    let port = port.map(parse_port).transpose()?;
+    Ok((host, port))
+}
+
+fn parse_host(text: &str) -> Result<Host, MalformedOrigin> {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Ok(Host::Ip(IpAddr::V4(ip)));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    if text.is_empty() || !text.chars().all(allowed) {
+        return Err(MalformedOrigin(
+            "the host must be a DNS name or an IP address",
+        ));
+    }
+    Ok(Host::Name(text.to_ascii_lowercase()))
+}
+
+fn parse_port(text: &str) -> Result<u16, MalformedOrigin> {
+    if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BAD_PORT);
+    }
+    text.parse().ok().filter(|&port| port != 0).ok_or(BAD_PORT)
+}
+
+/// The decision: built once from `ALLOWED_ORIGINS` and `PROXY_HOST`, asked on every upgrade.
+#[derive(Clone, Debug)]
+pub struct OriginPolicy {
+    allowed: Vec<Origin>,
+    bind: IpAddr,
+}
+
+impl OriginPolicy {
+    /// Parses the allowlist; `bind` is the listener's address (`PROXY_HOST`).
+    pub fn new(allowed: &[String], bind: IpAddr) -> Result<OriginPolicy, MalformedOrigin> {
+        let allowed = allowed
+            .iter()
+            .map(|entry| entry.parse())
+            .collect::<Result<_, _>>()?;
+        Ok(OriginPolicy { allowed, bind })
+    }
+
+    /// Decides an upgrade from its headers; see [`OriginPolicy::check`].
+    pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let origin = single(headers, ORIGIN, "Origin")?;
+        let host = single(headers, HOST, "Host")?;
+        self.check(origin, host)
+    }
+
+    /// Decides an upgrade from its `Origin` and `Host` header values (`None`: absent).
+    ///
+    /// No `Origin` (not a browser) or an allowlisted one: allowed, `Host` unread. Otherwise
+    /// allowed only if `Origin` and `Host` name the same host and port (default ports filled
+    /// in from the origin's scheme) and that host is `localhost`, a loopback address or the
+    /// bind address.
+    pub fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), Refusal> {
+        let Some(origin) = origin else {
+            return Ok(());
+        };
+        if origin == "null" {
+            return Err(Refusal::NullOrigin);
+        }
+        let origin: Origin = origin.parse().map_err(|_| Refusal::Malformed("Origin"))?;
+        if self.allowed.contains(&origin) {
+            return Ok(());
+        }
+        let host = host.ok_or(Refusal::Malformed("Host"))?;
+        let (host, port) = parse_authority(host).map_err(|_| Refusal::Malformed("Host"))?;
+        let port = port.unwrap_or(origin.scheme.default_port());
+        let same_origin = origin.host == host && origin.port == port;
+        if same_origin && self.is_this_machine(&host) {
+            return Ok(());
+        }
+        Err(Refusal::NotAllowed)
+    }
+
+    /// `localhost` or an address no DNS answer can stand in for: loopback or the bind address.
+    fn is_this_machine(&self, host: &Host) -> bool {
+        match host {
+            Host::Name(name) => name == "localhost",
+            Host::Ip(ip) => {
+                let ip = ip.to_canonical();
+                ip.is_loopback() || ip == self.bind.to_canonical()
+            }
+        }
+    }
+}
+
+/// The value of a header that may appear at most once, as ASCII text.
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: HeaderName,
+    shown: &'static str,
+) -> Result<Option<&'h str>, Refusal> {
+    let mut values = headers.get_all(name).iter();
+    let (first, second) = (values.next(), values.next());
+    match (first, second) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| Refusal::Malformed(shown)),
+        (Some(_), Some(_)) => Err(Refusal::Malformed(shown)),
+    }
+}
+
+/// A header's value for a log line: lossy UTF-8, cut to `LOGGED_HEADER_CHARS`, `-` if absent.
+pub fn loggable(headers: &HeaderMap, name: HeaderName) -> String {
+    let Some(value) = headers.get(name) else {
+        return "-".to_owned();
+    };
+    String::from_utf8_lossy(value.as_bytes())
+        .chars()
+        .take(LOGGED_HEADER_CHARS)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn policy(allowed: &[&str], bind: IpAddr) -> OriginPolicy {
+        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        OriginPolicy::new(&allowed, bind).expect("valid test allowlist")
+    }
+
+    fn check(origin: Option<&str>, host: Option<&str>) -> Result<(), Refusal> {
+        policy(&["https://term.example.com"], LOOPBACK).check(origin, host)
+    }
+
+    #[test]
+    fn programs_without_origin_are_allowed_whatever_the_host() {
+        assert_eq!(check(None, Some("127.0.0.1:8080")), Ok(()));
+        assert_eq!(check(None, Some("evil.example")), Ok(()));
+        assert_eq!(check(None, None), Ok(()));
+    }
+
+    #[test]
+    fn allowlisted_origins_are_allowed_in_any_spelling() {
+        assert_eq!(check(Some("https://term.example.com"), None), Ok(()));
+        let proxied = Some("internal:8080");
+        assert_eq!(check(Some("HTTPS://Term.Example.COM:443"), proxied), Ok(()));
+        assert_eq!(
+            check(Some("http://term.example.com"), proxied),
+            Err(Refusal::NotAllowed),
+            "the scheme is part of the origin"
+        );
+        assert_eq!(
+            check(Some("https://term.example.com:8443"), proxied),
+            Err(Refusal::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn same_origin_loopback_pages_are_allowed() {
+        let cases = [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("http://127.9.8.7:8080", "127.9.8.7:8080"),
+            ("http://localhost:8080", "localhost:8080"),
+            ("http://LocalHost:8080", "localhost:8080"),
+            ("http://[::1]:8080", "[::1]:8080"),
+            ("http://[::ffff:127.0.0.1]:8080", "[::ffff:7f00:1]:8080"),
+            ("http://localhost", "localhost"),
+            ("http://localhost", "localhost:80"),
+            ("http://localhost:80", "localhost"),
+            ("https://localhost", "localhost:443"),
+            ("https://127.0.0.1", "127.0.0.1"),
+            // The request's own scheme is unknown behind a TLS proxy; host and port decide.
+            ("https://127.0.0.1:8080", "127.0.0.1:8080"),
+        ];
+        for (origin, host) in cases {
+            assert_eq!(check(Some(origin), Some(host)), Ok(()), "{origin} {host}");
+        }
+    }
+
+    #[test]
+    fn the_bind_address_counts_as_this_machine() {
+        let lan = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 5));
+        let exposed = policy(&[], lan);
+        let origin = Some("http://192.168.1.5:8080");
+        assert_eq!(exposed.check(origin, Some("192.168.1.5:8080")), Ok(()));
+        let other = policy(&[], LOOPBACK).check(origin, Some("192.168.1.5:8080"));
+        assert_eq!(other, Err(Refusal::NotAllowed), "another LAN address");
+    }
+
+    #[test]
+    fn dns_rebinding_is_refused() {
+        let origin = Some("http://evil.example:8080");
+        assert_eq!(
+            check(origin, Some("evil.example:8080")),
+            Err(Refusal::NotAllowed)
+        );
+        let sub = Some("http://localhost.evil.example:8080");
+        let host = Some("localhost.evil.example:8080");
+        assert_eq!(check(sub, host), Err(Refusal::NotAllowed));
+    }
+
+    #[test]
+    fn cross_site_pages_are_refused() {
+        let host = Some("127.0.0.1:8080");
+        let cases = [
+            "https://evil.example",
+            "http://127.0.0.1:3000",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ];
+        for origin in cases {
+            assert_eq!(
+                check(Some(origin), host),
+                Err(Refusal::NotAllowed),
+                "{origin}"
+            );
+        }
+    }
+
+    #[test]
+    fn null_and_malformed_headers_are_refused() {
+        let host = Some("127.0.0.1:8080");
+        assert_eq!(check(Some("null"), host), Err(Refusal::NullOrigin));
+        let origin = Some("http://127.0.0.1:8080");
+        for bad in [
+            "",
+            "127.0.0.1:8080",
+            "file://",
+            "ws://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://user@127.0.0.1:8080",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:65536",
+            "http://::1:8080",
+            "http://[::1",
+            "http://[::1]x",
+            "http://exa mple",
+        ] {
+            let refused = check(Some(bad), host);
+            assert_eq!(refused, Err(Refusal::Malformed("Origin")), "{bad:?}");
+        }
+        for bad in ["", "127.0.0.1:x", "[::1", "127.0.0.1:8080/x"] {
+            let refused = check(origin, Some(bad));
+            assert_eq!(refused, Err(Refusal::Malformed("Host")), "{bad:?}");
+        }
+        assert_eq!(check(origin, None), Err(Refusal::Malformed("Host")));
+    }
+
+    #[test]
+    fn repeated_or_binary_headers_are_malformed() {
+        let policy = policy(&[], LOOPBACK);
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        headers.insert(ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert_eq!(policy.check_headers(&headers), Ok(()));
+        headers.append(HOST, HeaderValue::from_static("evil.example:8080"));
+        let refused = policy.check_headers(&headers);
+        assert_eq!(refused, Err(Refusal::Malformed("Host")));
+        let binary = HeaderValue::from_bytes(b"http://\xff").expect("obs-text is a valid value");
+        headers.insert(ORIGIN, binary);
+        let refused = policy.check_headers(&headers);
+        assert_eq!(refused, Err(Refusal::Malformed("Origin")));
+        assert_eq!(loggable(&headers, ORIGIN), "http://\u{fffd}");
+        assert_eq!(loggable(&HeaderMap::new(), ORIGIN), "-");
+    }
+
+    #[test]
+    fn origins_print_normalised() {
+        let cases = [
+            ("HTTPS://Term.Example.COM:443", "https://term.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://[0:0::1]:80", "http://[::1]"),
+        ];
+        for (given, shown) in cases {
+            let origin: Origin = given.parse().expect("valid origin");
+            assert_eq!(origin.to_string(), shown);
+        }
+        let path = "https://a.example/x".parse::<Origin>();
+        assert!(path.is_err_and(|e| e.to_string().contains("no path")));
+    }
+}
