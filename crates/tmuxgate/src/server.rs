@@ -180,8 +180,11 @@ impl Server {
         let gw = self.gw;
         let internal = gw.shutdown.clone();
         tokio::spawn(async move {
-            shutdown.cancelled().await;
-            internal.cancel();
+            // Ends either way: the caller's token, or `ServerHandle::shutdown`.
+            tokio::select! {
+                _ = shutdown.cancelled() => internal.cancel(),
+                _ = internal.cancelled() => {}
+            }
         });
         let main_app = Router::new()
             .route("/", get(root))
