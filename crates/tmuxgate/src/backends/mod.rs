@@ -94,7 +94,6 @@ impl BackendSettings {
 pub struct Pool {
     backends: Vec<Arc<Backend>>,
     next: AtomicUsize,
-    settings: BackendSettings,
 }
 
 impl Pool {
@@ -125,7 +124,6 @@ impl Pool {
         Ok(Pool {
             backends,
             next: AtomicUsize::new(0),
-            settings,
         })
     }
 
@@ -137,11 +135,6 @@ impl Pool {
     /// Backend by index.
     pub fn get(&self, index: usize) -> Option<&Arc<Backend>> {
         self.backends.get(index)
-    }
-
-    /// Shared settings.
-    pub fn settings(&self) -> &BackendSettings {
-        &self.settings
     }
 
     /// Closes every admin connection and waits for their tmux clients to exit.

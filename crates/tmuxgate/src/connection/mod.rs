@@ -158,7 +158,8 @@ impl Conn {
             return Ok(());
         }
         if !c.att.hub.input(c.att.view.pane, data) {
-            tracing::warn!(channel, "input backlog full: dropping input");
+            // Once per frame while tmux is behind: debug, or a flood becomes log spam.
+            tracing::debug!(channel, "input backlog full: dropping input");
         }
         Ok(())
     }

@@ -141,13 +141,8 @@ impl Conn {
             .channels
             .get(&req.channel)
             .ok_or_else(unknown_channel)?;
-        let ok = (2..=1000).contains(&req.cols) && (2..=1000).contains(&req.rows);
-        if !ok {
-            return Err(WireError::new(
-                ErrorCode::InvalidRequest,
-                "`cols` and `rows` must be between 2 and 1000",
-            ));
-        }
+        crate::sessions::valid_dimension("cols", req.cols)?;
+        crate::sessions::valid_dimension("rows", req.rows)?;
         // Only writers size a shared session; a read-only viewer's size is noted, not applied.
         let applied = c.att.mode == AttachMode::Write;
         if applied {

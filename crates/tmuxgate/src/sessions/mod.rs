@@ -460,7 +460,8 @@ pub fn is_public_id(id: &str) -> bool {
     id.len() == 26 && id.starts_with("s_") && id[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn valid_dimension(field: &str, value: u16) -> Result<u16, SessionError> {
+/// A terminal dimension within 2..=1000.
+pub(crate) fn valid_dimension(field: &str, value: u16) -> Result<u16, SessionError> {
     if (2..=1000).contains(&value) {
         Ok(value)
     } else {
