@@ -16,7 +16,9 @@ use crate::{ClientError, Terminal};
 ///
 /// Frames are queued (unbounded) until read; dropping the attachment stops the queueing.
 /// Every frame read through it is applied to its [`Terminal`], so reading a frame that is
-/// not contiguous with the previous ones fails with [`ClientError::Gap`].
+/// not contiguous with the previous ones fails with [`ClientError::Gap`]. A client made with
+/// [`ClientOptions::keep_output`](crate::ClientOptions::keep_output) `false` gives
+/// attachments whose terminal keeps offsets only: `wait_for` and `screen` then see no bytes.
 pub struct Attachment {
     /// Channel number for binary frames and channel requests.
     pub channel: u32,
@@ -44,8 +46,13 @@ impl Attachment {
         attached: Attached,
         frames: FrameReceiver,
         shared: Arc<Shared>,
+        keep_output: bool,
     ) -> Attachment {
-        let terminal = Terminal::new(attached.channel, attached.offset, attached.snapshot);
+        let (channel, offset, snapshot) = (attached.channel, attached.offset, attached.snapshot);
+        let terminal = match keep_output {
+            true => Terminal::new(channel, offset, snapshot),
+            false => Terminal::offsets_only(channel, offset, snapshot),
+        };
         Attachment {
             channel: attached.channel,
             session_id: attached.session_id,

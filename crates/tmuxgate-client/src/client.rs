@@ -36,6 +36,7 @@ pub struct Client {
     paused: watch::Sender<bool>,
     next_id: AtomicU64,
     request_timeout: Duration,
+    keep_output: bool,
 }
 
 impl Client {
@@ -69,6 +70,7 @@ impl Client {
             paused,
             next_id: AtomicU64::new(1),
             request_timeout: options.request_timeout,
+            keep_output: options.keep_output,
         })
     }
 
@@ -223,6 +225,11 @@ impl Client {
     /// The state shared with the reader task.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Whether new attachments keep the bytes they receive ([`ClientOptions::keep_output`]).
+    pub(crate) fn keeps_output(&self) -> bool {
+        self.keep_output
     }
 
     fn closed_error(&self) -> ClientError {

@@ -4,7 +4,7 @@
 //! sees it; events that do not match a wait stay queued for the next one.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tmuxgate_protocol::Event;
@@ -21,7 +21,10 @@ const LIVE_CAPACITY: usize = 256;
 pub(crate) struct EventQueue {
     backlog: Mutex<VecDeque<Event>>,
     arrived: Notify,
-    live: broadcast::Sender<Event>,
+    /// Made on the first [`subscribe`](Self::subscribe): a broadcast channel allocates all
+    /// its slots up front (tens of KiB), too much for thousands of benchmark connections
+    /// that never subscribe.
+    live: OnceLock<broadcast::Sender<Event>>,
 }
 
 impl EventQueue {
@@ -29,14 +32,16 @@ impl EventQueue {
         EventQueue {
             backlog: Mutex::new(VecDeque::new()),
             arrived: Notify::new(),
-            live: broadcast::channel(LIVE_CAPACITY).0,
+            live: OnceLock::new(),
         }
     }
 
     /// Queues an event (dropping the oldest beyond [`EVENT_BACKLOG`]) and wakes waiters.
     pub(crate) fn push(&self, event: Event) {
-        // No live subscriber is the normal case, not an error.
-        let _ = self.live.send(event.clone());
+        if let Some(live) = self.live.get() {
+            // No live subscriber is the normal case, not an error.
+            let _ = live.send(event.clone());
+        }
         let mut backlog = lock(&self.backlog);
         if backlog.len() >= EVENT_BACKLOG {
             let dropped = backlog.pop_front();
@@ -54,7 +59,9 @@ impl EventQueue {
 
     /// A live stream of events from now on.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.live.subscribe()
+        self.live
+            .get_or_init(|| broadcast::channel(LIVE_CAPACITY).0)
+            .subscribe()
     }
 
     /// Waits for the first queued or future event matching `matches`, leaving the others

@@ -25,6 +25,11 @@ pub struct ClientOptions {
     pub headers: Vec<(String, String)>,
     /// tungstenite settings: buffer sizes and incoming size limits.
     pub websocket: WebSocketConfig,
+    /// Whether attachments keep every byte they receive (default `true`). With `false` their
+    /// [`Terminal`](crate::Terminal) only checks and tracks offsets: memory stays constant
+    /// however long the stream, as benchmarks with thousands of viewers or fast panes need;
+    /// read the bytes from [`Attachment::next_frame`](crate::Attachment::next_frame).
+    pub keep_output: bool,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +43,7 @@ impl Default for ClientOptions {
                 .write_buffer_size(SOCKET_BUFFER_BYTES)
                 .max_message_size(Some(MAX_INCOMING_MESSAGE_BYTES))
                 .max_frame_size(Some(MAX_INCOMING_MESSAGE_BYTES)),
+            keep_output: true,
         }
     }
 }
@@ -52,6 +58,12 @@ impl ClientOptions {
     /// Starts the client with reading paused: it never reads the socket until resumed.
     pub fn paused(mut self, paused: bool) -> Self {
         self.paused = paused;
+        self
+    }
+
+    /// Sets whether attachments keep the bytes they receive (see [`ClientOptions::keep_output`]).
+    pub fn keep_output(mut self, keep: bool) -> Self {
+        self.keep_output = keep;
         self
     }
 

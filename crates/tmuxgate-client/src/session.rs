@@ -58,7 +58,13 @@ impl Client {
                 attached.channel
             ))
         })?;
-        Ok(Attachment::new(attached, frames, self.shared().clone()))
+        let shared = self.shared().clone();
+        Ok(Attachment::new(
+            attached,
+            frames,
+            shared,
+            self.keeps_output(),
+        ))
     }
 
     /// `session-attach` in write mode to the session's active pane at a viewer size.

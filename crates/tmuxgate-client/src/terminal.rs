@@ -20,6 +20,7 @@ pub struct Terminal {
     awaiting_snapshot: bool,
     snapshots: u32,
     search_from: usize,
+    keep_bytes: bool,
 }
 
 impl Terminal {
@@ -36,6 +37,17 @@ impl Terminal {
             awaiting_snapshot: expect_snapshot,
             snapshots: 0,
             search_from: 0,
+            keep_bytes: true,
+        }
+    }
+
+    /// Like [`new`](Self::new), but the terminal keeps no bytes: it checks contiguity and
+    /// tracks offsets and snapshots in constant memory. [`bytes_since_start`](Self::bytes_since_start)
+    /// stays empty, so searches never match and the screen stays blank.
+    pub fn offsets_only(channel: u32, offset: u64, expect_snapshot: bool) -> Terminal {
+        Terminal {
+            keep_bytes: false,
+            ..Terminal::new(channel, offset, expect_snapshot)
         }
     }
 
@@ -66,8 +78,10 @@ impl Terminal {
             return Err(self.gap(frame.offset));
         }
         self.bytes.clear();
-        self.bytes.extend_from_slice(&frame.data);
-        self.snapshot_len = frame.data.len();
+        if self.keep_bytes {
+            self.bytes.extend_from_slice(&frame.data);
+            self.snapshot_len = frame.data.len();
+        }
         self.base = frame.offset;
         self.end = frame.offset;
         self.awaiting_snapshot = false;
@@ -86,7 +100,9 @@ impl Terminal {
         if frame.offset != self.end {
             return Err(self.gap(frame.offset));
         }
-        self.bytes.extend_from_slice(&frame.data);
+        if self.keep_bytes {
+            self.bytes.extend_from_slice(&frame.data);
+        }
         self.end += frame.data.len() as u64;
         Ok(())
     }
@@ -255,6 +271,17 @@ mod tests {
             (t.base_offset(), t.end_offset(), t.log_bytes().len()),
             (5000, 5000, 0)
         );
+    }
+
+    #[test]
+    fn offsets_only_checks_contiguity_without_keeping_bytes() {
+        let mut t = Terminal::offsets_only(1, 10, true);
+        t.apply(&frame(FrameKind::Snapshot, 10, b"screen")).unwrap();
+        t.apply(&frame(FrameKind::Output, 10, b"abc")).unwrap();
+        assert!(t.bytes_since_start().is_empty() && t.log_bytes().is_empty());
+        assert_eq!((t.end_offset(), t.snapshots()), (13, 1));
+        let gap = t.apply(&frame(FrameKind::Output, 14, b"x"));
+        assert!(matches!(gap, Err(ClientError::Gap { expected: 13, .. })));
     }
 
     #[test]

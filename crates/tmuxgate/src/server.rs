@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -190,6 +191,14 @@ impl Server {
             .route("/", get(root))
             .route("/ws", get(ws_only))
             .with_state(gw.clone());
+        // Nagle would hold a frame written right after another (an attach response, then its
+        // SNAPSHOT) until the client's delayed ACK: up to 40 ms per attach. Terminal traffic
+        // is many small writes that must leave at once.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
         let main = axum::serve(listener, main_app)
             .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
         let health_task = health.map(|l| {
