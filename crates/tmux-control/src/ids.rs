@@ -4,7 +4,7 @@
 //! lifetime of the object, never reused by a running server and, being a sigil
 //! plus digits, are safe to put on a command line unquoted. Names are only
 //! accepted in a strict alphabet because tmux expands formats such as `#(...)`
-//! in some name arguments (see `docs/spec-tmux-control.md`).
+//! in some name arguments (see ../shared/notes/tmux-control-mode.md).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,7 +1,7 @@
 //! The reply-block state machine: which lines open and close blocks, which
 //! are block content and which are notifications. Pure, no I/O.
 //!
-//! Rules (measured on tmux 3.3a, see `docs/spec-tmux-control.md`):
+//! Rules (measured on tmux 3.3a; background in ../shared/notes/tmux-control-mode.md):
 //! - Outside a block: `%begin` opens one; known notifications are reported;
 //!   unknown `%` lines and other text are ignored; `%end`/`%error` are a
 //!   protocol violation.
