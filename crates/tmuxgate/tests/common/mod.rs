@@ -131,13 +131,16 @@ pub fn kill_servers(dir: &Path) {
 
 /// Runs `tmux -S socket args...` and returns stdout.
 pub fn tmux_at(socket: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("tmux")
+    String::from_utf8_lossy(&run_tmux(socket, args).stdout).into_owned()
+}
+
+fn run_tmux(socket: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("tmux")
         .arg("-S")
         .arg(socket)
         .args(args)
         .output()
-        .expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .expect("run tmux")
 }
 
 /// Polls `f` until it returns Some, or panics after `STEP`.
@@ -169,13 +172,7 @@ impl Drop for KillServersOnDrop {
 
 /// Whether `tmux -S socket args...` exits successfully (e.g. `has-session`).
 pub fn tmux_succeeds(socket: &Path, args: &[&str]) -> bool {
-    let out = std::process::Command::new("tmux")
-        .arg("-S")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("run tmux");
-    out.status.success()
+    run_tmux(socket, args).status.success()
 }
 
 /// `GET path` on the health port: the status code and the body as text.
