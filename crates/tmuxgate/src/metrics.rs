@@ -5,8 +5,8 @@
 //! recorder, so several gateways in one process (tests, embedding) never mix their figures.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -104,6 +104,8 @@ pub struct Stats {
     pub bytes_out: AtomicU64,
     /// Snapshots sent.
     pub snapshots: AtomicU64,
+    /// Snapshots captured from tmux (joiners at once share one; see `Hub::snapshot`).
+    pub snapshot_captures: Arc<AtomicU64>,
     requests: Vec<(&'static str, Latency)>,
     backend_commands: Latency,
 }
@@ -121,6 +123,7 @@ impl Default for Stats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
+            snapshot_captures: Arc::default(),
             requests: types.map(|t| (t, Latency::new())).collect(),
             backend_commands: Latency::new(),
         }
@@ -238,6 +241,13 @@ impl Stats {
             "Snapshots sent.",
             "counter",
             load(&self.snapshots),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_snapshot_captures_total",
+            "Snapshots captured from tmux (viewers joining together share one).",
+            "counter",
+            load(&self.snapshot_captures),
         );
         gauge(
             &mut out,

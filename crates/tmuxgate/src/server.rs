@@ -127,11 +127,13 @@ impl Server {
             history_limit: config.history_limit,
             default_command: config.default_command.clone(),
         };
+        let stats = Stats::default();
         let hub_settings = HubSettings {
             ring_bytes: config.ring_buffer_bytes,
             snapshot_history_lines: config.snapshot_history_lines,
             capture_dir: backend_settings.capture_dir(),
             linger: config.hub_linger,
+            captures: stats.snapshot_captures.clone(),
         };
         let size = (config.default_cols, config.default_rows);
         let sessions = Sessions::start(
@@ -149,7 +151,7 @@ impl Server {
         };
         let gw = Gateway {
             sessions,
-            stats: Stats::default(),
+            stats,
             limits,
             shutdown: CancellationToken::new(),
             slots: Arc::new(Semaphore::new(config.max_connections)),

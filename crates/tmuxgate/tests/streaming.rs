@@ -7,7 +7,7 @@ mod common;
 use std::future::Future;
 use std::time::Duration;
 
-use common::{STEP, TestServer, eventually};
+use common::{STEP, TestServer, eventually, http_get};
 use tmuxgate_client::protocol::request::{AttachMode, SessionAttach};
 use tmuxgate_client::protocol::{ErrorCode, Event, FrameKind};
 use tmuxgate_client::{Attachment, Client, ClientError, Terminal, attach_request, vt100};
@@ -208,6 +208,17 @@ fn assert_screens_match(server: &TestServer, full: &Attachment, late: &Attachmen
         let (x, y) = (x.expect("cell"), y.expect("cell"));
         assert_eq!(attrs(y), attrs(x), "cell at row {row}, column {col}");
     }
+}
+
+/// The gateway's `tmuxgate_snapshot_captures_total`.
+async fn snapshot_captures(server: &TestServer) -> u64 {
+    let (status, body) = http_get(server.health_addr, "/metrics").await;
+    assert_eq!(status, 200, "/metrics");
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("tmuxgate_snapshot_captures_total "));
+    let value = line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    value.expect("tmuxgate_snapshot_captures_total in /metrics")
 }
 
 /// Runs `stty size` in the pane and expects `rows cols`.
@@ -572,6 +583,110 @@ async fn utf8_output_split_across_frames_arrives_intact() {
             received.starts_with(text.as_bytes()),
             "bytes, not frames, carry the text"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_joining_together_share_one_snapshot_and_each_reaches_the_live_screen() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let (writer, id, mut w) = writer_session(&server, "shared").await;
+        run(
+            &writer,
+            &mut w,
+            r"printf '\e[1;32mgreen\e[0m row %s\n' $(seq 1 30)",
+        )
+        .await;
+        let (_first, mut first) = viewer(&server, &id, None).await;
+        first
+            .wait_for_offset(w.end_offset(), STEP)
+            .await
+            .expect("first viewer catches up");
+        // Output after that snapshot: later joiners reuse it and replay these bytes.
+        run(&writer, &mut w, r"printf '\e[7mafter\e[0m %s\n' $(seq 1 5)").await;
+        let before = snapshot_captures(&server).await;
+        let joins = (0..8).map(|_| viewer(&server, &id, None));
+        let mut viewers = futures_util::future::join_all(joins).await;
+        let captured = snapshot_captures(&server).await - before;
+        assert!(
+            captured <= 1,
+            "8 viewers joining a quiet pane at once cost {captured} tmux captures"
+        );
+        for (_, att) in &mut viewers {
+            assert!(att.snapshot, "a fresh attach starts with a snapshot");
+            att.wait_for_offset(w.end_offset(), STEP)
+                .await
+                .expect("joiner catches up");
+            assert_screens_match(&server, &w, att);
+        }
+        // A layout change invalidates the shared snapshot: the next joiner gets a new one
+        // at the new size.
+        writer.resize(w.channel, 100, 30).await.expect("resize");
+        event(&writer, |e| {
+            matches!(e, Event::SessionResized { cols: 100, .. })
+        })
+        .await;
+        let before = snapshot_captures(&server).await;
+        let (_late, mut late) = viewer(&server, &id, None).await;
+        assert_eq!(
+            snapshot_captures(&server).await,
+            before + 1,
+            "fresh capture"
+        );
+        late.wait_for_offset(w.end_offset(), STEP)
+            .await
+            .expect("catches up");
+        assert_eq!(
+            viewer_rows(&late, 100, 30),
+            pane_rows(&server, &late.pane, 30)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_joins_reaches_existing_viewers_as_a_few_coalesced_counts() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let (writer, id, _w) = writer_session(&server, "burst").await;
+        let mut events = writer.events();
+        let joins = (0..30).map(|_| viewer(&server, &id, None));
+        let viewers = futures_util::future::join_all(joins).await;
+        // Every count change reaches the writer; the last one says 31.
+        let mut counts = Vec::new();
+        while counts.last() != Some(&31) {
+            let event = tokio::time::timeout(STEP, events.recv())
+                .await
+                .expect("viewer count reaches 31")
+                .expect("event stream");
+            if let Event::ViewerJoined { viewers, .. } = event {
+                counts.push(viewers);
+            }
+        }
+        // 30 joins made within a few intervals: far fewer than 30 events.
+        assert!(
+            counts.len() < 15,
+            "30 joins became {} viewer-joined events: {counts:?}",
+            counts.len()
+        );
+        assert!(
+            counts.windows(2).all(|p| p[0] < p[1]),
+            "counts rise: {counts:?}"
+        );
+        // And when they all leave, the count goes back down to the writer alone.
+        drop(viewers);
+        loop {
+            let event = tokio::time::timeout(STEP, events.recv())
+                .await
+                .expect("viewer count falls to 1")
+                .expect("event stream");
+            match event {
+                Event::ViewerLeft { viewers: 1, .. } => break,
+                Event::ViewerLeft { .. } => {}
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
     })
     .await;
 }

@@ -71,6 +71,28 @@ pub enum Notification {
     SubscriptionChanged { name: Vec<u8>, payload: Vec<u8> },
 }
 
+impl Notification {
+    /// Whether this may change which panes a session has, which is active, their size or
+    /// what they show other than by output: everything except output, renames, other
+    /// clients' moves and messages. A cache of such facts is stale after one of these.
+    pub fn may_change_panes(&self) -> bool {
+        !matches!(
+            self,
+            Notification::Output { .. }
+                | Notification::SessionRenamed { .. }
+                | Notification::SessionsChanged
+                | Notification::ClientSessionChanged { .. }
+                | Notification::ClientDetached { .. }
+                | Notification::UnlinkedWindowAdd { .. }
+                | Notification::WindowRenamed { .. }
+                | Notification::ConfigError { .. }
+                | Notification::Message { .. }
+                | Notification::PasteBufferChanged { .. }
+                | Notification::SubscriptionChanged { .. }
+        )
+    }
+}
+
 /// Splits at the first space: (word, rest after the space).
 pub(crate) fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
     match s.iter().position(|&b| b == b' ') {

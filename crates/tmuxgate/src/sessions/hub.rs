@@ -9,12 +9,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tmux_control::{Command, ControlClient, Notification, PaneId, SessionId, Target};
 use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::input::{self, InputQueue};
@@ -34,7 +35,21 @@ pub struct HubSettings {
     pub capture_dir: PathBuf,
     /// How long a hub stays after its last viewer left (so a quick reconnect resumes exactly).
     pub linger: Duration,
+    /// Counts snapshots captured from tmux (the `tmuxgate_snapshot_captures_total` metric).
+    pub captures: Arc<AtomicU64>,
 }
+
+/// Viewer-count changes reach the viewers at most this often per session: a burst of joins
+/// (a class opening one shared terminal) would otherwise cost every viewer one event per
+/// join, quadratic in the audience. The last count always goes out.
+pub const VIEWER_EVENT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Cached snapshots are reused while the pane has printed at most this much since: the
+/// joiner gets the snapshot plus those bytes, exactly as a resume would.
+const SNAPSHOT_REUSE_BYTES: u64 = 32 * 1024;
+
+/// Most pane ids remembered as belonging to the session.
+const KNOWN_PANES_MAX: usize = 64;
 
 /// State the tmux reader task touches.
 struct Shared {
@@ -44,17 +59,27 @@ struct Shared {
     wake: Notify,
     refresh: AtomicBool,
     ended: AtomicBool,
+    /// Bumped by every notification other than output, in stream order: anything cached
+    /// about panes, windows or layout (the active pane, snapshots) is valid only while it is
+    /// unchanged since the cached answer's reply.
+    topology: AtomicU64,
+    /// The viewer count changed and is not yet published.
+    viewers_changed: AtomicBool,
 }
 
 impl Shared {
     fn on_notification(&self, n: Notification) {
-        match n {
-            Notification::Output { pane, data } => {
-                let view = lock(&self.panes).get(&pane).cloned();
-                if let Some(view) = view {
-                    view.append(&data);
-                }
+        if let Notification::Output { pane, data } = n {
+            let view = lock(&self.panes).get(&pane).cloned();
+            if let Some(view) = view {
+                view.append(&data);
             }
+            return;
+        }
+        if n.may_change_panes() {
+            self.topology.fetch_add(1, Ordering::AcqRel);
+        }
+        match n {
             Notification::LayoutChange { .. }
             | Notification::WindowClose { .. }
             | Notification::UnlinkedWindowClose { .. }
@@ -68,6 +93,10 @@ impl Shared {
             Notification::Exit { .. } => self.end(),
             _ => {}
         }
+    }
+
+    fn topology(&self) -> u64 {
+        self.topology.load(Ordering::Acquire)
     }
 
     fn end(&self) {
@@ -84,6 +113,14 @@ struct Life {
     detaching: bool,
 }
 
+/// Pane ids tmux confirmed for this session, valid while `epoch` is the current topology.
+#[derive(Default)]
+struct KnownPanes {
+    epoch: u64,
+    active: Option<PaneId>,
+    members: Vec<PaneId>,
+}
+
 /// A live attachment point for one session.
 pub struct Hub {
     /// The session.
@@ -92,6 +129,7 @@ pub struct Hub {
     shared: Arc<Shared>,
     settings: HubSettings,
     life: Mutex<Life>,
+    known: Mutex<KnownPanes>,
     cancel: CancellationToken,
     /// Cancelled once the hub task has ended and its tmux client has exited.
     stopped: CancellationToken,
@@ -112,6 +150,8 @@ impl Hub {
             wake: Notify::new(),
             refresh: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            topology: AtomicU64::new(0),
+            viewers_changed: AtomicBool::new(false),
         });
         let reader = shared.clone();
         let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
@@ -124,6 +164,7 @@ impl Hub {
             shared,
             settings,
             life: Mutex::default(),
+            known: Mutex::default(),
             cancel: CancellationToken::new(),
             stopped: CancellationToken::new(),
             closed_tx,
@@ -149,25 +190,53 @@ impl Hub {
             return None;
         }
         life.viewers += 1;
-        self.publish_viewers(life.viewers);
+        self.viewers_changed();
         Some(ViewerGuard { hub: self.clone() })
     }
 
     /// The pane a viewer asked for (validated to belong to this session), or the active one.
+    /// Answers are remembered until the next non-output notification, so viewers joining a
+    /// quiet session cost tmux nothing.
     pub async fn resolve_pane(&self, target: Option<PaneId>) -> Result<PaneId, SessionError> {
+        {
+            let known = lock(&self.known);
+            if known.epoch == self.shared.topology() {
+                match (target, known.active) {
+                    (None, Some(active)) => return Ok(active),
+                    (Some(pane), _) if known.members.contains(&pane) => return Ok(pane),
+                    _ => {}
+                }
+            }
+        }
         let cmd = Command::new("display-message").flag("-p");
         let cmd = match target {
             Some(pane) => cmd.flag_value("-t", pane),
             None => cmd.flag_value("-t", self.entry.tmux_id),
         };
-        let line = self
+        let (line, epoch) = self
             .query(cmd.arg_quoted("#{session_id} #{pane_id}")?)
             .await?;
         let (session, pane) = line.split_once(' ').ok_or(SessionError::PaneNotFound)?;
-        match pane.parse::<PaneId>() {
-            Ok(pane) if session == self.entry.tmux_id.to_string() => Ok(pane),
-            _ => Err(SessionError::PaneNotFound),
+        let pane = match pane.parse::<PaneId>() {
+            Ok(pane) if session == self.entry.tmux_id.to_string() => pane,
+            _ => return Err(SessionError::PaneNotFound),
+        };
+        let mut known = lock(&self.known);
+        if epoch > known.epoch {
+            *known = KnownPanes {
+                epoch,
+                ..KnownPanes::default()
+            };
         }
+        if epoch == known.epoch {
+            if target.is_none() {
+                known.active = Some(pane);
+            }
+            if !known.members.contains(&pane) && known.members.len() < KNOWN_PANES_MAX {
+                known.members.push(pane);
+            }
+        }
+        Ok(pane)
     }
 
     /// The view of `pane`, created (with a fresh log) on first use.
@@ -190,11 +259,36 @@ impl Hub {
         Ok(view.clone())
     }
 
-    /// A snapshot of `view`'s pane at an exact log offset.
-    pub async fn snapshot(&self, view: &PaneView) -> Result<Snapshot, SnapshotError> {
+    /// A snapshot of `view`'s pane at an exact log offset. Viewers joining together share
+    /// one: a cached snapshot is reused while the layout is unchanged and the bytes printed
+    /// since are still in the log and few (the joiner replays them from the snapshot's
+    /// offset, as on resume).
+    pub async fn snapshot(&self, view: &PaneView) -> Result<Arc<Snapshot>, SnapshotError> {
+        let mut cached = view.snapshot.lock().await;
+        if let Some(snap) = cached.as_ref() {
+            let reusable = snap.epoch == self.shared.topology()
+                && view.log.start() <= snap.offset
+                && view.log.end() - snap.offset <= SNAPSHOT_REUSE_BYTES;
+            if reusable {
+                return Ok(snap.clone());
+            }
+        }
         let dir = &self.settings.capture_dir;
         let lines = self.settings.snapshot_history_lines;
-        snapshot::take(&self.client, view.pane, view.log.clone(), dir, lines).await
+        let shared = self.shared.clone();
+        let snap = snapshot::take(
+            &self.client,
+            view.pane,
+            view.log.clone(),
+            move || shared.topology(),
+            dir,
+            lines,
+        )
+        .await?;
+        self.settings.captures.fetch_add(1, Ordering::Relaxed);
+        let snap = Arc::new(snap);
+        *cached = Some(snap.clone());
+        Ok(snap)
     }
 
     /// Queues input for a pane. Returns false when the backlog is full.
@@ -222,22 +316,28 @@ impl Hub {
         self.stopped.cancelled().await;
     }
 
-    /// One line of a command's output; a command tmux refuses means the pane is gone.
-    async fn query(&self, cmd: Command) -> Result<String, SessionError> {
-        let block = match self.client.command(cmd).await {
-            Ok(reply) => reply.single()?,
+    /// One line of a command's output, and the topology epoch at its reply; a command tmux
+    /// refuses means the pane is gone.
+    async fn query(&self, cmd: Command) -> Result<(String, u64), SessionError> {
+        let shared = self.shared.clone();
+        let (block, epoch) = match self
+            .client
+            .command_with(cmd, move || shared.topology())
+            .await
+        {
+            Ok((reply, epoch)) => (reply.single()?, epoch),
             Err(tmux_control::Error::Command { .. }) => return Err(SessionError::PaneNotFound),
             Err(e) => return Err(e.into()),
         };
         let line = block.lines.first().ok_or(SessionError::PaneNotFound)?;
-        Ok(String::from_utf8_lossy(line).into_owned())
+        Ok((String::from_utf8_lossy(line).into_owned(), epoch))
     }
 
     async fn pane_size(&self, pane: PaneId) -> Result<(u16, u16), SessionError> {
         let cmd = Command::new("display-message")
             .flag("-p")
             .flag_value("-t", pane);
-        let line = self
+        let (line, _) = self
             .query(cmd.arg_quoted("#{pane_width} #{pane_height}")?)
             .await?;
         let parsed = line
@@ -247,15 +347,28 @@ impl Hub {
     }
 
     async fn run(self: Arc<Self>) {
+        // When the viewer count may next be published, and whether a change waits for it.
+        let mut viewers_next = Instant::now();
+        let mut viewers_due = false;
         loop {
             tokio::select! {
                 _ = self.shared.wake.notified() => {}
+                _ = tokio::time::sleep_until(viewers_next), if viewers_due => {}
                 _ = self.cancel.cancelled() => break,
             }
             let queued = lock(&self.shared.input).take();
             input::send(&self.client, queued, &self.cancel).await;
             if self.shared.refresh.swap(false, Ordering::AcqRel) {
                 self.refresh_sizes().await;
+            }
+            viewers_due |= self.shared.viewers_changed.swap(false, Ordering::AcqRel);
+            if viewers_due && Instant::now() >= viewers_next {
+                viewers_due = false;
+                viewers_next = Instant::now() + VIEWER_EVENT_INTERVAL;
+                let n = self.viewer_count();
+                for view in lock(&self.shared.panes).values() {
+                    view.update(|s| s.viewers = n);
+                }
             }
             if self.shared.ended.load(Ordering::Acquire) {
                 self.on_end().await;
@@ -308,19 +421,17 @@ impl Hub {
         let _ = self.closed_tx.send((self.entry.id.clone(), reason));
     }
 
-    /// Publishes the viewer count; called with the `life` lock held, so counts go out in
-    /// order.
-    fn publish_viewers(&self, n: u32) {
-        for view in lock(&self.shared.panes).values() {
-            view.update(|s| s.viewers = n);
-        }
+    /// Has the hub task publish the viewer count (at most every `VIEWER_EVENT_INTERVAL`).
+    fn viewers_changed(&self) {
+        self.shared.viewers_changed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 
     fn viewer_left(self: &Arc<Self>) {
         let generation = {
             let mut life = lock(&self.life);
             life.viewers -= 1;
-            self.publish_viewers(life.viewers);
+            self.viewers_changed();
             if life.viewers > 0 {
                 return;
             }

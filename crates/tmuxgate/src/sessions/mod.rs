@@ -88,7 +88,7 @@ pub enum Start {
     /// Exactly at the offset the client asked for.
     Resume(u64),
     /// With a snapshot; the stream continues at `snapshot.offset`.
-    Snapshot(Snapshot),
+    Snapshot(Arc<Snapshot>),
 }
 
 /// A viewer attached to one pane of a session.

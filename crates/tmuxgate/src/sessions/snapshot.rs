@@ -97,6 +97,8 @@ pub struct Snapshot {
     pub offset: u64,
     /// Pane size at that point.
     pub state: PaneState,
+    /// The caller's epoch marker, read at the same point in the control stream.
+    pub epoch: u64,
 }
 
 /// Why a snapshot failed.
@@ -116,11 +118,13 @@ pub enum SnapshotError {
     Io(#[from] std::io::Error),
 }
 
-/// Takes a snapshot of `pane`, marking the exact `log` offset it reflects.
+/// Takes a snapshot of `pane`, marking the exact `log` offset it reflects and the value of
+/// `epoch` at that point.
 pub async fn take(
     client: &ControlClient,
     pane: PaneId,
     log: std::sync::Arc<PaneLog>,
+    epoch: impl FnOnce() -> u64 + Send + 'static,
     dir: &Path,
     history_lines: u32,
 ) -> Result<Snapshot, SnapshotError> {
@@ -128,7 +132,9 @@ pub async fn take(
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let captured = client
-        .command_with(capture_line(pane, history_lines, seq)?, move || log.end())
+        .command_with(capture_line(pane, history_lines, seq)?, move || {
+            (log.end(), epoch())
+        })
         .await;
     let state = match &captured {
         Ok((reply, _)) => reply
@@ -138,7 +144,8 @@ pub async fn take(
             .and_then(|l| PaneState::parse(l)),
         Err(_) => None,
     };
-    let (Ok(offset), Some(state)) = (captured.as_ref().map(|(_, o)| *o), state) else {
+    let (Ok((offset, epoch)), Some(state)) = (captured.as_ref().map(|(_, mark)| *mark), state)
+    else {
         discard_buffers(client, seq).await;
         return Err(captured
             .err()
@@ -195,6 +202,7 @@ pub async fn take(
         bytes,
         offset,
         state,
+        epoch,
     })
 }
 

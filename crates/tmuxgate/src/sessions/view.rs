@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::CloseReason;
 use super::log::PaneLog;
+use super::snapshot::Snapshot;
 
 /// What every viewer of a pane watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub struct PaneView {
     pub pane: PaneId,
     /// Output log.
     pub log: Arc<PaneLog>,
+    /// The last snapshot taken, shared by viewers that join while it is current; the lock
+    /// also makes concurrent joiners wait for one capture instead of each taking their own.
+    pub snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     status: watch::Sender<PaneStatus>,
 }
 
@@ -47,6 +51,7 @@ impl PaneView {
         PaneView {
             pane,
             log,
+            snapshot: tokio::sync::Mutex::new(None),
             status: watch::Sender::new(status),
         }
     }
