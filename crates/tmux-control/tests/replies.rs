@@ -50,6 +50,43 @@ async fn concurrent_commands_get_their_own_replies() {
 }
 
 #[tokio::test]
+async fn submitted_commands_run_in_submission_order_without_awaiting_each_reply() {
+    let server = TestServer::start();
+    let (client, _notes) = server.attach("main").await;
+    // Each command appends to one buffer, so tmux's execution order is visible in it; a
+    // refused command in the middle fails alone.
+    let mut replies = Vec::new();
+    for i in 0..100 {
+        let cmd = if i == 50 {
+            kill_pane_999()
+        } else {
+            Command::new("set-buffer")
+                .flag("-a")
+                .flag_value("-b", "order")
+                .end_of_flags()
+                .arg_quoted(&format!("{i},"))
+                .expect("valid text")
+        };
+        replies.push(client.submit(cmd).expect("submitted"));
+    }
+    for (i, reply) in replies.into_iter().enumerate().rev() {
+        let reply = reply.await;
+        assert_eq!(reply.is_err(), i == 50, "reply {i}: {reply:?}");
+    }
+    let shown = client
+        .command(Command::new("show-buffer").flag_value("-b", "order"))
+        .await
+        .and_then(|r| r.single())
+        .expect("show-buffer")
+        .text_lossy();
+    let expected: String = (0..100)
+        .filter(|i| *i != 50)
+        .map(|i| format!("{i},"))
+        .collect();
+    assert_eq!(shown, expected);
+}
+
+#[tokio::test]
 async fn a_line_of_several_commands_gets_several_blocks() {
     let server = TestServer::start();
     let (client, _notes) = server.attach("main").await;

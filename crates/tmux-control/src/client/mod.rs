@@ -119,6 +119,25 @@ impl ControlClient {
     }
 
     async fn send(&self, line: CommandLine, at_begin: Option<AtBegin>) -> Result<Reply, Error> {
+        self.enqueue(line, at_begin)?.await
+    }
+
+    /// Queues one command line now and returns its reply to await later. Lines submitted one
+    /// after another reach tmux in that order whether or not earlier replies were awaited, so
+    /// a caller can pipeline commands (keystrokes) instead of waiting a round trip for each.
+    /// The deadline runs from submission; dropping the future discards the reply.
+    pub fn submit(
+        &self,
+        line: impl Into<CommandLine>,
+    ) -> Result<impl Future<Output = Result<Reply, Error>> + Send + 'static, Error> {
+        self.enqueue(line.into(), None)
+    }
+
+    fn enqueue(
+        &self,
+        line: CommandLine,
+        at_begin: Option<AtBegin>,
+    ) -> Result<impl Future<Output = Result<Reply, Error>> + Send + 'static, Error> {
         line.check()?;
         let (tx, rx) = oneshot::channel();
         let pending = Pending::new(&line, at_begin, tx);
@@ -127,11 +146,14 @@ impl ControlClient {
         self.inner
             .shared
             .enqueue(pending, bytes, &self.inner.writer)?;
-        match tokio::time::timeout(self.command_timeout(), rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => Err(Error::Timeout),
-        }
+        let (client, timeout) = (self.clone(), self.command_timeout());
+        Ok(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(client.closed_error()),
+                Err(_) => Err(Error::Timeout),
+            }
+        })
     }
 
     /// The deadline applied to each command.

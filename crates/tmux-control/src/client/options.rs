@@ -66,6 +66,10 @@ impl SpawnOptions {
 pub trait Handler: Send + 'static {
     /// Called once per notification, in the order tmux sent them.
     fn notification(&mut self, n: Notification);
+
+    /// Called after each read from tmux, once every notification in it was passed: the
+    /// place to wake waiters once per batch rather than once per notification.
+    fn flush(&mut self) {}
 }
 
 impl<F> Handler for F

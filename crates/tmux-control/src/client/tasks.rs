@@ -124,6 +124,7 @@ impl Reader {
             while let Some(line) = framer.next_line() {
                 self.line(line);
             }
+            self.handler.flush();
         }
         self.finish(io_error, stderr).await;
     }

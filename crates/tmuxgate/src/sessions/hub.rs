@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tmux_control::{Command, ControlClient, Notification, PaneId, SessionId, Target};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -67,15 +68,39 @@ struct Shared {
     viewers_changed: AtomicBool,
 }
 
-impl Shared {
-    fn on_notification(&self, n: Notification) {
-        if let Notification::Output { pane, data } = n {
-            let view = lock(&self.panes).get(&pane).cloned();
-            if let Some(view) = view {
-                view.append(&data);
-            }
-            return;
+/// The tmux reader's side of a hub: appends output as it is read and wakes each pane's
+/// viewers once per read from tmux (one wake-up per batch of `%output` lines, not per line).
+struct Reader {
+    shared: Arc<Shared>,
+    /// Panes with output appended since the last flush.
+    appended: Vec<Arc<PaneView>>,
+}
+
+impl tmux_control::Handler for Reader {
+    fn notification(&mut self, n: Notification) {
+        let Notification::Output { pane, data } = n else {
+            return self.shared.on_notification(n);
+        };
+        if let Some(view) = self.appended.iter().find(|v| v.pane == pane) {
+            return view.append(&data);
         }
+        let view = lock(&self.shared.panes).get(&pane).cloned();
+        if let Some(view) = view {
+            view.append(&data);
+            self.appended.push(view);
+        }
+    }
+
+    fn flush(&mut self) {
+        for view in self.appended.drain(..) {
+            view.wake();
+        }
+    }
+}
+
+impl Shared {
+    /// Every notification but output.
+    fn on_notification(&self, n: Notification) {
         if n.may_change_panes() {
             self.topology.fetch_add(1, Ordering::AcqRel);
         }
@@ -153,10 +178,13 @@ impl Hub {
             topology: AtomicU64::new(0),
             viewers_changed: AtomicBool::new(false),
         });
-        let reader = shared.clone();
+        let reader = Reader {
+            shared: shared.clone(),
+            appended: Vec::new(),
+        };
         let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
         let churn = entry.backend.churn().await;
-        let client = ControlClient::spawn(options, move |n| reader.on_notification(n)).await?;
+        let client = ControlClient::spawn(options, reader).await?;
         drop(churn);
         let hub = Arc::new(Hub {
             entry,
@@ -350,14 +378,16 @@ impl Hub {
         // When the viewer count may next be published, and whether a change waits for it.
         let mut viewers_next = Instant::now();
         let mut viewers_due = false;
+        let mut inflight = input::InFlight::new();
         loop {
             tokio::select! {
                 _ = self.shared.wake.notified() => {}
+                Some(reply) = inflight.next(), if !inflight.is_empty() => input::settled(reply),
                 _ = tokio::time::sleep_until(viewers_next), if viewers_due => {}
                 _ = self.cancel.cancelled() => break,
             }
             let queued = lock(&self.shared.input).take();
-            input::send(&self.client, queued, &self.cancel).await;
+            input::send(&self.client, queued, &mut inflight, &self.cancel).await;
             if self.shared.refresh.swap(false, Ordering::AcqRel) {
                 self.refresh_sizes().await;
             }

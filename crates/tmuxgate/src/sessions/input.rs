@@ -1,10 +1,13 @@
 //! Terminal input on its way to tmux: a bounded per-hub queue, and the sender that turns it
 //! into `send-keys` commands.
 //!
-//! Keystrokes that arrive while a `send-keys` is in flight accumulate in the queue and ride
-//! in the next command, so a fast typist or a paste costs a few commands, not one per byte.
+//! Commands are pipelined up to a window; keystrokes that arrive while the window is full
+//! accumulate in the queue and ride in the next command, so a fast typist or a paste costs a
+//! few commands, not one per byte.
 
-use tmux_control::{ControlClient, PaneId};
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tmux_control::{ControlClient, Error, PaneId, Reply};
 use tokio_util::sync::CancellationToken;
 
 /// Largest input backlog per hub; beyond it input is refused until tmux catches up.
@@ -38,12 +41,21 @@ impl InputQueue {
     }
 }
 
-/// Sends queued input. A pane that refuses input (gone, in a mode) loses only its own
-/// chunk; a connection that timed out or ended abandons the batch, so a hung tmux cannot
-/// hold the hub for one timeout per command.
+/// `send-keys` commands a hub keeps in flight. Input is pipelined: a keystroke does not wait
+/// for the reply to the previous one (a round trip through a busy tmux and the gateway's
+/// reader), only for room in this window; while the window is full, input coalesces in the
+/// queue and rides in the next command.
+pub const INPUT_WINDOW: usize = 16;
+
+/// Replies to `send-keys` commands in flight.
+pub type InFlight = FuturesUnordered<BoxFuture<'static, Result<Reply, Error>>>;
+
+/// Submits queued input as `send-keys` commands, in order, keeping at most `INPUT_WINDOW` in
+/// flight. A connection that ended (or a hub cancelled meanwhile) abandons the batch.
 pub async fn send(
     client: &ControlClient,
     chunks: Vec<(PaneId, Vec<u8>)>,
+    inflight: &mut InFlight,
     cancel: &CancellationToken,
 ) {
     let mut commands = Vec::new();
@@ -51,21 +63,33 @@ pub async fn send(
         commands.clear();
         tmux_control::encode_input(pane, &data, &mut commands);
         for cmd in commands.drain(..) {
+            while inflight.len() >= INPUT_WINDOW {
+                match inflight.next().await {
+                    Some(reply) => settled(reply),
+                    None => break,
+                }
+            }
             if cancel.is_cancelled() {
                 return;
             }
-            match client.command(cmd).await {
-                Ok(_) => {}
-                Err(tmux_control::Error::Command { .. }) => {
-                    tracing::debug!(%pane, "tmux refused input");
-                    break;
-                }
+            match client.submit(cmd) {
+                Ok(reply) => inflight.push(reply.boxed()),
                 Err(e) => {
                     tracing::debug!(%pane, error = %e, "input abandoned");
                     return;
                 }
             }
         }
+    }
+}
+
+/// Notes the outcome of one `send-keys`: a pane that refuses input (gone, in a mode) loses
+/// that input, nothing else.
+pub fn settled(reply: Result<Reply, Error>) {
+    match reply {
+        Ok(_) => {}
+        Err(Error::Command { .. }) => tracing::debug!("tmux refused input"),
+        Err(e) => tracing::debug!(error = %e, "input lost"),
     }
 }
 

@@ -66,9 +66,14 @@ impl PaneView {
         *self.status.borrow()
     }
 
-    /// Appends output and wakes the viewers.
+    /// Appends output; viewers wake at the next [`PaneView::wake`].
     pub fn append(&self, data: &[u8]) {
-        let end = self.log.append(data);
+        self.log.append(data);
+    }
+
+    /// Wakes the viewers if output was appended since the last call.
+    pub fn wake(&self) {
+        let end = self.log.end();
         self.update(|s| s.end = end);
     }
 
