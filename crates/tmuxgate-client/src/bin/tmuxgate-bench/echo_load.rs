@@ -48,6 +48,9 @@ pub struct EchoLoadArgs {
     /// Connections being opened at once
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Seed of the random phase each typist types at
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// Runs the scenario on its own gateway (or the `--url` one).
@@ -78,6 +81,7 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &EchoLoadArgs) -> anyho
         typing: args.typing,
         rate: args.rate,
         concurrency: args.concurrency,
+        seed: args.seed,
         files: bench.files,
     })
     .await?;

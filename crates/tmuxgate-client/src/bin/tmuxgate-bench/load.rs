@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tmuxgate_client::Client;
 use tmuxgate_client::protocol::request::AttachMode;
 use tokio::sync::{oneshot, watch};
@@ -36,6 +38,8 @@ pub struct LoadSpec {
     pub rate: f64,
     /// Connections opened at once.
     pub concurrency: usize,
+    /// Seed of the typists' phases.
+    pub seed: u64,
     /// This process's open-file limit, to explain failed connects.
     pub files: FileLimit,
 }
@@ -115,6 +119,12 @@ async fn run(
     let admin = conn::connect(&spec.url).await?;
     let mut typists = JoinSet::new();
     let mut typed_sessions = Vec::new();
+    // Each typist keys at its own phase of the period, drawn at random (seeded, so runs
+    // repeat): independent people typing, not bursts shaped by how fast their sessions
+    // happened to be created.
+    let epoch = tokio::time::Instant::now();
+    let period = Duration::from_secs_f64(1.0 / spec.rate.max(0.001));
+    let mut phases = StdRng::seed_from_u64(spec.seed);
     for k in 0..spec.typing {
         let client = conn::connect(&spec.url).await?;
         let session = client
@@ -123,11 +133,12 @@ async fn run(
             .context("creating a typing session")?;
         let attachment = conn::attach_live(&client, &session.session_id, AttachMode::Write).await?;
         typed_sessions.push(session.session_id);
+        let phase = period.mul_f64(phases.random::<f64>());
         let typist = type_until(
             keys.clone(),
             client,
             attachment.channel,
-            spec.rate,
+            (epoch + phase, period),
             stop.clone(),
         );
         typists.spawn(typist);
@@ -162,18 +173,17 @@ async fn run(
     Ok(())
 }
 
-/// Types one key every `1 / rate` seconds (a CR every [`TYPIST_LINE_BYTES`]) until told to
-/// stop, counting them in `keys`.
+/// Types one key at `start` and every `period` after it (a CR every [`TYPIST_LINE_BYTES`])
+/// until told to stop, counting them in `keys`. Late ticks are skipped, keeping the phase.
 async fn type_until(
     keys: Arc<AtomicU64>,
     client: Client,
     channel: u32,
-    rate: f64,
+    (start, period): (tokio::time::Instant, Duration),
     mut stop: watch::Receiver<bool>,
 ) {
-    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = tokio::time::interval_at(start, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut typed = 0u64;
     loop {
         tokio::select! {
