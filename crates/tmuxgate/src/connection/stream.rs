@@ -152,7 +152,8 @@ impl Conn {
                 }
                 Read::Lost => {
                     let (hub, view) = (c.att.hub.clone(), c.att.view.clone());
-                    let snap = match hub.snapshot(&view).await {
+                    // Boxed, as a rare path: it would otherwise grow every connection's future.
+                    let snap = match Box::pin(hub.snapshot(&view)).await {
                         Ok(snap) => snap,
                         Err(e) => {
                             tracing::warn!(channel, error = %e, "snapshot failed");
