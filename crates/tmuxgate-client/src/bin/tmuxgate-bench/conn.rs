@@ -95,8 +95,11 @@ pub async fn open_viewers(
     };
     let mut tasks = JoinSet::new();
     let mut next = range.start;
+    // The first failure stops new connects; the note is written once the ones in flight
+    // have finished, so its counts are final.
+    let mut failure: Option<String> = None;
     loop {
-        while opened.stopped.is_none() && next < range.end && tasks.len() < concurrency.max(1) {
+        while failure.is_none() && next < range.end && tasks.len() < concurrency.max(1) {
             let (url, sessions) = (url.to_string(), sessions.clone());
             let session = sessions[next % sessions.len()].clone();
             tasks.spawn(async move {
@@ -115,19 +118,23 @@ pub async fn open_viewers(
                 opened.latency.record(took);
                 opened.viewers.push(viewer);
             }
-            Ok(Err(e)) if opened.stopped.is_none() => {
+            Ok(Err(e)) if failure.is_none() => {
                 let why = limits::explain(&e, file_limit).unwrap_or_default();
-                opened.stopped = Some(format!(
-                    "stopped after {} of {} connections: {e}{}{why}",
-                    opened.viewers.len(),
-                    range.len(),
-                    if why.is_empty() { "" } else { " — " }
-                ));
+                let sep = if why.is_empty() { "" } else { " — " };
+                failure = Some(format!("{e}{sep}{why}"));
             }
             Ok(Err(_)) => {}
-            Err(e) => opened.stopped = Some(format!("a connect task failed: {e}")),
+            Err(e) => failure = Some(format!("a connect task failed: {e}")),
         }
     }
+    opened.stopped = failure.map(|why| {
+        format!(
+            "stopped with {} connections open ({} of the {} asked in this step): {why}",
+            range.start + opened.viewers.len(),
+            opened.viewers.len(),
+            range.len(),
+        )
+    });
     opened.elapsed = started.elapsed();
     opened
 }
@@ -193,4 +200,10 @@ mod tests {
         assert!(!other.feed(b"a"));
         assert!(!other.feed(b"cb"));
     }
+}
+
+/// A session name unique to this run (`bench-KIND-PID-N`), so runs against one `--url`
+/// gateway, concurrent or after a failed one, do not collide.
+pub fn session_name(kind: &str, n: usize) -> String {
+    format!("bench-{kind}-{}-{n}", std::process::id())
 }

@@ -60,7 +60,7 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &ConnectArgs) -> anyhow
     let mut ids = Vec::new();
     for i in 0..args.sessions.max(1) {
         let session = admin
-            .create_session(&format!("bench-conn-{i}"), 80, 24)
+            .create_session(&conn::session_name("conn", i), 80, 24)
             .await?;
         warm.push(conn::attach_live(&admin, &session.session_id, AttachMode::Write).await?);
         ids.push(session.session_id);
@@ -103,7 +103,7 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &ConnectArgs) -> anyhow
 /// Creates `creates` sessions, then destroys them, `create_concurrency` at a time.
 async fn churn(admin: &Client, args: &ConnectArgs, outcome: &mut Outcome) -> anyhow::Result<()> {
     let names: Vec<String> = (0..args.creates)
-        .map(|i| format!("bench-churn-{i}"))
+        .map(|i| conn::session_name("churn", i))
         .collect();
     let (created, create) = timed_all(
         admin,

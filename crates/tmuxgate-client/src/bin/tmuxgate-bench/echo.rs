@@ -44,7 +44,7 @@ pub async fn run(bench: &Bench, args: &EchoArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn measure(bench: &Bench, gateway: &Gateway, args: &EchoArgs) -> anyhow::Result<Outcome> {
-    let mut via_gateway = open_gateway_echo(gateway.url(), "bench-echo").await?;
+    let mut via_gateway = open_gateway_echo(gateway.url(), &conn::session_name("echo", 0)).await?;
     let bare_server = match args.no_baseline {
         true => None,
         false => Some(BareServer::start(bench.tmux_bin(), &bench.dir("bare"), ECHO_COMMAND).await?),

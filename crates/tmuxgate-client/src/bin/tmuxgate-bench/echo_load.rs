@@ -66,7 +66,7 @@ pub async fn run(bench: &Bench, args: &EchoLoadArgs) -> anyhow::Result<Outcome> 
 async fn measure(bench: &Bench, gateway: &Gateway, args: &EchoLoadArgs) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let url = gateway.url();
-    let mut echo = open_gateway_echo(url, "bench-echo").await?;
+    let mut echo = open_gateway_echo(url, &crate::conn::session_name("echo", 0)).await?;
     let mut quiet = Latency::new();
     typing::measure(&mut echo, args.warmup, args.samples, &mut quiet).await?;
     outcome

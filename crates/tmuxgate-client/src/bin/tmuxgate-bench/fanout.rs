@@ -219,7 +219,7 @@ async fn gateway_case(
     let url = gateway.url();
     let writer = conn::connect(url).await?;
     let session = writer
-        .create_session(&format!("bench-fanout-{viewers}"), 80, 24)
+        .create_session(&conn::session_name("fanout", viewers), 80, 24)
         .await?;
     let first = conn::attach_live(&writer, &session.session_id, AttachMode::Write).await?;
     let ids = [session.session_id.clone()];

@@ -83,7 +83,7 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &IdleArgs) -> anyhow::R
     for s in 0..args.sessions {
         let client = conn::connect(url).await?;
         let session = client
-            .create_session(&format!("bench-idle-{s}"), 80, 24)
+            .create_session(&conn::session_name("idle", s), 80, 24)
             .await?;
         let attachment = conn::attach_live(&client, &session.session_id, AttachMode::Write).await?;
         writers.push(Writer { client, attachment });
@@ -132,6 +132,10 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &IdleArgs) -> anyhow::R
     let timeout = Duration::from_secs(args.verify_timeout);
     let row = broadcast(&writers, viewers, &ids, timeout, &mut outcome).await?;
     outcome.rows.push(row);
+    // A gateway given by `--url` outlives the run: leave nothing behind in it.
+    for (writer, id) in writers.iter().zip(&ids) {
+        let _ = writer.client.destroy_session(id).await;
+    }
     Ok(outcome)
 }
 
@@ -159,18 +163,19 @@ fn memory_row(
         .with("open_per_s", rate)
 }
 
-/// The memory budget: ≤ 10 KiB per connection (≤ 100 MB at 10,000).
+/// The memory budget of issue 3, in decimal units as it states them: ≤ 10 kB per
+/// connection (≤ 100 MB at 10,000).
 fn memory_budget(outcome: &mut Outcome, connections: usize, pid: Option<u32>, before: Option<u64>) {
     let growth = pid.and_then(procfs::rss_kib).zip(before);
     if let (Some((now, then)), true) = (growth, connections > 0) {
-        let per = now.saturating_sub(then) as f64 / connections as f64;
-        outcome.budget_max("gateway RSS growth per connection", per, 10.0, " KiB");
-        let total = procfs::mib(now.saturating_sub(then));
+        let bytes = now.saturating_sub(then) as f64 * 1024.0;
+        let per = bytes / 1e3 / connections as f64;
+        outcome.budget_max("gateway RSS growth per connection", per, 10.0, " kB");
         outcome.budget_max(
             &format!("gateway RSS growth for {connections} connections"),
-            total,
+            bytes / 1e6,
             100.0,
-            " MiB",
+            " MB",
         );
     }
 }

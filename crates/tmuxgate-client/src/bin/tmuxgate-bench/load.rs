@@ -128,7 +128,7 @@ async fn run(
     for k in 0..spec.typing {
         let client = conn::connect(&spec.url).await?;
         let session = client
-            .create_session(&format!("bench-typist-{k}"), 80, 24)
+            .create_session(&conn::session_name("typist", k), 80, 24)
             .await
             .context("creating a typing session")?;
         let attachment = conn::attach_live(&client, &session.session_id, AttachMode::Write).await?;

@@ -44,7 +44,7 @@ async fn measure(url: &str, args: &RequestsArgs) -> anyhow::Result<Outcome> {
     for i in 0..args.sessions {
         created.push(
             client
-                .create_session(&format!("bench-req-{i}"), 80, 24)
+                .create_session(&conn::session_name("req", i), 80, 24)
                 .await?,
         );
     }
