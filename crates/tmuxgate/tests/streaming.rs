@@ -690,3 +690,25 @@ async fn a_burst_of_joins_reaches_existing_viewers_as_a_few_coalesced_counts() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_of_bulk_output_arrives_with_nothing_printed_after_it() {
+    bounded(async {
+        let server = TestServer::start().await;
+        let (writer, id, w) = writer_session(&server, "bulk").await;
+        let (_viewer, mut v) = viewer(&server, &id, None).await;
+        // Bulk output is sent in held, larger frames; its last bytes must still leave once
+        // their hold is over, though nothing printed after them wakes the viewer (`sleep`).
+        let flood = "head -c 3000000 /dev/zero | tr '\\0' x; printf '\\nbulk-done'; sleep 30\r";
+        type_bytes(&writer, &w, flood.as_bytes()).await;
+        v.wait_until(|t| tail_contains(t, b"\nbulk-done"), STEP)
+            .await
+            .expect("the end of the bulk output arrives");
+        let bytes = v.terminal().bytes_since_start().len();
+        assert!(
+            bytes > 3_000_000,
+            "every byte of the flood arrived: {bytes}"
+        );
+    })
+    .await;
+}

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::future::OptionFuture;
 use tmuxgate_protocol::frame::decode_client_frame;
 use tmuxgate_protocol::{ClientFrame, CloseCode, ErrorCode, Event, Response};
 use tokio_stream::StreamExt;
@@ -39,6 +40,8 @@ struct Channel {
     offset: u64,
     last: PaneStatus,
     refused_notice_sent: bool,
+    /// Bulk output: the next pump waits until then (see `stream::BULK_HOLD`).
+    hold_until: Option<Instant>,
 }
 
 /// The state of one connection.
@@ -48,6 +51,8 @@ pub struct Conn {
     updates: StreamMap<u32, WatchStream<PaneStatus>>,
     /// Channels with output left over after their per-wakeup budget.
     pending: Vec<u32>,
+    /// Channels whose output waits for their `hold_until`.
+    held: Vec<u32>,
     next_channel: u32,
     last_seen: Instant,
 }
@@ -65,6 +70,7 @@ pub async fn serve(
         channels: HashMap::new(),
         updates: StreamMap::new(),
         pending: Vec::new(),
+        held: Vec::new(),
         next_channel: 1,
         last_seen: Instant::now(),
     };
@@ -87,6 +93,7 @@ impl Conn {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let hold = (!self.held.is_empty()).then(|| self.held_until().into());
             tokio::select! {
                 biased;
                 _ = self.gw.shutdown.cancelled() => return Err(Close(CloseCode::GoingAway, "server shutting down")),
@@ -106,6 +113,9 @@ impl Conn {
                     for channel in std::mem::take(&mut self.pending) {
                         self.pump(ws, channel).await?;
                     }
+                }
+                Some(()) = OptionFuture::from(hold.map(tokio::time::sleep_until)), if hold.is_some() => {
+                    self.release_held(ws).await?;
                 }
                 _ = ping.tick() => {
                     if self.last_seen.elapsed() > self.gw.limits.idle_timeout {

@@ -2,6 +2,7 @@
 //! fall back to SNAPSHOT frames, and turn status changes into events.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::BytesMut;
@@ -18,6 +19,17 @@ pub const FRAME_PAYLOAD_MAX_BYTES: usize = 32 * 1024;
 
 /// Output sent for one channel per wakeup before other work gets a turn.
 const PUMP_BUDGET_BYTES: usize = 256 * 1024;
+
+/// A wake-up that finds at least this much output is bulk output (`cat` of a file, a
+/// build log), not typing.
+const BULK_BYTES: usize = 16 * 1024;
+
+/// After bulk output a channel's next send waits this long, so the output gathered
+/// meanwhile leaves in one large frame instead of one small frame per read from tmux: a
+/// fraction of the sends and wake-ups, for both ends, and a delay no one can see in a
+/// stream a terminal renders at 60 frames per second. Typing echo never waits (it is never
+/// bulk), and neither does the first frame after a pause.
+const BULK_HOLD: Duration = Duration::from_millis(4);
 
 impl Conn {
     /// Registers a new channel and sends its first frames.
@@ -41,6 +53,7 @@ impl Conn {
                 offset,
                 last,
                 refused_notice_sent: false,
+                hold_until: None,
             },
         );
         self.updates.insert(channel, updates);
@@ -54,6 +67,7 @@ impl Conn {
     pub(super) fn remove_channel(&mut self, channel: u32) -> Option<Channel> {
         self.updates.remove(&channel);
         self.pending.retain(|c| *c != channel);
+        self.held.retain(|c| *c != channel);
         self.channels.remove(&channel)
     }
 
@@ -117,9 +131,42 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends what the channel's pane log holds beyond its offset, up to a budget.
+    /// When the earliest held channel may send again.
+    pub(super) fn held_until(&self) -> Instant {
+        let until = self
+            .held
+            .iter()
+            .filter_map(|c| self.channels.get(c)?.hold_until);
+        until.min().unwrap_or_else(Instant::now)
+    }
+
+    /// Sends the output of held channels whose hold is over.
+    pub(super) async fn release_held(&mut self, ws: &mut WebSocket) -> Result<(), Close> {
+        let now = Instant::now();
+        for channel in std::mem::take(&mut self.held) {
+            match self.channels.get(&channel).and_then(|c| c.hold_until) {
+                Some(until) if until > now => self.held.push(channel),
+                _ => self.pump(ws, channel).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what the channel's pane log holds beyond its offset, up to a budget; after bulk
+    /// output, not before the channel's hold is over.
     pub(super) async fn pump(&mut self, ws: &mut WebSocket, channel: u32) -> Result<(), Close> {
         let mut budget = PUMP_BUDGET_BYTES;
+        if let Some(c) = self.channels.get_mut(&channel) {
+            match c.hold_until {
+                Some(until) if until > Instant::now() => {
+                    if !self.held.contains(&channel) {
+                        self.held.push(channel);
+                    }
+                    return Ok(());
+                }
+                _ => c.hold_until = None,
+            }
+        }
         loop {
             let Some(c) = self.channels.get_mut(&channel) else {
                 return Ok(());
@@ -135,7 +182,12 @@ impl Conn {
                     &mut frame
                 });
             match read {
-                Read::UpToDate => return Ok(()),
+                Read::UpToDate => {
+                    if PUMP_BUDGET_BYTES - budget >= BULK_BYTES {
+                        c.hold_until = Some(Instant::now() + BULK_HOLD);
+                    }
+                    return Ok(());
+                }
                 Read::Data { next } => {
                     let sent = (next - c.offset) as usize;
                     c.offset = next;
