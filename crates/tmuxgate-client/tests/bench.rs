@@ -204,19 +204,34 @@ fn idle_connections_are_live_and_share_one_control_client_per_session() {
 
 #[test]
 fn fanout_compares_viewers_with_one_viewer_and_bare_control_mode() {
-    let rows = rows(&bench(&["fanout", "--viewers", "3", "--bytes", "50000"]));
+    let args = [
+        "fanout",
+        "--viewers",
+        "3",
+        "--bytes",
+        "50000",
+        "--rounds",
+        "2",
+    ];
+    let rows = rows(&bench(&args));
+    let bare: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["case"] == "bare-control-mode")
+        .collect();
+    assert_eq!(bare.len(), 2, "one baseline per round: {rows:?}");
     assert!(
-        case(&rows, "bare-control-mode")["total_mb_s"]
-            .as_f64()
-            .is_some_and(|r| r > 0.0)
+        bare.iter()
+            .all(|r| r["total_mb_s"].as_f64().is_some_and(|r| r > 0.0))
     );
     let gateway: Vec<&Value> = rows.iter().filter(|r| r["case"] == "gateway").collect();
-    assert_eq!(gateway.len(), 2, "{rows:?}");
-    assert_eq!(
-        (gateway[0]["viewers"].clone(), gateway[1]["viewers"].clone()),
-        (1.into(), 3.into())
-    );
+    let shape: Vec<(Value, Value)> = gateway
+        .iter()
+        .map(|r| (r["round"].clone(), r["viewers"].clone()))
+        .collect();
+    let expected = [(1, 1), (1, 3), (2, 1), (2, 3)].map(|(a, b)| (a.into(), b.into()));
+    assert_eq!(shape, expected, "{rows:?}");
     assert!(gateway[1]["min_vs_single"].is_number());
+    assert!(gateway[2]["vs_bare"].is_number());
 }
 
 #[test]
