@@ -186,6 +186,12 @@ pub async fn wait_for_needle(
     }
 }
 
+/// A session name unique to this run (`bench-KIND-PID-N`), so runs against one `--url`
+/// gateway, concurrent or after a failed one, do not collide.
+pub fn session_name(kind: &str, n: usize) -> String {
+    format!("bench-{kind}-{}-{n}", std::process::id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,10 +206,4 @@ mod tests {
         assert!(!other.feed(b"a"));
         assert!(!other.feed(b"cb"));
     }
-}
-
-/// A session name unique to this run (`bench-KIND-PID-N`), so runs against one `--url`
-/// gateway, concurrent or after a failed one, do not collide.
-pub fn session_name(kind: &str, n: usize) -> String {
-    format!("bench-{kind}-{}-{n}", std::process::id())
 }
