@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command as Process};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::CommandLine;
 use state::{AtBegin, Pending, Shared};
@@ -146,9 +147,9 @@ impl ControlClient {
         self.inner
             .shared
             .enqueue(pending, bytes, &self.inner.writer)?;
-        let (client, timeout) = (self.clone(), self.command_timeout());
+        let (client, deadline) = (self.clone(), Instant::now() + self.command_timeout());
         Ok(async move {
-            match tokio::time::timeout(timeout, rx).await {
+            match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(client.closed_error()),
                 Err(_) => Err(Error::Timeout),

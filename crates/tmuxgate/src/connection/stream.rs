@@ -76,6 +76,17 @@ impl Conn {
         ws: &mut WebSocket,
         channel: u32,
     ) -> Result<(), Close> {
+        // Output printed before a resize, a count change or the end goes out before their
+        // events, held or not: an event never overtakes output, and a closing channel
+        // loses nothing.
+        if let Some(c) = self.channels.get_mut(&channel) {
+            let (now, before) = (c.att.view.status(), c.last);
+            if (now.cols, now.rows, now.viewers) != (before.cols, before.rows, before.viewers)
+                || now.closed.is_some()
+            {
+                c.hold_until = None;
+            }
+        }
         self.pump(ws, channel).await?;
         let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());

@@ -292,8 +292,12 @@ impl Hub {
     /// since are still in the log and few (the joiner replays them from the snapshot's
     /// offset, as on resume).
     pub async fn snapshot(&self, view: &PaneView) -> Result<Arc<Snapshot>, SnapshotError> {
-        let mut cached = view.snapshot.lock().await;
-        if let Some(snap) = cached.as_ref() {
+        let asked = Instant::now();
+        let mut cache = view.snapshot.lock().await;
+        if cache.failed_at.is_some_and(|failed| failed >= asked) {
+            return Err(SnapshotError::Shared);
+        }
+        if let Some(snap) = cache.snap.as_ref() {
             let reusable = snap.epoch == self.shared.topology()
                 && view.log.start() <= snap.offset
                 && view.log.end() - snap.offset <= SNAPSHOT_REUSE_BYTES;
@@ -304,7 +308,7 @@ impl Hub {
         let dir = &self.settings.capture_dir;
         let lines = self.settings.snapshot_history_lines;
         let shared = self.shared.clone();
-        let snap = snapshot::take(
+        let taken = snapshot::take(
             &self.client,
             view.pane,
             view.log.clone(),
@@ -312,10 +316,16 @@ impl Hub {
             dir,
             lines,
         )
-        .await?;
+        .await;
+        let snap = match taken {
+            Ok(snap) => Arc::new(snap),
+            Err(e) => {
+                cache.failed_at = Some(Instant::now());
+                return Err(e);
+            }
+        };
         self.settings.captures.fetch_add(1, Ordering::Relaxed);
-        let snap = Arc::new(snap);
-        *cached = Some(snap.clone());
+        cache.snap = Some(snap.clone());
         Ok(snap)
     }
 
@@ -332,6 +342,9 @@ impl Hub {
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<(), SessionError> {
         let cmd = Command::new("refresh-client").flag_value("-C", format!("{cols}x{rows}"));
         self.client.command(cmd).await?;
+        // tmux reports the new layout (%layout-change) only after later replies: a snapshot
+        // cached before this resize must not be reused by anyone, this caller included.
+        self.shared.topology.fetch_add(1, Ordering::AcqRel);
         self.shared.refresh.store(true, Ordering::Release);
         self.shared.wake.notify_one();
         Ok(())
@@ -382,7 +395,9 @@ impl Hub {
         loop {
             tokio::select! {
                 _ = self.shared.wake.notified() => {}
-                Some(reply) = inflight.next(), if !inflight.is_empty() => input::settled(reply),
+                Some(reply) = inflight.next(), if !inflight.is_empty() => {
+                    input::settled(reply);
+                }
                 _ = tokio::time::sleep_until(viewers_next), if viewers_due => {}
                 _ = self.cancel.cancelled() => break,
             }

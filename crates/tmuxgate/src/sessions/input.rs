@@ -51,7 +51,9 @@ pub const INPUT_WINDOW: usize = 16;
 pub type InFlight = FuturesUnordered<BoxFuture<'static, Result<Reply, Error>>>;
 
 /// Submits queued input as `send-keys` commands, in order, keeping at most `INPUT_WINDOW` in
-/// flight. A connection that ended (or a hub cancelled meanwhile) abandons the batch.
+/// flight. A connection that ended or stopped answering (a reply timed out), or a hub
+/// cancelled meanwhile, abandons the batch: a hung tmux costs one timeout, not one per
+/// window of a long paste.
 pub async fn send(
     client: &ControlClient,
     chunks: Vec<(PaneId, Vec<u8>)>,
@@ -64,8 +66,16 @@ pub async fn send(
         tmux_control::encode_input(pane, &data, &mut commands);
         for cmd in commands.drain(..) {
             while inflight.len() >= INPUT_WINDOW {
-                match inflight.next().await {
-                    Some(reply) => settled(reply),
+                let reply = tokio::select! {
+                    reply = inflight.next() => reply,
+                    _ = cancel.cancelled() => return,
+                };
+                match reply {
+                    Some(reply) => {
+                        if !settled(reply) {
+                            return;
+                        }
+                    }
                     None => break,
                 }
             }
@@ -83,13 +93,19 @@ pub async fn send(
     }
 }
 
-/// Notes the outcome of one `send-keys`: a pane that refuses input (gone, in a mode) loses
-/// that input, nothing else.
-pub fn settled(reply: Result<Reply, Error>) {
+/// Notes the outcome of one `send-keys`; false when the connection ended or stopped
+/// answering. A pane that refuses input (gone, in a mode) loses that input, nothing else.
+pub fn settled(reply: Result<Reply, Error>) -> bool {
     match reply {
-        Ok(_) => {}
-        Err(Error::Command { .. }) => tracing::debug!("tmux refused input"),
-        Err(e) => tracing::debug!(error = %e, "input lost"),
+        Ok(_) => true,
+        Err(Error::Command { .. }) => {
+            tracing::debug!("tmux refused input");
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "input lost");
+            false
+        }
     }
 }
 

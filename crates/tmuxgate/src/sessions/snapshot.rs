@@ -116,6 +116,20 @@ pub enum SnapshotError {
     /// A capture file could not be read.
     #[error("reading capture: {0}")]
     Io(#[from] std::io::Error),
+    /// The capture this request waited for (another joiner's) failed.
+    #[error("the shared capture failed")]
+    Shared,
+}
+
+/// A pane's last snapshot, shared by viewers joining while it is current (see
+/// `Hub::snapshot`), and when the last capture failed.
+#[derive(Default)]
+pub struct SnapshotCache {
+    /// The last snapshot taken.
+    pub snap: Option<std::sync::Arc<Snapshot>>,
+    /// When the last capture failed: joiners that were waiting for it fail too, rather
+    /// than each retrying, one tmux timeout after another.
+    pub failed_at: Option<tokio::time::Instant>,
 }
 
 /// Takes a snapshot of `pane`, marking the exact `log` offset it reflects and the value of

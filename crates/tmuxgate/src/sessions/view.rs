@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::CloseReason;
 use super::log::PaneLog;
-use super::snapshot::Snapshot;
+use super::snapshot::SnapshotCache;
 
 /// What every viewer of a pane watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct PaneView {
     pub log: Arc<PaneLog>,
     /// The last snapshot taken, shared by viewers that join while it is current; the lock
     /// also makes concurrent joiners wait for one capture instead of each taking their own.
-    pub snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    pub snapshot: tokio::sync::Mutex<SnapshotCache>,
     status: watch::Sender<PaneStatus>,
 }
 
@@ -51,7 +51,7 @@ impl PaneView {
         PaneView {
             pane,
             log,
-            snapshot: tokio::sync::Mutex::new(None),
+            snapshot: tokio::sync::Mutex::default(),
             status: watch::Sender::new(status),
         }
     }
