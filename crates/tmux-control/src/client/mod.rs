@@ -147,11 +147,16 @@ impl ControlClient {
         self.inner
             .shared
             .enqueue(pending, bytes, &self.inner.writer)?;
-        let (client, deadline) = (self.clone(), Instant::now() + self.command_timeout());
+        // Only the shared state, not the client: a reply in flight must not keep the tmux
+        // process (killed when the last client handle drops) alive.
+        let (shared, deadline) = (
+            self.inner.shared.clone(),
+            Instant::now() + self.command_timeout(),
+        );
         Ok(async move {
             match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(client.closed_error()),
+                Ok(Err(_)) => Err(closed_error(&shared)),
                 Err(_) => Err(Error::Timeout),
             }
         })
@@ -207,13 +212,13 @@ impl ControlClient {
     pub fn pid(&self) -> Option<u32> {
         self.inner.pid
     }
+}
 
-    fn closed_error(&self) -> Error {
-        self.inner
-            .shared
-            .closed()
-            .map_or(Error::Exited { reason: None }, |c| c.to_error())
-    }
+/// Why commands on a connection fail once it has ended.
+fn closed_error(shared: &Shared) -> Error {
+    shared
+        .closed()
+        .map_or(Error::Exited { reason: None }, |c| c.to_error())
 }
 
 fn millis(d: Duration) -> u64 {

@@ -60,7 +60,8 @@ struct Shared {
     wake: Notify,
     refresh: AtomicBool,
     ended: AtomicBool,
-    /// Bumped by every notification other than output, in stream order: anything cached
+    /// Bumped, in stream order, by every notification that may change the session's panes
+    /// (`Notification::may_change_panes`) and by this hub's own resizes: anything cached
     /// about panes, windows or layout (the active pane, snapshots) is valid only while it is
     /// unchanged since the cached answer's reply.
     topology: AtomicU64,

@@ -116,7 +116,7 @@ async fn measure(
         cases.insert(0, 1);
     }
     let (mut vs_single, mut vs_bare) = (Vec::new(), Vec::new());
-    for round in 1..=args.rounds.max(1) {
+    for round_no in 1..=args.rounds.max(1) {
         let bare = match args.no_baseline {
             true => None,
             false => Some(bare_rate(bench, flood).await?),
@@ -124,7 +124,7 @@ async fn measure(
         if let Some(rate) = bare {
             outcome.rows.push(
                 Row::new("fanout", "bare-control-mode")
-                    .with("round", round)
+                    .with("round", round_no)
                     .with("viewers", 1)
                     .with("p50_mb_s", rate)
                     .with("total_mb_s", rate),
@@ -133,19 +133,19 @@ async fn measure(
         let mut single = None;
         for &viewers in &cases {
             let result =
-                gateway_case(bench, gateway, flood, viewers, args.concurrency, round).await?;
-            let mut row = result.row().with("round", round);
+                gateway_case(bench, gateway, flood, viewers, args.concurrency, round_no).await?;
+            let mut row = result.row().with("round", round_no);
             if viewers == 1 {
                 single = Some(result.median());
             }
             if let (Some(single), true) = (single, viewers > 1) {
                 let ratio = result.min() / single;
-                row.set("min_vs_single", round2(ratio));
+                row.set("min_vs_single", round(ratio, 2));
                 vs_single.push(ratio);
             }
             if let (Some(bare), 1) = (bare, viewers) {
                 let ratio = result.median() / bare;
-                row.set("vs_bare", round2(ratio));
+                row.set("vs_bare", round(ratio, 2));
                 vs_bare.push(ratio);
             }
             if let Some(why) = &result.stopped {
@@ -171,10 +171,6 @@ async fn measure(
         );
     }
     Ok(outcome)
-}
-
-fn round2(v: f64) -> f64 {
-    round(v, 2)
 }
 
 /// The median of `values` (the upper one of an even count), if any.
