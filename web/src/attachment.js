@@ -1,0 +1,222 @@
+// One attachment of a session pane, as seen by a TerminalWebSocketClient user.
+//
+// It outlives WebSocket connections: the client re-attaches it after a drop
+// (with `resumeFrom` = its end offset and `target` = its pane), so its channel
+// number changes while the object, its callbacks and its offset stay. It owns
+// the contiguity rule of the stream: bytes below `offset` were already
+// delivered and are dropped; bytes above it mean a gap, which the client
+// repairs by re-attaching from `offset`.
+
+import { FRAME_SNAPSHOT } from './frames.js';
+
+// Methods the client calls and users should not: symbols keep them off the
+// public surface without a second class.
+export const kBind = Symbol('bind');
+export const kReceive = Symbol('receive');
+export const kEvent = Symbol('event');
+export const kSuspend = Symbol('suspend');
+export const kEnd = Symbol('end');
+export const kRequestedSize = Symbol('requestedSize');
+export const kAttaching = Symbol('attaching');
+// ...and the attachment calls on its client.
+export const kSendInput = Symbol('sendInput');
+export const kForget = Symbol('forget');
+
+/**
+ * Lifecycle of an attachment:
+ * `attaching` (request in flight) → `live` (streaming) ⇄ `reconnecting`
+ * (socket dropped; re-attached when it is back) → `closed` (ended for good).
+ * @typedef {'attaching' | 'live' | 'reconnecting' | 'closed'} AttachmentState
+ */
+
+/**
+ * Why an attachment ended, as passed to `onClose`:
+ * `destroyed`, `exited`, `detached` (the `session-closed` reasons), `backend-lost`,
+ * `reattach-failed` (after a reconnect the session could not be attached again;
+ * `info.error` is the RequestError), `client-closed` (the client was closed).
+ * An explicit `detach()` does not call `onClose`.
+ * @typedef {'destroyed' | 'exited' | 'detached' | 'backend-lost' | 'reattach-failed' | 'client-closed'} CloseReason
+ */
+
+/**
+ * @typedef {object} AttachOptions
+ * @property {'write' | 'read'} [mode] default `write`
+ * @property {number} [cols] this viewer's size; a write attachment resizes the session to it
+ * @property {number} [rows]
+ * @property {string} [target] a pane id `%N`; default the session's active pane
+ * @property {number} [resumeFrom] an offset reached earlier on `target`: resume exactly from there
+ * @property {(bytes: Uint8Array, offset: number) => void} [onData] output bytes starting at log offset `offset`, in order, without overlap
+ * @property {(bytes: Uint8Array, offset: number) => void} [onSnapshot] reset the terminal and write `bytes`; the stream continues at `offset`
+ * @property {(reason: CloseReason, info?: object) => void} [onClose] the attachment ended (not called for `detach()`)
+ * @property {(cols: number, rows: number) => void} [onResize] the pane changed size (`session-resized`)
+ * @property {(viewers: number) => void} [onViewers] the session's attachment count changed
+ * @property {(state: AttachmentState) => void} [onState] the attachment's state changed
+ */
+
+const noop = () => {};
+
+/** A live (or resuming) stream of one pane. Created by `TerminalWebSocketClient.attach`. */
+export class Attachment {
+  #client;
+  #callbacks;
+  #size;
+
+  /**
+   * @param {import('./client.js').TerminalWebSocketClient} client
+   * @param {string} sessionId
+   * @param {AttachOptions} options
+   */
+  constructor(client, sessionId, options) {
+    this.#client = client;
+    this.#callbacks = {
+      onData: options.onData ?? noop,
+      onSnapshot: options.onSnapshot ?? noop,
+      onClose: options.onClose ?? noop,
+      onResize: options.onResize ?? noop,
+      onViewers: options.onViewers ?? noop,
+      onState: options.onState ?? noop,
+    };
+    this.#size = options.cols && options.rows ? { cols: options.cols, rows: options.rows } : null;
+    /** @type {string} */
+    this.sessionId = sessionId;
+    /** @type {'write' | 'read'} */
+    this.mode = options.mode ?? 'write';
+    /** Channel on the current connection; null while not attached. @type {number | null} */
+    this.channel = null;
+    /** The pane streamed (`%N`), fixed by the first attach. @type {string | null} */
+    this.pane = options.target ?? null;
+    /**
+     * End of what was delivered: `offset + length` of the last OUTPUT frame, or the
+     * offset of the last SNAPSHOT. The value to resume from. Null until known.
+     * @type {number | null}
+     */
+    this.offset = options.resumeFrom ?? null;
+    /** The pane's size, from the attach response and `session-resized`. */
+    this.cols = null;
+    this.rows = null;
+    /** The session's attachment count, once an event told it. @type {number | null} */
+    this.viewers = null;
+    /** @type {AttachmentState} */
+    this.state = 'attaching';
+    /** Set when the state becomes `closed` by the server or a failed re-attach. @type {CloseReason | null} */
+    this.closeReason = null;
+  }
+
+  /**
+   * Sends keystrokes as a binary INPUT frame (strings are UTF-8 encoded).
+   * Input while the attachment is not live is dropped.
+   * @param {string | Uint8Array} data
+   * @returns {boolean} whether it was sent
+   */
+  write(data) {
+    return this.#client[kSendInput](this, data);
+  }
+
+  /**
+   * Tells the gateway this viewer's size. On a write attachment the session takes it.
+   * The size is remembered and sent again when the attachment is re-attached.
+   * @param {number} cols
+   * @param {number} rows
+   * @returns {Promise<object | null>} the response data, or null when not connected now
+   */
+  resize(cols, rows) {
+    this.#size = { cols, rows };
+    if (this.state !== 'live') return Promise.resolve(null);
+    return this.#client.request('session-resize', { channel: this.channel, cols, rows });
+  }
+
+  /** Stops the stream. Resolves when the gateway confirmed (or the socket is gone). */
+  async detach() {
+    const channel = this.channel;
+    this.#client[kForget](this);
+    this.channel = null;
+    this.#setState('closed');
+    if (channel === null) return;
+    try {
+      await this.#client.request('session-detach', { channel });
+    } catch {
+      // The channel ends with the connection anyway.
+    }
+  }
+
+  /** The size to send when (re-)attaching: the last one given, if any. */
+  [kRequestedSize]() {
+    return this.#size;
+  }
+
+  /** Takes a successful `session-attach` response. */
+  [kBind](data) {
+    this.channel = data.channel;
+    this.pane = data.pane;
+    this.mode = data.mode;
+    this.cols = data.cols;
+    this.rows = data.rows;
+    // With a snapshot the stream restarts at its frame; until then nothing is deliverable.
+    this.offset = data.snapshot ? null : data.offset;
+    this.#setState('live');
+  }
+
+  /**
+   * Takes an OUTPUT or SNAPSHOT frame of this attachment's channel.
+   * @returns {boolean} false on a gap: the caller must re-attach from `offset`
+   */
+  [kReceive](frame) {
+    if (frame.kind === FRAME_SNAPSHOT) {
+      this.offset = frame.offset;
+      this.#callbacks.onSnapshot(frame.bytes, frame.offset);
+      return true;
+    }
+    const end = this.offset;
+    if (end === null) return true; // output before the announced snapshot: not ours to apply
+    if (frame.offset > end) return false;
+    const frameEnd = frame.offset + frame.bytes.length;
+    if (frameEnd <= end) return true; // all seen already (or an empty frame)
+    const fresh = frame.bytes.subarray(end - frame.offset);
+    this.offset = frameEnd;
+    this.#callbacks.onData(fresh, end);
+    return true;
+  }
+
+  /** Takes a protocol event addressed to this attachment. */
+  [kEvent](name, data) {
+    if (name === 'session-resized') {
+      this.cols = data.cols;
+      this.rows = data.rows;
+      this.#callbacks.onResize(data.cols, data.rows);
+    } else if (name === 'viewer-joined' || name === 'viewer-left') {
+      this.viewers = data.viewers;
+      this.#callbacks.onViewers(data.viewers);
+    } else if (name === 'session-closed') {
+      this[kEnd](data.reason);
+    } else if (name === 'backend-lost') {
+      this[kEnd]('backend-lost', { backend: data.backend });
+    }
+  }
+
+  /** The socket dropped: wait for the client to re-attach. */
+  [kSuspend]() {
+    this.channel = null;
+    this.#setState('reconnecting');
+  }
+
+  /** Ends the attachment for good (server side, or a failed re-attach). */
+  [kEnd](reason, info) {
+    if (this.state === 'closed') return;
+    this.#client[kForget](this);
+    this.channel = null;
+    this.closeReason = reason;
+    this.#setState('closed');
+    this.#callbacks.onClose(reason, info);
+  }
+
+  /** Marks a (re-)attach request in flight. */
+  [kAttaching]() {
+    this.#setState('attaching');
+  }
+
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.#callbacks.onState(state);
+  }
+}
