@@ -1,0 +1,128 @@
+// The tmuxgate browser UI: a sessions panel, terminals in tabs over one
+// WebSocket, and a connection status pill. Built on client.js.
+//
+// `window.tmuxgate` is a stable hook for tests and the curious:
+// `{ client, terminals() }`, see `describeView` for the terminal fields.
+
+import '@xterm/xterm/css/xterm.css';
+import './app.css';
+import { TerminalWebSocketClient } from './client.js';
+import { LEAVE_SHORTCUT } from './keys.js';
+import { SessionPanel } from './session-panel.js';
+import { bindStatus } from './status.js';
+import { createNotifier } from './toasts.js';
+import { Workspace } from './workspace.js';
+
+/** Events after which the session list (sizes, viewer counts, membership) is stale. */
+const LIST_EVENTS = ['session-closed', 'session-resized', 'backend-lost', 'viewer-joined', 'viewer-left'];
+const narrowQuery = matchMedia('(max-width: 720px)');
+const $ = (selector) => document.querySelector(selector);
+
+/**
+ * Client options carrying credentials. Protocol v1 has no authentication; when it
+ * arrives, a login step resolves a token here and the client sends it as `?token=`.
+ * @returns {Promise<{token?: string}>}
+ */
+async function credentials() {
+  return {};
+}
+
+/** The panel is a column on wide screens (collapsible) and a drawer on narrow ones. */
+function createLayout() {
+  const app = $('#app');
+  const toggle = $('#panel-toggle');
+  const scrim = $('#scrim');
+  const isShown = () =>
+    narrowQuery.matches ? app.classList.contains('drawer-open') : !app.classList.contains('panel-collapsed');
+  const sync = () => {
+    toggle.setAttribute('aria-expanded', String(isShown()));
+    scrim.hidden = !(narrowQuery.matches && isShown());
+  };
+  const setShown = (shown) => {
+    if (narrowQuery.matches) app.classList.toggle('drawer-open', shown);
+    else app.classList.toggle('panel-collapsed', !shown);
+    sync();
+  };
+  toggle.addEventListener('click', () => {
+    setShown(!isShown());
+    if (isShown()) $('#panel').querySelector('input, button')?.focus();
+  });
+  scrim.addEventListener('click', () => setShown(false));
+  $('#panel').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && narrowQuery.matches && isShown()) {
+      setShown(false);
+      toggle.focus();
+    }
+  });
+  narrowQuery.addEventListener('change', sync);
+  sync();
+  return {
+    showPanel: () => setShown(true),
+    closeDrawer: () => narrowQuery.matches && setShown(false),
+  };
+}
+
+/** A terminal as `window.tmuxgate.terminals()` reports it. */
+function describeView(view) {
+  const attachment = view.attachment;
+  return {
+    sessionId: view.sessionId,
+    name: view.name,
+    channel: attachment?.channel ?? null,
+    pane: attachment?.pane ?? null,
+    mode: view.mode,
+    state: view.state,
+    offset: attachment?.offset ?? null,
+    term: view.term,
+    text: () => view.text(),
+  };
+}
+
+async function main() {
+  const client = new TerminalWebSocketClient(await credentials());
+  const notify = createNotifier($('#toasts'));
+  const layout = createLayout();
+  let panel = null;
+  const workspace = new Workspace({
+    client,
+    tabList: $('#tabs'),
+    viewContainer: $('#views'),
+    welcome: $('#welcome'),
+    onChange: () => panel?.markOpen(),
+    onLeave: () => {
+      layout.showPanel();
+      panel.focus();
+    },
+  });
+  panel = new SessionPanel({
+    client,
+    root: $('#panel'),
+    openMode: (sessionId) => workspace.find(sessionId)?.mode ?? null,
+    notify,
+    onOpen: (session, mode) => {
+      layout.closeDrawer();
+      workspace.open(session, mode);
+      panel.scheduleRefresh(); // viewer counts changed
+    },
+    onList: (sessions) => {
+      for (const session of sessions) workspace.find(session.sessionId)?.setViewers(session.viewers);
+    },
+  });
+  $('#welcome-new').addEventListener('click', () => {
+    layout.showPanel();
+    $('#create-session input[name="name"]').focus();
+  });
+  for (const element of document.querySelectorAll('[data-leave-shortcut]')) element.textContent = LEAVE_SHORTCUT;
+
+  bindStatus(client, $('#status'));
+  client.on('state', (state) => state === 'open' && panel.refresh());
+  for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
+  client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
+  window.addEventListener('online', () => client.reconnectNow());
+
+  window.tmuxgate = { client, terminals: () => workspace.views.map(describeView) };
+  panel.startPolling();
+  client.connect().catch(() => {}); // only rejects on close(); the status pill shows progress
+}
+
+main();
