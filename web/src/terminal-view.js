@@ -46,6 +46,27 @@ const ENDINGS = {
 };
 
 let nextViewId = 1;
+let hardwareWebgl = null;
+
+/**
+ * Whether WebGL2 runs on a GPU. A software implementation (SwiftShader in headless or
+ * GPU-less browsers) is slower than xterm's DOM renderer and draws its canvas at the
+ * wrong scale when the device pixel ratio is not 1, so it is not worth using.
+ */
+function hasHardwareWebgl() {
+  if (hardwareWebgl !== null) return hardwareWebgl;
+  const gl = document.createElement('canvas').getContext('webgl2', { failIfMajorPerformanceCaveat: true });
+  if (!gl) return (hardwareWebgl = false);
+  // Chromium and Safari mask RENDERER ("WebKit WebGL"); Firefox names the renderer there
+  // and deprecates the debug extension, so ask the extension only when masked.
+  let renderer = String(gl.getParameter(gl.RENDERER));
+  if (/^WebKit/.test(renderer)) {
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    if (info) renderer = String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL));
+  }
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return (hardwareWebgl = !/swiftshader|llvmpipe|softpipe|software/i.test(renderer));
+}
 const clampCells = (n) => Math.max(MIN_CELLS, Math.min(MAX_CELLS, Math.floor(n)));
 
 export class TerminalView {
@@ -288,8 +309,9 @@ export class TerminalView {
 
   #scheduleFit = debounce(() => this.fit(), RESIZE_DEBOUNCE_MS);
 
-  /** GPU rendering when the browser has WebGL2; the DOM renderer otherwise or after a context loss. */
+  /** GPU rendering when the browser has hardware WebGL2; the DOM renderer otherwise or after a context loss. */
   #loadWebgl() {
+    if (!hasHardwareWebgl()) return;
     try {
       const webgl = new WebglAddon();
       webgl.onContextLoss(() => webgl.dispose());
