@@ -91,7 +91,7 @@ async function main() {
     onChange: () => panel?.markOpen(),
     onLeave: () => {
       layout.showPanel();
-      panel.focus();
+      panel.focus(workspace.active?.sessionId);
     },
   });
   panel = new SessionPanel({
@@ -105,7 +105,10 @@ async function main() {
       panel.scheduleRefresh(); // viewer counts changed
     },
     onList: (sessions) => {
-      for (const session of sessions) workspace.find(session.sessionId)?.setViewers(session.viewers);
+      for (const session of sessions) {
+        const view = workspace.find(session.sessionId);
+        if (view?.state === 'live') view.setViewers(session.viewers);
+      }
     },
   });
   $('#welcome-new').addEventListener('click', () => {

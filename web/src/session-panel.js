@@ -98,8 +98,9 @@ export class SessionPanel {
     for (const [sessionId, item] of this.#items) this.#markItem(item, this.#openMode(sessionId));
   }
 
-  /** Moves keyboard focus into the panel: the current row, else the name field. */
-  focus() {
+  /** Moves keyboard focus into the panel: the given session's row, the current row, else the name field. */
+  focus(sessionId) {
+    if (sessionId && this.#items.has(sessionId)) this.#setCurrent(sessionId);
     const current = this.#currentId && this.#items.get(this.#currentId);
     if (current) current.querySelector('button.open').focus();
     else this.#form.elements.name.focus();

@@ -77,6 +77,7 @@ export class TerminalView {
   #resizeObserver = null;
   #disposed = false;
   #parts;
+  #stopThemeUpdates;
 
   /**
    * @param {object} options
@@ -97,7 +98,8 @@ export class TerminalView {
     this.mode = mode;
     /** @type {'attaching' | 'live' | 'reconnecting' | 'closed' | 'lost'} */
     this.state = 'attaching';
-    this.viewers = null;
+    /** @type {number | ''} */
+    this.viewers = '';
     /** @type {import('./attachment.js').Attachment | null} */
     this.attachment = null;
     this.active = false;
@@ -116,7 +118,7 @@ export class TerminalView {
     bindClipboardKeys(this.term, { onLeave });
     this.term.onData((data) => this.attachment?.write(data));
     this.term.onBinary((data) => this.attachment?.write(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
-    onThemeChange((theme) => (this.term.options.theme = theme));
+    this.#stopThemeUpdates = onThemeChange((theme) => (this.term.options.theme = theme));
   }
 
   /** Opens the terminal in its (visible) panel and attaches. */
@@ -206,17 +208,19 @@ export class TerminalView {
     return lines.join('\n');
   }
 
+  /** Shows the session's attachment count ('' when unknown). */
   setViewers(viewers) {
     if (viewers === this.viewers) return;
     this.viewers = viewers;
     this.#parts.viewers.textContent = String(viewers);
-    this.#parts.viewersPill.title = `${viewers} ${viewers === 1 ? 'viewer' : 'viewers'} attached`;
+    this.#parts.viewersPill.title = viewers === '' ? 'Viewers attached' : `${viewers} ${viewers === 1 ? 'viewer' : 'viewers'} attached`;
   }
 
   dispose() {
     this.#disposed = true;
     this.#scheduleFit.cancel();
     this.#resizeObserver?.disconnect();
+    this.#stopThemeUpdates();
     this.attachment?.detach();
     this.attachment = null;
     this.term.dispose();
@@ -279,7 +283,9 @@ export class TerminalView {
     banner.hidden = state !== 'reconnecting';
     busy.hidden = state !== 'attaching';
     this.term.options.disableStdin = ended || this.mode === 'read';
+    if (ended) this.setViewers('');
     if (ended && this.active && this.element.contains(document.activeElement)) this.focus();
+    if (state === 'live') this.fit(); // the size may have changed while re-attaching
     this.#onChange(this);
   }
 

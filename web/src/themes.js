@@ -64,7 +64,12 @@ export function terminalTheme() {
   return darkQuery && !darkQuery.matches ? light : dark;
 }
 
-/** Calls `listener(theme)` whenever the colour scheme changes. */
+/**
+ * Calls `listener(theme)` whenever the colour scheme changes.
+ * @returns {() => void} stops listening
+ */
 export function onThemeChange(listener) {
-  darkQuery?.addEventListener('change', () => listener(terminalTheme()));
+  const onChange = () => listener(terminalTheme());
+  darkQuery?.addEventListener('change', onChange);
+  return () => darkQuery?.removeEventListener('change', onChange);
 }
