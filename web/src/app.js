@@ -98,6 +98,7 @@ async function main() {
     client,
     root: $('#panel'),
     openMode: (sessionId) => workspace.find(sessionId)?.mode ?? null,
+    activeId: () => workspace.active?.sessionId ?? null,
     notify,
     onOpen: (session, mode) => {
       layout.closeDrawer();
@@ -117,7 +118,7 @@ async function main() {
   });
   for (const element of document.querySelectorAll('[data-leave-shortcut]')) element.textContent = LEAVE_SHORTCUT;
 
-  bindStatus(client, $('#status'));
+  bindStatus(client, $('#status'), $('#status-announce'));
   client.on('state', (state) => state === 'open' && panel.refresh());
   for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));

@@ -43,6 +43,7 @@ export class RequestError extends Error {
  * @property {string} [url] WebSocket URL; default `ws(s)://<this page's host and path>/ws`
  * @property {string} [token] sent as `?token=` (for gateways with authentication; unused by protocol v1)
  * @property {typeof WebSocket} [WebSocket] constructor to use instead of the global one (e.g. `ws` in Node)
+ * @property {number} [connectTimeoutMs] a socket not open after this is abandoned and retried (10000)
  * @property {number} [requestTimeoutMs] default timeout of `request` (15000)
  * @property {number} [heartbeatIntervalMs] time between heartbeats (5000)
  * @property {number} [heartbeatTimeoutMs] an unanswered heartbeat drops the socket after this (10000)
@@ -54,6 +55,7 @@ export class RequestError extends Error {
 /** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} ClientState */
 
 const DEFAULTS = {
+  connectTimeoutMs: 10_000,
   requestTimeoutMs: 15_000,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 10_000,
@@ -92,7 +94,7 @@ export class TerminalWebSocketClient {
   #byChannel = new Map();
   #openWaiters = [];
   #attempt = 0;
-  #timers = { reconnect: 0, heartbeat: 0, stable: 0 };
+  #timers = { reconnect: 0, connect: 0, heartbeat: 0, stable: 0 };
   #rtt = null;
   #inputScratch = null;
 
@@ -227,10 +229,22 @@ export class TerminalWebSocketClient {
     socket.onclose = () => this.#handleClose(socket);
     socket.onerror = () => {}; // a close event follows
     this.#socket = socket;
+    // A connection attempt into a black hole can hang for minutes before the browser gives up.
+    this.#timers.connect = setTimeout(() => this.#abandon(socket), this.#options.connectTimeoutMs);
+  }
+
+  /** Gives up on a socket that stopped answering (or never opened) and schedules the next try. */
+  #abandon(socket) {
+    if (socket !== this.#socket) return;
+    this.#connectionLost(socket);
+    socket.close(4000, 'unresponsive');
+    this.#setState('reconnecting');
+    this.#scheduleReconnect();
   }
 
   #handleOpen(socket) {
     if (socket !== this.#socket) return;
+    clearTimeout(this.#timers.connect);
     this.#setState('open');
     this.#timers.stable = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs);
     this.#heartbeat(socket);
@@ -253,6 +267,7 @@ export class TerminalWebSocketClient {
   #connectionLost(socket) {
     socket.onopen = socket.onmessage = socket.onclose = null;
     this.#socket = null;
+    clearTimeout(this.#timers.connect);
     clearTimeout(this.#timers.heartbeat);
     clearTimeout(this.#timers.stable);
     this.#byChannel.clear();
@@ -283,13 +298,8 @@ export class TerminalWebSocketClient {
       this.#rtt = performance.now() - startedMs;
       this.#emit('rtt', this.#rtt);
     } catch (error) {
-      if (error.code === 'timeout' && socket === this.#socket) {
-        // Half-open (a sleeping laptop, a dead NAT entry): don't wait for TCP to notice.
-        this.#connectionLost(socket);
-        socket.close(4000, 'heartbeat timeout');
-        this.#setState('reconnecting');
-        this.#scheduleReconnect();
-      }
+      // Half-open (a sleeping laptop, a dead NAT entry): don't wait for TCP to notice.
+      if (error.code === 'timeout') this.#abandon(socket);
     }
     if (socket !== this.#socket) return;
     this.#timers.heartbeat = setTimeout(() => this.#heartbeat(socket), this.#options.heartbeatIntervalMs);

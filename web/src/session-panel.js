@@ -27,6 +27,7 @@ export class SessionPanel {
   #empty;
   #onOpen;
   #openMode;
+  #activeId;
   #notify;
   #onList;
   /** @type {Map<string, HTMLLIElement>} */
@@ -41,10 +42,11 @@ export class SessionPanel {
    * @param {HTMLElement} options.root the panel, holding #create-session and #sessions
    * @param {(session: object, mode: 'write' | 'read') => void} options.onOpen
    * @param {(sessionId: string) => ('write' | 'read' | null)} options.openMode how a session is open here, if it is
+   * @param {() => (string | null)} options.activeId the session of the visible terminal
    * @param {(message: string, kind?: string) => void} options.notify
    * @param {(sessions: object[]) => void} [options.onList] each fresh list
    */
-  constructor({ client, root, onOpen, openMode, notify, onList }) {
+  constructor({ client, root, onOpen, openMode, activeId, notify, onList }) {
     this.#client = client;
     this.#list = root.querySelector('#sessions');
     this.#form = root.querySelector('#create-session');
@@ -53,6 +55,7 @@ export class SessionPanel {
     this.#empty = root.querySelector('#sessions-empty');
     this.#onOpen = onOpen;
     this.#openMode = openMode;
+    this.#activeId = activeId;
     this.#notify = notify;
     this.#onList = onList;
     this.#form.addEventListener('submit', (event) => this.#onSubmit(event));
@@ -93,9 +96,9 @@ export class SessionPanel {
     }, REFRESH_INTERVAL_MS);
   }
 
-  /** Re-marks which sessions are open in tabs. */
+  /** Re-marks which sessions are open in tabs, and which one is shown. */
   markOpen() {
-    for (const [sessionId, item] of this.#items) this.#markItem(item, this.#openMode(sessionId));
+    for (const [sessionId, item] of this.#items) this.#markItem(item, sessionId);
   }
 
   /** Moves keyboard focus into the panel: the given session's row, the current row, else the name field. */
@@ -219,12 +222,14 @@ export class SessionPanel {
     const viewers = `${session.viewers} ${session.viewers === 1 ? 'viewer' : 'viewers'}`;
     item.querySelector('.session-meta').textContent = `${session.cols}×${session.rows} · ${viewers}`;
     item.querySelector('button.open').setAttribute('aria-label', `Open ${session.name}, ${session.cols} by ${session.rows}, ${viewers}`);
-    this.#markItem(item, this.#openMode(session.sessionId));
+    this.#markItem(item, session.sessionId);
   }
 
-  #markItem(item, mode) {
+  #markItem(item, sessionId) {
+    const mode = this.#openMode(sessionId);
     const mark = item.querySelector('.session-open-mark');
     item.classList.toggle('is-open', Boolean(mode));
+    item.classList.toggle('is-active', sessionId === this.#activeId());
     mark.hidden = !mode;
     mark.textContent = mode === 'read' ? 'viewing' : 'open';
   }

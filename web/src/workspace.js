@@ -94,6 +94,7 @@ export class Workspace {
     }
     this.#tabs.get(view)?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     view.show({ focus });
+    this.#onChange();
   }
 
   /** Closes a tab: detaches its terminal and shows a neighbour. */
