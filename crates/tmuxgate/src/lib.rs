@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod origin;
 pub mod server;
 pub mod sessions;
+pub mod web;
 
 pub use server::{Server, ServerHandle, Status};

@@ -1,5 +1,6 @@
 //! The gateway's listeners: WebSocket upgrade on `/` and `/ws` (browser pages checked by
-//! [`crate::origin`]), the health/metrics port, the connection cap and graceful shutdown.
+//! [`crate::origin`]), the embedded web UI on every other `GET` ([`crate::web`]), the
+//! health/metrics port, the connection cap and graceful shutdown.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -28,7 +29,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
@@ -192,6 +193,7 @@ impl Server {
         let main_app = Router::new()
             .route("/", get(root))
             .route("/ws", get(ws_only))
+            .route("/{*path}", get(crate::web::serve))
             .with_state(gw.clone());
         // Nagle would hold a frame written right after another (an attach response, then its
         // SNAPSHOT) until the client's delayed ACK: up to 40 ms per attach. Terminal traffic
@@ -290,7 +292,7 @@ async fn root(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => accept(gw, &headers, upgrade),
-        Err(_) => Html(PAGE).into_response(),
+        Err(_) => crate::web::respond("/", &headers),
     }
 }
 
@@ -338,7 +340,3 @@ fn accept(gw: Arc<Gateway>, headers: &HeaderMap, upgrade: WebSocketUpgrade) -> R
             drop(token);
         })
 }
-
-/// Served on plain GET `/` until the web UI lands.
-const PAGE: &str = "<!doctype html><meta charset=utf-8><title>tmuxgate</title>\
-<p>tmuxgate is running. Connect a WebSocket client to <code>/ws</code>; see docs/protocol.md.";

@@ -1,0 +1,222 @@
+//! The browser UI: files of `web/dist`, embedded at build time (`build.rs`), served with
+//! validators, long-lived caching for content-hashed assets, gzip when the client takes it,
+//! and the security headers a terminal page needs (a strict CSP: scripts only from here).
+
+use axum::http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// One embedded file.
+#[derive(Debug)]
+pub struct Asset {
+    /// URL path, e.g. `/index.html`, `/assets/app-3f2a.js`.
+    pub path: &'static str,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Strong ETag (quoted) of the uncompressed bytes.
+    pub etag: &'static str,
+    /// Under `/assets/`: the name carries a content hash, so it never changes.
+    pub immutable: bool,
+    /// The file.
+    pub body: &'static [u8],
+    /// Its gzip encoding, when that is smaller.
+    pub gzip: Option<&'static [u8]>,
+}
+
+/// Every file of `web/dist`, sorted by path.
+pub static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+/// What the page may load: everything from its own origin, WebSockets back to it
+/// (`'self'` covers `ws:`/`wss:` to the same host), no inline or foreign scripts, no framing.
+/// xterm.js sets inline styles, hence `'unsafe-inline'` for styles only.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Pages and unhashed files: revalidate every time (cheap: a 304 on the ETag).
+const CACHE_REVALIDATE: &str = "no-cache";
+
+/// The asset at `path` (`/` is the UI page).
+pub fn find(path: &str) -> Option<&'static Asset> {
+    let path = if path == "/" { "/index.html" } else { path };
+    ASSETS
+        .binary_search_by(|a| a.path.cmp(path))
+        .ok()
+        .map(|i| &ASSETS[i])
+}
+
+/// `GET`/`HEAD` of any path that is not an API: an embedded file or 404.
+pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+    respond(uri.path(), &headers)
+}
+
+/// The response for `path` given the request's headers.
+pub fn respond(path: &str, headers: &HeaderMap) -> Response {
+    let Some(asset) = find(path) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = if not_modified(headers, asset.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match asset.gzip.filter(|_| accepts_gzip(headers)) {
+            Some(packed) => {
+                let mut r = packed.into_response();
+                r.headers_mut()
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r
+            }
+            None => asset.body.into_response(),
+        }
+    };
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    h.insert(ETAG, HeaderValue::from_static(asset.etag));
+    let cache = match asset.immutable {
+        true => CACHE_IMMUTABLE,
+        false => CACHE_REVALIDATE,
+    };
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    if asset.gzip.is_some() {
+        h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    security_headers(h, asset.content_type.starts_with("text/html"));
+    response
+}
+
+fn security_headers(h: &mut HeaderMap, page: bool) {
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if page {
+        h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+}
+
+/// `If-None-Match` lists `etag` (or is `*`).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn hashed_script() -> &'static Asset {
+        ASSETS
+            .iter()
+            .find(|a| a.immutable && a.path.ends_with(".js"))
+            .expect("the build emits a hashed script under /assets/")
+    }
+
+    #[test]
+    fn table_is_sorted_and_holds_the_page() {
+        assert!(ASSETS.windows(2).all(|w| w[0].path < w[1].path));
+        let page = find("/").expect("index.html");
+        assert_eq!(page.path, "/index.html");
+        assert!(
+            std::str::from_utf8(page.body)
+                .unwrap()
+                .contains(hashed_script().path.trim_start_matches('/'))
+        );
+    }
+
+    #[test]
+    fn page_gets_csp_and_revalidation() {
+        let r = respond("/", &HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers();
+        assert!(
+            h[CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        assert_eq!(h[CACHE_CONTROL], CACHE_REVALIDATE);
+        assert_eq!(h[CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(h[X_FRAME_OPTIONS], "DENY");
+    }
+
+    #[test]
+    fn hashed_assets_are_immutable_and_gzipped_on_request() {
+        let js = hashed_script();
+        let plain = respond(js.path, &HeaderMap::new());
+        assert_eq!(plain.headers()[CACHE_CONTROL], CACHE_IMMUTABLE);
+        assert!(plain.headers().get(CONTENT_ENCODING).is_none());
+        assert!(plain.headers().get(CONTENT_SECURITY_POLICY).is_none());
+        let packed = respond(js.path, &headers(&[("accept-encoding", "br, gzip;q=0.8")]));
+        assert_eq!(packed.headers()[CONTENT_ENCODING], "gzip");
+        assert_eq!(packed.headers()[VARY], "accept-encoding");
+        let refused = respond(js.path, &headers(&[("accept-encoding", "gzip;q=0, br")]));
+        assert!(refused.headers().get(CONTENT_ENCODING).is_none());
+    }
+
+    #[test]
+    fn etag_revalidation_answers_304() {
+        let page = find("/").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(IF_NONE_MATCH, HeaderValue::from_static(page.etag));
+        let r = respond("/", &h);
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(r.headers()[ETAG], page.etag);
+        let stale = respond("/", &headers(&[("if-none-match", "\"0000000000000000\"")]));
+        assert_eq!(stale.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn unknown_and_hostile_paths_are_404() {
+        for path in [
+            "/nope",
+            "/../Cargo.toml",
+            "/assets/",
+            "/index.html/..",
+            "//etc/passwd",
+        ] {
+            assert_eq!(
+                respond(path, &HeaderMap::new()).status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+    }
+}
