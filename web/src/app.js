@@ -88,7 +88,10 @@ async function main() {
     tabList: $('#tabs'),
     viewContainer: $('#views'),
     welcome: $('#welcome'),
-    onChange: () => panel?.markOpen(),
+    onChange: () => {
+      panel?.markOpen();
+      document.title = workspace.active ? `${workspace.active.name} · tmuxgate` : 'tmuxgate';
+    },
     onLeave: () => {
       layout.showPanel();
       panel.focus(workspace.active?.sessionId);

@@ -117,12 +117,18 @@ export class Attachment {
    * The size is remembered and sent again when the attachment is re-attached.
    * @param {number} cols
    * @param {number} rows
-   * @returns {Promise<object | null>} the response data, or null when not connected now
+   * @returns {Promise<object | null>} the response data, or null when the connection is down
+   *   (the size then goes with the re-attach)
    */
-  resize(cols, rows) {
+  async resize(cols, rows) {
     this.#size = { cols, rows };
-    if (this.state !== 'live') return Promise.resolve(null);
-    return this.#client.request('session-resize', { channel: this.channel, cols, rows });
+    if (this.state !== 'live') return null;
+    try {
+      return await this.#client.request('session-resize', { channel: this.channel, cols, rows });
+    } catch (error) {
+      if (error.code === 'disconnected') return null;
+      throw error;
+    }
   }
 
   /** Stops the stream. Resolves when the gateway confirmed (or the socket is gone). */

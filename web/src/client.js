@@ -19,7 +19,7 @@ import {
   kSendInput,
   kSuspend,
 } from './attachment.js';
-import { decodeServerFrame, INPUT_HEADER_BYTES, writeInputHeader } from './frames.js';
+import { decodeServerFrame, InputEncoder } from './frames.js';
 
 export { Attachment };
 
@@ -64,14 +64,10 @@ const DEFAULTS = {
   stableAfterMs: 5_000,
 };
 
-/** Largest INPUT payload per frame, well under the gateway's 1 MiB message limit. */
-const INPUT_CHUNK_BYTES = 64 * 1024;
 /** Events that name a channel, routed to the attachment holding it. */
 const CHANNEL_EVENTS = new Set(['session-closed', 'session-resized', 'backend-lost', 'input-refused']);
 /** Events that name a session, routed to every attachment of it. */
 const SESSION_EVENTS = new Set(['viewer-joined', 'viewer-left']);
-
-const encoder = new TextEncoder();
 
 /**
  * A tmuxgate client. Events (`on`/`off`):
@@ -96,13 +92,16 @@ export class TerminalWebSocketClient {
   #attempt = 0;
   #timers = { reconnect: 0, connect: 0, heartbeat: 0, stable: 0 };
   #rtt = null;
-  #inputScratch = null;
+  #input;
 
   /** @param {ClientOptions} [options] */
   constructor(options = {}) {
     this.#options = { ...DEFAULTS, ...options };
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
     if (!this.#WebSocket) throw new Error('no WebSocket implementation: pass options.WebSocket');
+    // Browsers copy what WebSocket.send is given, so one buffer serves every keystroke.
+    // A WebSocket from the options may keep a reference: fresh buffers for it.
+    this.#input = new InputEncoder({ reuseBuffer: !options.WebSocket });
   }
 
   /** @returns {ClientState} */
@@ -427,41 +426,8 @@ export class TerminalWebSocketClient {
   [kSendInput](attachment, data) {
     const socket = this.#socket;
     if (!socket || attachment.state !== 'live') return false;
-    if (data.length === 0) return true;
-    if (typeof data === 'string') {
-      for (const chunk of splitText(data)) this.#sendInputFrame(socket, attachment.channel, chunk);
-    } else {
-      for (let at = 0; at < data.length; at += INPUT_CHUNK_BYTES) {
-        this.#sendInputFrame(socket, attachment.channel, data.subarray(at, at + INPUT_CHUNK_BYTES));
-      }
-    }
+    for (const frame of this.#input.encode(attachment.channel, data)) socket.send(frame);
     return true;
-  }
-
-  #sendInputFrame(socket, channel, payload) {
-    const capacity = INPUT_HEADER_BYTES + (typeof payload === 'string' ? payload.length * 3 : payload.length);
-    const frame = this.#inputBuffer(capacity);
-    writeInputHeader(frame, channel);
-    let length;
-    if (typeof payload === 'string') {
-      length = encoder.encodeInto(payload, frame.subarray(INPUT_HEADER_BYTES)).written;
-    } else {
-      frame.set(payload, INPUT_HEADER_BYTES);
-      length = payload.length;
-    }
-    socket.send(frame.subarray(0, INPUT_HEADER_BYTES + length));
-  }
-
-  /**
-   * Browsers copy the bytes in `WebSocket.send`, so one scratch buffer serves every
-   * keystroke. A WebSocket given in the options may keep a reference: fresh buffers then.
-   */
-  #inputBuffer(capacity) {
-    if (this.#options.WebSocket) return new Uint8Array(capacity);
-    if (!this.#inputScratch || this.#inputScratch.length < capacity) {
-      this.#inputScratch = new Uint8Array(Math.max(capacity, 4096));
-    }
-    return this.#inputScratch;
   }
 
   #emit(event, ...args) {
@@ -475,17 +441,5 @@ export class TerminalWebSocketClient {
         });
       }
     }
-  }
-}
-
-/** Splits text so each piece encodes to at most INPUT_CHUNK_BYTES, never inside a surrogate pair. */
-function* splitText(text) {
-  const maxChars = INPUT_CHUNK_BYTES / 3;
-  for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + maxChars);
-    const code = text.charCodeAt(end - 1);
-    if (end < text.length && code >= 0xd800 && code <= 0xdbff) end -= 1;
-    yield text.slice(at, end);
-    at = end;
   }
 }

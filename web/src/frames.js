@@ -54,21 +54,74 @@ export function decodeServerFrame(buffer) {
  * @param {Uint8Array} target at least INPUT_HEADER_BYTES long
  * @param {number} channel
  */
-export function writeInputHeader(target, channel) {
+function writeInputHeader(target, channel) {
   const view = new DataView(target.buffer, target.byteOffset, INPUT_HEADER_BYTES);
   view.setUint8(0, FRAME_INPUT);
   view.setUint32(1, channel);
 }
 
+/** Largest INPUT payload per frame, well under the gateway's 1 MiB message limit. */
+export const INPUT_CHUNK_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+
 /**
- * Encodes an INPUT frame into a new buffer.
- * @param {number} channel
- * @param {Uint8Array} bytes
- * @returns {Uint8Array}
+ * Turns keystrokes into INPUT frames: strings UTF-8 encoded, long input split into
+ * frames of at most INPUT_CHUNK_BYTES (never inside a UTF-16 surrogate pair).
+ *
+ * With `reuseBuffer`, every frame is a view of one scratch buffer, valid until the next
+ * frame is produced: fine for `WebSocket.send`, which copies the bytes in browsers.
  */
-export function encodeInputFrame(channel, bytes) {
-  const frame = new Uint8Array(INPUT_HEADER_BYTES + bytes.length);
-  writeInputHeader(frame, channel);
-  frame.set(bytes, INPUT_HEADER_BYTES);
-  return frame;
+export class InputEncoder {
+  #reuseBuffer;
+  #scratch = null;
+
+  /** @param {{reuseBuffer?: boolean}} [options] */
+  constructor({ reuseBuffer = false } = {}) {
+    this.#reuseBuffer = reuseBuffer;
+  }
+
+  /**
+   * @param {number} channel
+   * @param {string | Uint8Array} data
+   * @returns {Generator<Uint8Array>} the frames, in order
+   */
+  *encode(channel, data) {
+    if (typeof data === 'string') {
+      for (const piece of splitText(data)) {
+        const frame = this.#buffer(INPUT_HEADER_BYTES + piece.length * 3);
+        writeInputHeader(frame, channel);
+        const { written } = encoder.encodeInto(piece, frame.subarray(INPUT_HEADER_BYTES));
+        yield frame.subarray(0, INPUT_HEADER_BYTES + written);
+      }
+      return;
+    }
+    for (let at = 0; at < data.length; at += INPUT_CHUNK_BYTES) {
+      const piece = data.subarray(at, at + INPUT_CHUNK_BYTES);
+      const frame = this.#buffer(INPUT_HEADER_BYTES + piece.length);
+      writeInputHeader(frame, channel);
+      frame.set(piece, INPUT_HEADER_BYTES);
+      yield frame.subarray(0, INPUT_HEADER_BYTES + piece.length);
+    }
+  }
+
+  #buffer(capacity) {
+    if (!this.#reuseBuffer) return new Uint8Array(capacity);
+    if (!this.#scratch || this.#scratch.length < capacity) {
+      this.#scratch = new Uint8Array(Math.max(capacity, 4096));
+    }
+    return this.#scratch;
+  }
+}
+
+/** Splits text so each piece encodes to at most INPUT_CHUNK_BYTES. */
+function* splitText(text) {
+  const maxChars = INPUT_CHUNK_BYTES / 3;
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + maxChars);
+    const code = text.charCodeAt(end - 1);
+    if (end < text.length && code >= 0xd800 && code <= 0xdbff) end -= 1;
+    yield text.slice(at, end);
+    at = end;
+  }
 }
