@@ -90,6 +90,7 @@ async function main() {
     welcome: $('#welcome'),
     onChange: () => {
       panel?.markOpen();
+      panel?.scheduleRefresh(); // viewer counts and sizes changed with it
       document.title = workspace.active ? `${workspace.active.name} · tmuxgate` : 'tmuxgate';
     },
     onLeave: () => {
@@ -106,7 +107,6 @@ async function main() {
     onOpen: (session, mode) => {
       layout.closeDrawer();
       workspace.open(session, mode);
-      panel.scheduleRefresh(); // viewer counts changed
     },
     onList: (sessions) => {
       for (const session of sessions) {
@@ -121,7 +121,6 @@ async function main() {
   });
   for (const element of document.querySelectorAll('[data-leave-shortcut]')) element.textContent = LEAVE_SHORTCUT;
 
-  bindStatus(client, $('#status'), $('#status-announce'));
   client.on('state', (state) => state === 'open' && panel.refresh());
   for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
@@ -130,6 +129,7 @@ async function main() {
   window.tmuxgate = { client, terminals: () => workspace.views.map(describeView) };
   panel.startPolling();
   client.connect().catch(() => {}); // only rejects on close(); the status pill shows progress
+  bindStatus(client, $('#status'), $('#status-announce'));
 }
 
 main();

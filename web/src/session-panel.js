@@ -9,7 +9,8 @@ import { icon } from './icons.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const REFRESH_INTERVAL_MS = 5_000;
-const EVENT_REFRESH_DELAY_MS = 150;
+// Past the gateway's 250 ms coalescing of viewer counts, so one refresh sees the final count.
+const EVENT_REFRESH_DELAY_MS = 300;
 
 /** A user-facing sentence for a failed request. */
 export function describeError(error) {

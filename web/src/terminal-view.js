@@ -169,6 +169,7 @@ export class TerminalView {
 
   /** Attaches again, resuming from the last offset when the gateway still has it. */
   async reattach() {
+    if (this.state === 'attaching') return;
     const previous = this.attachment;
     this.attachment = null;
     if (previous && previous.state !== 'closed') await previous.detach();
