@@ -16,7 +16,8 @@ const EVENT_REFRESH_DELAY_MS = 300;
 export function describeError(error) {
   if (error.code === 'disconnected') return 'Not connected to the gateway. Try again once it is back.';
   if (error.code === 'timeout') return 'The gateway did not answer in time.';
-  return error.message;
+  const message = error.message;
+  return /[.!?]$/.test(message) ? message : `${message[0].toUpperCase()}${message.slice(1)}.`;
 }
 
 export class SessionPanel {

@@ -10,6 +10,7 @@ import { Terminal } from '@xterm/xterm';
 import { debounce, h } from './dom.js';
 import { icon } from './icons.js';
 import { bindClipboardKeys } from './keys.js';
+import { describeError } from './session-panel.js';
 import { onThemeChange, terminalTheme } from './themes.js';
 
 const SCROLLBACK_LINES = 5000;
@@ -269,7 +270,7 @@ export class TerminalView {
     const ending = ENDINGS[reason] ?? ENDINGS.failed;
     const { overlay } = this.#parts;
     overlay.querySelector('.overlay-title').textContent = ending.title;
-    overlay.querySelector('.overlay-text').textContent = error ? `${ending.text} (${error.message})` : ending.text;
+    overlay.querySelector('.overlay-text').textContent = error ? `${ending.text} ${describeError(error)}` : ending.text;
     overlay.querySelector('.reattach').hidden = !ending.reattach;
     this.#setState(ending.state);
   }
