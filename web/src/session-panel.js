@@ -16,7 +16,7 @@ const EVENT_REFRESH_DELAY_MS = 300;
 export function describeError(error) {
   if (error.code === 'disconnected') return 'Not connected to the gateway. Try again once it is back.';
   if (error.code === 'timeout') return 'The gateway did not answer in time.';
-  const message = error.message;
+  const message = error.message || 'the request failed';
   return /[.!?]$/.test(message) ? message : `${message[0].toUpperCase()}${message.slice(1)}.`;
 }
 
