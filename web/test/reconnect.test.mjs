@@ -1,0 +1,59 @@
+// Reconnecting: the page reaches the gateway through a TCP proxy that cuts every connection
+// while the pane prints numbered lines; the UI must reconnect and resume from its offset, so
+// every line shows exactly once, in order.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  createSession, openUi, recordedStates, recordStates, terminalInfo, typeLine, uniqueName,
+  useGatewayAndBrowser, waitForStatus, waitForText, waitForViewState,
+} from './harness.mjs';
+
+/** Lines printed; fewer when the UI's scrollback cannot hold them all. */
+const WANTED_LINES = 3000;
+/** Lines beyond the numbered ones that the buffer must also hold (command, prompt, screen). */
+const SPARE_LINES = 100;
+/** Cuts, each once the pane has printed past the given fraction of the lines. */
+const CUT_AT = [0.2, 0.55];
+const RUN_TIMEOUT_MS = 60_000;
+
+const fixture = useGatewayAndBrowser({ proxy: true });
+
+test('connections cut while output flows: every line arrives once, in order', async (t) => {
+  const page = await openUi(fixture.browser, `${fixture.proxy.url}/`);
+  const sessionId = await createSession(page, uniqueName('reconnect'));
+  const { scrollback, rows } = await terminalInfo(page, sessionId);
+  const lines = Math.min(WANTED_LINES, scrollback + rows - SPARE_LINES);
+  t.diagnostic(`scrollback ${scrollback}, rows ${rows}: printing ${lines} lines`);
+  assert.ok(lines >= 1000, `the UI keeps at least ${1000 + SPARE_LINES} lines (scrollback ${scrollback})`);
+
+  await recordStates(page);
+  await typeLine(page, sessionId,
+    `for i in $(seq 1 ${lines}); do echo line-$i; sleep 0.002; done; echo done-marker`);
+  for (const fraction of CUT_AT) {
+    const mark = Math.round(lines * fraction);
+    await waitForText(page, sessionId, new RegExp(`^line-${mark}$`, 'm'), RUN_TIMEOUT_MS);
+    const cut = fixture.proxy.dropAll();
+    t.diagnostic(`cut ${cut} connection(s) after line-${mark}`);
+    assert.ok(cut >= 1, 'the page had a connection through the proxy');
+    await page.waitForFunction(() => window.__stateLog.some((e) => e.id === 'status' && e.state === 'reconnecting'));
+    await waitForStatus(page, 'open');
+    await waitForViewState(page, sessionId, 'live');
+    assert.ok((await recordedStates(page, `view:${sessionId}`)).includes('reconnecting'),
+      'the terminal view showed reconnecting too');
+    await page.evaluate(() => { window.__stateLog.length = 0; });
+  }
+  const text = await waitForText(page, sessionId, /^done-marker$/m, RUN_TIMEOUT_MS);
+
+  const numbers = text.split('\n').flatMap((l) => {
+    const m = /^line-(\d+)$/.exec(l.trimEnd());
+    return m ? [Number(m[1])] : [];
+  });
+  const firstBreak = numbers.findIndex((n, i) => n !== i + 1);
+  assert.equal(firstBreak, -1,
+    `line-N in order, once each; first break at index ${firstBreak}: ` +
+    `${JSON.stringify(numbers.slice(Math.max(0, firstBreak - 3), firstBreak + 3))}`);
+  assert.equal(numbers.length, lines);
+  assert.deepEqual(await recordedStates(page, 'status'), [], 'no further state changes after the last reconnect');
+  assert.deepEqual(page.problems.filter((p) => !/WebSocket|ERR_CONNECTION/.test(p)), []);
+});
