@@ -215,8 +215,6 @@ export async function startProxy(target) {
   return {
     addr: `127.0.0.1:${ownPort}`,
     url: `http://127.0.0.1:${ownPort}`,
-    /** Open proxied connections. */
-    get connections() { return pairs.size; },
     /** Destroys every open connection; returns how many there were. */
     dropAll() {
       const count = pairs.size;
@@ -266,11 +264,11 @@ export function useGatewayAndBrowser({ gateway: gatewayOptions, proxy = false } 
 
 // ---------------------------------------------------------------- browser
 
-/** Headless Debian Chromium (never a downloaded browser). */
-export function launchBrowser() {
+/** Headless Debian Chromium (never a downloaded browser), with `args` added to ours. */
+export function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
   });
 }
 
@@ -282,7 +280,7 @@ export function launchBrowser() {
 export async function openUi(browser, url, { viewport = { width: 1280, height: 800 }, colorScheme, beforeLoad } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
-  beforeLoad?.(page);
+  await beforeLoad?.(page);
   page.problems = [];
   page.on('pageerror', (error) => page.problems.push(`pageerror: ${error.message}`));
   page.on('console', (msg) => {
@@ -418,25 +416,4 @@ export function terminalInfo(page, sessionId) {
 /** Lines of `text` that are exactly the output `line` (not the command that printed it). */
 export function outputLines(text, line) {
   return text.split('\n').filter((l) => l.trimEnd() === line);
-}
-
-/**
- * Records every `data-state` value `#status` and the terminal views take, from now on, in
- * `window.__stateLog` (a MutationObserver: short-lived states are not missed by polling).
- */
-export async function recordStates(page) {
-  await page.evaluate(() => {
-    window.__stateLog = [];
-    const note = (node) => window.__stateLog.push({
-      id: node.classList.contains('terminal-view') ? `view:${node.dataset.sessionId}` : node.id,
-      state: node.dataset.state, at: performance.now(),
-    });
-    new MutationObserver((records) => records.forEach((r) => note(r.target)))
-      .observe(document.body, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
-  });
-}
-
-/** The states recorded by `recordStates` for `id` (`status` or `view:SESSIONID`). */
-export function recordedStates(page, id) {
-  return page.evaluate((id) => window.__stateLog.filter((e) => e.id === id).map((e) => e.state), id);
 }

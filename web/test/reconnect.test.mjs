@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  createSession, openUi, recordedStates, recordStates, terminalInfo, typeLine, uniqueName,
+  createSession, openUi, terminalInfo, typeLine, uniqueName,
   useGatewayAndBrowser, waitForStatus, waitForText, waitForViewState,
 } from './harness.mjs';
 
@@ -57,3 +57,24 @@ test('connections cut while output flows: every line arrives once, in order', as
   assert.deepEqual(await recordedStates(page, 'status'), [], 'no further state changes after the last reconnect');
   assert.deepEqual(page.problems.filter((p) => !/WebSocket|ERR_CONNECTION/.test(p)), []);
 });
+
+/**
+ * Records every `data-state` value `#status` and the terminal views take, from now on, in
+ * `window.__stateLog` (a MutationObserver: short-lived states are not missed by polling).
+ */
+async function recordStates(page) {
+  await page.evaluate(() => {
+    window.__stateLog = [];
+    const note = (node) => window.__stateLog.push({
+      id: node.classList.contains('terminal-view') ? `view:${node.dataset.sessionId}` : node.id,
+      state: node.dataset.state, at: performance.now(),
+    });
+    new MutationObserver((records) => records.forEach((r) => note(r.target)))
+      .observe(document.body, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+  });
+}
+
+/** The states recorded by `recordStates` for `id` (`status` or `view:SESSIONID`). */
+function recordedStates(page, id) {
+  return page.evaluate((id) => window.__stateLog.filter((e) => e.id === id).map((e) => e.state), id);
+}

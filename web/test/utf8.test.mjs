@@ -8,8 +8,15 @@ import {
   useGatewayAndBrowser, waitForText,
 } from './harness.mjs';
 
-/** `中` (3 bytes) then `😀` (4 bytes), repeated: 7 bytes a pair, so frame cuts land mid-character. */
-const PAIRS = 10_000;
+/** `中😀😀`: 3 + 4 + 4 = 11 bytes, printed this many times (66 KB, two frames' worth at least). */
+const REPEATS = 6000;
+const UNIT = String.raw`\xe4\xb8\xad\xf0\x9f\x98\x80\xf0\x9f\x98\x80`;
+/**
+ * The pane writes the run in blocks of this size (`dd`), and the pty hands tmux reads of up
+ * to 4095 bytes: neither is a multiple of 11, so frame boundaries fall inside characters.
+ * (With a 7-byte unit, 4095 = 585 x 7 kept nearly every boundary between characters.)
+ */
+const WRITE_BYTES = 1000;
 const BULK_TIMEOUT_MS = 60_000;
 const OUTPUT = 0x01;
 const FRAME_HEADER_BYTES = 13;
@@ -40,14 +47,16 @@ test('a multi-byte run split across OUTPUT frames decodes without U+FFFD', async
   const page = await openUi(fixture.browser, `${fixture.gateway.url}/`, { beforeLoad: (p) => { frames = watchOutputFrames(p); } });
   const sessionId = await createSession(page, uniqueName('utf8-bulk'));
   await typeLine(page, sessionId,
-    `printf '\\xe4\\xb8\\xad\\xf0\\x9f\\x98\\x80%.0s' $(seq 1 ${PAIRS}); echo; echo bulk-$((1+1))-end`);
+    `printf '${UNIT}%.0s' $(seq 1 ${REPEATS}) | dd iflag=fullblock bs=${WRITE_BYTES} status=none;` +
+    ' echo; echo bulk-$((1+1))-end');
   const text = await waitForText(page, sessionId, /^bulk-2-end$/m, BULK_TIMEOUT_MS);
 
   t.diagnostic(`${frames.count} OUTPUT frames, ${frames.bytes} bytes, ${frames.splitMidCharacter} ending mid-character`);
   assert.ok(!text.includes('\ufffd'), 'no U+FFFD anywhere in the buffer');
-  assert.equal([...text.matchAll(/中/g)].length, PAIRS, 'every 中 arrived');
-  assert.equal([...text.matchAll(/😀/g)].length, PAIRS, 'every 😀 arrived');
-  assert.ok(frames.bytes >= PAIRS * 7, `the run came as OUTPUT frames (${frames.bytes} bytes)`);
+  assert.equal([...text.matchAll(/中/g)].length, REPEATS, 'every 中 arrived');
+  assert.equal([...text.matchAll(/😀/g)].length, 2 * REPEATS, 'every 😀 arrived');
+  assert.equal([...text.matchAll(/中😀😀/g)].length, REPEATS, 'in order');
+  assert.ok(frames.bytes >= REPEATS * 11, `the run came as OUTPUT frames (${frames.bytes} bytes)`);
   assert.ok(frames.splitMidCharacter >= 1,
     `some OUTPUT frame ended inside a UTF-8 sequence (${frames.count} frames, none did)`);
   await page.context().close();
