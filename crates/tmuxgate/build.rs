@@ -23,19 +23,31 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
     let mut files = Vec::new();
     collect(&dist, &mut files);
+    // Sorted by URL, the order `web::find` binary-searches (a `PathBuf` sorts by components,
+    // which differs: `/a/b` < `/a.txt` by path, `/a.txt` < `/a/b` by string).
+    let mut files: Vec<(String, PathBuf)> = files
+        .into_iter()
+        .map(|file| {
+            let rel = file.strip_prefix(&dist).expect("under dist");
+            (
+                format!("/{}", rel.to_string_lossy().replace('\\', "/")),
+                file,
+            )
+        })
+        .collect();
     files.sort();
     let mut table = String::from("&[\n");
-    for file in &files {
+    for (url, file) in &files {
         let rel = file.strip_prefix(&dist).expect("under dist");
-        let url = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
         let body = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let gzip = gzip(&body, content_type(file), &out, rel);
+        let hash = fnv1a(&body);
         writeln!(
             table,
-            "    Asset {{ path: {url:?}, content_type: {:?}, etag: \"\\\"{:016x}\\\"\", \
-             immutable: {}, body: include_bytes!({:?}), gzip: {} }},",
+            "    Asset {{ path: {url:?}, content_type: {:?}, etag: \"\\\"{hash:016x}\\\"\", \
+             gzip_etag: \"\\\"{hash:016x}-gz\\\"\", immutable: {}, body: include_bytes!({:?}), \
+             gzip: {} }},",
             content_type(file),
-            fnv1a(&body),
             url.starts_with("/assets/"),
             file.canonicalize().expect("exists"),
             match gzip {

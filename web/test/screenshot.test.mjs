@@ -1,16 +1,20 @@
 // The README's picture: the whole page at 1280x800 with two sessions open, the active one
-// showing a coloured prompt, a directory listing and a colour table. Written to
-// docs/screenshot.png on every run.
+// showing a coloured prompt, a directory listing and a colour table. Every run takes it (into
+// a temporary file, so a test run leaves the checkout clean); with UPDATE_SCREENSHOT=1 it is
+// written to docs/screenshot.png, the committed copy: `UPDATE_SCREENSHOT=1 scripts/test`.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   createSession, openUi, REPO, typeLine, useGatewayAndBrowser, waitForText,
 } from './harness.mjs';
 
-const SCREENSHOT = path.join(REPO, 'docs/screenshot.png');
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1'
+  ? path.join(REPO, 'docs/screenshot.png')
+  : path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tmuxgate-screenshot-')), 'screenshot.png');
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const fixture = useGatewayAndBrowser();
@@ -41,6 +45,7 @@ test('screenshot of two open sessions at 1280x800', async () => {
   assert.ok(png.readUInt32BE(20) >= 800, 'PNG height');
   assert.equal(await page.locator('#tabs [role="tab"]').count(), 2, 'two tabs open');
   await page.context().close();
+  if (process.env.UPDATE_SCREENSHOT !== '1') fs.rmSync(path.dirname(SCREENSHOT), { recursive: true });
 });
 
 function shellQuote(text) {

@@ -18,6 +18,8 @@ pub struct Asset {
     pub content_type: &'static str,
     /// Strong ETag (quoted) of the uncompressed bytes.
     pub etag: &'static str,
+    /// ETag of the gzip representation (a strong ETag names one representation).
+    pub gzip_etag: &'static str,
     /// Under `/assets/`: the name carries a content hash, so it never changes.
     pub immutable: bool,
     /// The file.
@@ -59,10 +61,16 @@ pub fn respond(path: &str, headers: &HeaderMap) -> Response {
     let Some(asset) = find(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mut response = if not_modified(headers, asset.etag) {
+    let packed = asset.gzip.filter(|_| accepts_gzip(headers));
+    let etag = match packed {
+        Some(_) => asset.gzip_etag,
+        None => asset.etag,
+    };
+    // Either representation's tag validates: both are the same content.
+    let mut response = if not_modified(headers, &[asset.etag, asset.gzip_etag]) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        match asset.gzip.filter(|_| accepts_gzip(headers)) {
+        match packed {
             Some(packed) => {
                 let mut r = packed.into_response();
                 r.headers_mut()
@@ -74,7 +82,7 @@ pub fn respond(path: &str, headers: &HeaderMap) -> Response {
     };
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    h.insert(ETAG, HeaderValue::from_static(asset.etag));
+    h.insert(ETAG, HeaderValue::from_static(etag));
     let cache = match asset.immutable {
         true => CACHE_IMMUTABLE,
         false => CACHE_REVALIDATE,
@@ -100,15 +108,15 @@ fn security_headers(h: &mut HeaderMap, page: bool) {
     }
 }
 
-/// `If-None-Match` lists `etag` (or is `*`).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+/// `If-None-Match` lists one of `etags` (or is `*`).
+fn not_modified(headers: &HeaderMap, etags: &[&str]) -> bool {
     headers
         .get_all(IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == etag || t == "*")
+        .any(|t| t == "*" || etags.contains(&t))
 }
 
 /// `Accept-Encoding` names gzip (or `*`) without `q=0`.
@@ -186,6 +194,13 @@ mod tests {
         assert!(plain.headers().get(CONTENT_SECURITY_POLICY).is_none());
         let packed = respond(js.path, &headers(&[("accept-encoding", "br, gzip;q=0.8")]));
         assert_eq!(packed.headers()[CONTENT_ENCODING], "gzip");
+        assert_eq!(packed.headers()[ETAG], js.gzip_etag);
+        assert_ne!(js.gzip_etag, js.etag);
+        let revalidate = [("accept-encoding", "gzip"), ("if-none-match", js.gzip_etag)];
+        assert_eq!(
+            respond(js.path, &headers(&revalidate)).status(),
+            StatusCode::NOT_MODIFIED
+        );
         assert_eq!(packed.headers()[VARY], "accept-encoding");
         let refused = respond(js.path, &headers(&[("accept-encoding", "gzip;q=0, br")]));
         assert!(refused.headers().get(CONTENT_ENCODING).is_none());

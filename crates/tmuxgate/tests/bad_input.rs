@@ -235,6 +235,41 @@ async fn frame_violations_close_with_their_codes() {
         .expect("the gateway still serves new clients");
 }
 
+/// Input racing the end of its channel (a detach, or a destroy by someone else) is dropped:
+/// only a channel this connection never had closes it with 4001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_for_an_ended_channel_is_dropped() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let session = client
+        .create_session("ended", 80, 24)
+        .await
+        .expect("create");
+    let attached = client
+        .attach(tmuxgate_client::attach_request(&session.session_id, 80, 24))
+        .await
+        .expect("attach");
+    client.detach(attached.channel).await.expect("detach");
+    client
+        .send_input(attached.channel, b"late keys")
+        .await
+        .expect("send");
+    client
+        .heartbeat()
+        .await
+        .expect("the connection survives input for its ended channel");
+    client
+        .send_input(attached.channel + 1, b"x")
+        .await
+        .expect("send");
+    let (code, _) = client.wait_closed(STEP).await.expect("closed");
+    assert_eq!(
+        code,
+        CloseCode::UnknownChannel.code(),
+        "a channel never attached"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_close_with_4009() {
     let server = TestServer::start_with(|c| c.max_message_bytes = MAX_MESSAGE_BYTES).await;

@@ -153,6 +153,13 @@ impl Conn {
         let ClientFrame::Input { channel, data } = decode_client_frame(data)
             .map_err(|_| Close(CloseCode::BadFrame, "undecodable binary frame"))?;
         let Some(c) = self.channels.get_mut(&channel) else {
+            // Channels are never reused: one below `next_channel` was attached and has ended
+            // (detached, or its session closed while this input was on the wire). Typing into
+            // a session someone else just destroyed must not cost every other tab its socket.
+            if channel != 0 && channel < self.next_channel {
+                tracing::debug!(channel, "input for an ended channel: dropped");
+                return Ok(());
+            }
             return Err(Close(
                 CloseCode::UnknownChannel,
                 "binary frame for an unknown channel",
