@@ -24,11 +24,14 @@ pub enum CloseCode {
     MessageTooLarge = 4009,
     /// The connection could not keep up with its output and was dropped.
     TooSlow = 4010,
+    /// Authentication failed, was not completed within the deadline, or its token was
+    /// revoked or expired while the connection was open.
+    Unauthorized = 4401,
 }
 
 impl CloseCode {
     /// Every code, for documentation checks.
-    pub const ALL: [CloseCode; 10] = [
+    pub const ALL: [CloseCode; 11] = [
         CloseCode::Normal,
         CloseCode::GoingAway,
         CloseCode::TryAgainLater,
@@ -38,6 +41,7 @@ impl CloseCode {
         CloseCode::IdleTimeout,
         CloseCode::MessageTooLarge,
         CloseCode::TooSlow,
+        CloseCode::Unauthorized,
         CloseCode::InternalError,
     ];
 

@@ -48,11 +48,17 @@ pub enum Request {
     Heartbeat(Heartbeat),
     /// `metrics`: a JSON summary of the gateway's counters.
     Metrics,
+    /// `auth`: log in with a username and password, or present a token.
+    Auth(Auth),
+    /// `session-share`: let another user attach to a session this client owns.
+    SessionShare(SessionShare),
+    /// `session-unshare`: take a share back (attached channels lose the access at once).
+    SessionUnshare(SessionUnshare),
 }
 
 impl Request {
     /// Every request `type` string, for documentation checks.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 12] = [
         "session-create",
         "session-list",
         "session-attach",
@@ -62,6 +68,9 @@ impl Request {
         "terminal-input",
         "heartbeat",
         "metrics",
+        "auth",
+        "session-share",
+        "session-unshare",
     ];
 
     /// The `type` string of this request.
@@ -76,6 +85,9 @@ impl Request {
             Request::TerminalInput(_) => "terminal-input",
             Request::Heartbeat(_) => "heartbeat",
             Request::Metrics => "metrics",
+            Request::Auth(_) => "auth",
+            Request::SessionShare(_) => "session-share",
+            Request::SessionUnshare(_) => "session-unshare",
         }
     }
 }
@@ -173,6 +185,66 @@ pub struct Heartbeat {
     pub timestamp: Option<Value>,
 }
 
+/// A password or token as it travels in a request. `Debug` prints `***`, so a request can be
+/// logged without leaking it; only [`Credential::expose`] gives the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Credential(String);
+
+impl Credential {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Credential {
+        Credential(value.into())
+    }
+
+    /// The value itself, for the one place that checks it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `auth` data: `username` and `password`, or `token`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Auth {
+    /// The user logging in with a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// That user's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Credential>,
+    /// A token from an earlier login or from `tmuxgate user token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Credential>,
+}
+
+/// `session-share` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionShare {
+    /// The session (owned by this client, unless it may share any session).
+    pub session_id: String,
+    /// The user it is shared with.
+    pub user: String,
+    /// `read` (watch only) or `write`.
+    pub mode: AttachMode,
+}
+
+/// `session-unshare` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionUnshare {
+    /// The session.
+    pub session_id: String,
+    /// The user whose share is taken back.
+    pub user: String,
+}
+
 /// Why a text frame is not a valid request. `id` is set when the envelope was readable.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -208,6 +280,11 @@ pub fn decode_request(text: &str) -> Result<Incoming, DecodeError> {
             code: ErrorCode::UnknownType,
             message: format!("unknown request type `{}`", truncate(&kind, 64)),
         },
+        // serde's message can quote the offending value: never for a credential.
+        DataError::Invalid(_) if kind == "auth" => invalid(
+            id.clone(),
+            "invalid `auth` data: expected {username, password} or {token}, as strings".into(),
+        ),
         DataError::Invalid(e) => invalid(id.clone(), format!("invalid `{kind}` data: {e}")),
     })?;
     Ok(Incoming { id, request })
@@ -232,6 +309,9 @@ fn decode_data(kind: &str, data: Value) -> Result<Request, DataError> {
         "terminal-input" => Request::TerminalInput(parse(data)?),
         "heartbeat" => Request::Heartbeat(parse(data)?),
         "metrics" => Request::Metrics,
+        "auth" => Request::Auth(parse(data)?),
+        "session-share" => Request::SessionShare(parse(data)?),
+        "session-unshare" => Request::SessionUnshare(parse(data)?),
         _ => return Err(DataError::Unknown),
     })
 }
@@ -271,6 +351,9 @@ pub fn encode_request(id: &RequestId, request: &Request) -> String {
         Request::SessionResize(d) => serde_json::to_value(d),
         Request::TerminalInput(d) => serde_json::to_value(d),
         Request::Heartbeat(d) => serde_json::to_value(d),
+        Request::Auth(d) => serde_json::to_value(d),
+        Request::SessionShare(d) => serde_json::to_value(d),
+        Request::SessionUnshare(d) => serde_json::to_value(d),
         Request::SessionList | Request::Metrics => Ok(Value::Object(Default::default())),
     }
     .unwrap_or(Value::Null);
@@ -338,6 +421,44 @@ mod tests {
         });
         let text = encode_request(&RequestId::Number(9.into()), &req);
         assert_eq!(decode_request(&text).unwrap().request, req);
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_or_errors() {
+        let req =
+            decode_request(r#"{"type":"auth","data":{"username":"ann","password":"hunter2"}}"#)
+                .unwrap();
+        assert!(!format!("{req:?}").contains("hunter2"));
+        let Request::Auth(auth) = req.request else {
+            panic!("wrong variant")
+        };
+        assert_eq!(
+            auth.password.as_ref().map(Credential::expose),
+            Some("hunter2")
+        );
+        for bad in [
+            r#"{"type":"auth","data":{"username":"ann","password":"hunter2","token":7}}"#,
+            r#"{"type":"auth","data":{"username":["hunter2"]}}"#,
+            r#"{"type":"auth","data":{"token":{"hunter2":1}}}"#,
+        ] {
+            let e = decode_request(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            assert!(!e.message.contains("hunter2"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn share_requests_round_trip() {
+        let req = Request::SessionShare(SessionShare {
+            session_id: "s".into(),
+            user: "bob".into(),
+            mode: AttachMode::Read,
+        });
+        let text = encode_request(&RequestId::Number(1.into()), &req);
+        assert!(text.contains(r#""mode":"read""#));
+        assert_eq!(decode_request(&text).unwrap().request, req);
+        let missing_mode = r#"{"type":"session-share","data":{"sessionId":"s","user":"bob"}}"#;
+        assert_eq!(code_of(missing_mode), ErrorCode::InvalidRequest);
     }
 
     proptest! {

@@ -27,11 +27,13 @@ pub enum ErrorCode {
     Timeout,
     /// An unexpected failure inside the gateway.
     Internal,
+    /// Not authenticated: wrong credentials, or a request before `auth` succeeded.
+    Unauthorized,
 }
 
 impl ErrorCode {
     /// Every code, for documentation checks.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::InvalidRequest,
         ErrorCode::UnknownType,
         ErrorCode::NotFound,
@@ -41,6 +43,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Timeout,
         ErrorCode::Internal,
+        ErrorCode::Unauthorized,
     ];
 
     /// The wire spelling, e.g. `invalid_request`.
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 }
@@ -160,6 +164,47 @@ pub struct SessionInfo {
     pub cols: u16,
     /// Current height.
     pub rows: u16,
+    /// The user who created it (absent when authentication is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Users it is shared with (shown to its owner and to administrators).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<Share>,
+}
+
+/// One user a session is shared with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// User name.
+    pub user: String,
+    /// `read` or `write`.
+    pub mode: crate::request::AttachMode,
+}
+
+/// Data of a successful `auth`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthReply {
+    /// A token for later connections (after a password login; absent after a token login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When the token expires, milliseconds since the epoch.
+    pub expires_at: u64,
+    /// The authenticated user.
+    pub user: String,
+    /// Their role.
+    pub role: String,
+}
+
+impl std::fmt::Debug for AuthReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthReply")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("expires_at", &self.expires_at)
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 /// Data of `session-list`.
@@ -212,7 +257,7 @@ pub enum Event {
         session_id: String,
         /// The channel that was attached to it.
         channel: u32,
-        /// `destroyed` or `exited`.
+        /// `destroyed`, `exited`, `detached` or `revoked` (the access to it was taken back).
         reason: String,
     },
     /// The pane streamed on `channel` changed size.
@@ -253,6 +298,17 @@ pub enum Event {
         /// Backend id.
         backend: String,
     },
+    /// This connection's access to the session changed while `channel` was attached: `read`
+    /// (a write share became read-only; input is refused from now on).
+    AccessChanged {
+        /// Session id.
+        #[serde(rename = "sessionId")]
+        session_id: String,
+        /// Channel concerned.
+        channel: u32,
+        /// The channel's mode from now on.
+        mode: crate::request::AttachMode,
+    },
     /// Binary input on a read-only channel was dropped (sent once per channel).
     InputRefused {
         /// Channel concerned.
@@ -265,12 +321,13 @@ pub enum Event {
 
 impl Event {
     /// Every event name, for documentation checks.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "session-closed",
         "session-resized",
         "viewer-joined",
         "viewer-left",
         "backend-lost",
+        "access-changed",
         "input-refused",
     ];
 

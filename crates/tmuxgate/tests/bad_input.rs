@@ -552,3 +552,23 @@ mod prometheus {
         Some((rest.join(","), le?))
     }
 }
+
+/// Until authentication is served, its requests are refused plainly, and a password sent
+/// anyway is never echoed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_requests_are_refused_while_authentication_is_off() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    for text in [
+        r#"{"type":"auth","id":"a","data":{"username":"ann","password":"hunter2-secret"}}"#,
+        r#"{"type":"auth","id":"a","data":{"token":["hunter2-secret"]}}"#,
+        r#"{"type":"session-share","id":"a","data":{"sessionId":"x","user":"bob","mode":"read"}}"#,
+        r#"{"type":"session-unshare","id":"a","data":{"sessionId":"x","user":"bob"}}"#,
+    ] {
+        let body = raw(&client, text).await;
+        assert_error(&body, ErrorCode::InvalidRequest, id("a"), text);
+        let message = body.error.unwrap_or_default();
+        assert!(!message.contains("hunter2"), "{text}: {message}");
+    }
+    client.heartbeat().await.expect("the connection survives");
+}

@@ -98,6 +98,16 @@ impl Conn {
                 Ok((to_value(reply), None))
             }
             Request::Metrics => Ok((self.gw.stats.summary(self.gw.sessions.count()), None)),
+            // Authentication is refused at start-up until it is wired in (issue 5): with it
+            // off there are no users to log in as and no owners to share from.
+            Request::Auth(_) => Err(WireError::new(
+                ErrorCode::InvalidRequest,
+                "authentication is off on this gateway",
+            )),
+            Request::SessionShare(_) | Request::SessionUnshare(_) => Err(WireError::new(
+                ErrorCode::InvalidRequest,
+                "sessions have no owners while authentication is off",
+            )),
         }
     }
 

@@ -121,6 +121,8 @@ impl SessionEntry {
             viewers,
             cols,
             rows,
+            owner: None,
+            shares: Vec::new(),
         }
     }
 }
