@@ -29,6 +29,10 @@ pub struct Discovered {
     pub name: String,
     /// Creation time in ms (`@tmuxgate_created`).
     pub created_at: u64,
+    /// The user who created it (`@tmuxgate_owner`), when authentication was on.
+    pub owner: Option<String>,
+    /// Who it is shared with (`@tmuxgate_shares`).
+    pub shares: Vec<tmuxgate_protocol::response::Share>,
 }
 
 /// What a new session needs.
@@ -45,6 +49,8 @@ pub struct NewSession<'a> {
     pub cwd: Option<&'a str>,
     /// Creation time in ms.
     pub created_at: u64,
+    /// The creating user, when authentication is on (a validated user name).
+    pub owner: Option<&'a str>,
 }
 
 /// One tmux server.
@@ -241,10 +247,13 @@ impl Backend {
                 .arg_raw_static(opt)
                 .arg_quoted(value)?)
         };
-        let line = tmux_control::CommandLine::from(cmd)
+        let mut line = tmux_control::CommandLine::from(cmd)
             .then(set("@tmuxgate_id", new.public_id)?)
             .then(set("@tmuxgate_name", new.name.as_str())?)
             .then(set("@tmuxgate_created", &new.created_at.to_string())?);
+        if let Some(owner) = new.owner {
+            line = line.then(set("@tmuxgate_owner", owner)?);
+        }
         let id: SessionId = first_line(&admin.command(line).await?)?
             .parse()
             .map_err(|_| BackendError::Reply("new-session id".into()))?;
@@ -273,10 +282,25 @@ impl Backend {
         Ok(())
     }
 
+    /// Records who a session is shared with (`@tmuxgate_shares`, see
+    /// [`crate::sessions::access`]).
+    pub async fn set_shares(&self, id: SessionId, encoded: &str) -> Result<(), BackendError> {
+        let admin = self.admin()?;
+        let cmd = Command::new("set-option")
+            .flag_value("-t", id)
+            .arg_raw_static("@tmuxgate_shares")
+            .arg_quoted(encoded)?;
+        admin.command(cmd).await?.check()?;
+        Ok(())
+    }
+
     /// The gateway's sessions on this server (those carrying `@tmuxgate_id`).
     pub async fn discover(&self) -> Result<Vec<Discovered>, BackendError> {
         let admin = self.admin()?;
-        let format = "#{session_id} #{@tmuxgate_id} #{@tmuxgate_created} #{@tmuxgate_name}";
+        // The name last: the only field that may be read up to the end of the line. The
+        // owner and shares fields are empty when unset.
+        let format = "#{session_id} #{@tmuxgate_id} #{@tmuxgate_created} #{@tmuxgate_owner} \
+                      #{@tmuxgate_shares} #{@tmuxgate_name}";
         let reply = admin
             .command(
                 Command::new("list-sessions")
@@ -296,19 +320,27 @@ impl Backend {
 /// Parses one `list-sessions` line; anything unexpected (not ours, or tampered with from
 /// inside a pane) is skipped.
 fn parse_discovered(line: &[u8]) -> Option<Discovered> {
+    use crate::sessions::access;
     let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.splitn(4, ' ');
+    let mut fields = text.splitn(6, ' ');
     let tmux_id = fields.next()?.parse().ok()?;
     let public_id = fields.next()?.to_string();
     let created_at = fields.next()?.parse().ok()?;
+    let owner = fields.next()?;
+    let shares = fields.next()?;
     let name = fields.next()?;
     let valid_id = crate::sessions::is_public_id(&public_id);
     let valid_name = tmux_control::Name::new(name).is_ok();
+    // A tampered owner becomes no owner: only users whose role reaches every session keep
+    // access to it.
+    let owner = access::is_user_name(owner).then(|| owner.to_owned());
     (valid_id && valid_name).then(|| Discovered {
         tmux_id,
         public_id,
         name: name.to_string(),
         created_at,
+        owner,
+        shares: access::decode_shares(shares),
     })
 }
 
@@ -342,11 +374,25 @@ mod tests {
 
     #[test]
     fn discovery_skips_foreign_and_tampered_sessions() {
-        let ok = parse_discovered(b"$3 s_0123456789abcdef01234567 1700000000000 build-1").unwrap();
+        let ok =
+            parse_discovered(b"$3 s_0123456789abcdef01234567 1700000000000   build-1").unwrap();
         assert_eq!(ok.tmux_id, SessionId(3));
         assert_eq!(ok.name, "build-1");
+        assert_eq!((ok.owner, ok.shares), (None, Vec::new()));
         assert!(parse_discovered(b"$4  ").is_none());
-        assert!(parse_discovered(b"$5 s_0123456789abcdef01234567 1 #(reboot)").is_none());
-        assert!(parse_discovered(b"$6 ../../x 1 name").is_none());
+        assert!(parse_discovered(b"$5 s_0123456789abcdef01234567 1   #(reboot)").is_none());
+        assert!(parse_discovered(b"$6 ../../x 1   name").is_none());
+    }
+
+    #[test]
+    fn discovery_reads_owner_and_shares_and_drops_tampered_ones() {
+        let line = b"$3 s_0123456789abcdef01234567 1 ann bob:read,Eve:write,carl:write build";
+        let found = parse_discovered(line).unwrap();
+        assert_eq!(found.owner.as_deref(), Some("ann"));
+        let users: Vec<_> = found.shares.iter().map(|s| s.user.as_str()).collect();
+        assert_eq!(users, ["bob", "carl"]);
+        let tampered = b"$3 s_0123456789abcdef01234567 1 Root:x  build";
+        let found = parse_discovered(tampered).unwrap();
+        assert_eq!((found.owner, found.name.as_str()), (None, "build"));
     }
 }

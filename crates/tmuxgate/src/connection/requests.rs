@@ -113,7 +113,11 @@ impl Conn {
 
     async fn create(&mut self, req: SessionCreate) -> Outcome {
         let t0 = Instant::now();
-        let (info, backend) = self.gw.sessions.create(&req.name, &req.options).await?;
+        let (info, backend) = self
+            .gw
+            .sessions
+            .create(&req.name, &req.options, None)
+            .await?;
         Ok((to_value(info), Some((backend, t0))))
     }
 

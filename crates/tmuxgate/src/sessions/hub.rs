@@ -202,6 +202,15 @@ impl Hub {
         Ok(hub)
     }
 
+    /// Tells every channel attached to this session to check its access again (a share
+    /// changed).
+    pub fn access_changed(&self) {
+        let views: Vec<_> = lock(&self.shared.panes).values().cloned().collect();
+        for view in views {
+            view.update(|s| s.access = s.access.wrapping_add(1));
+        }
+    }
+
     /// Viewers attached now.
     pub fn viewer_count(&self) -> u32 {
         lock(&self.life).viewers

@@ -1,7 +1,8 @@
 //! Sessions: the registry of tmux sessions, their hubs, pane logs and snapshots, and the
 //! operations the wire protocol exposes (create, list, attach, destroy).
 
-pub mod hub;
+pub mod access;
+mod hub;
 pub mod input;
 pub mod log;
 pub mod registry;
@@ -164,7 +165,11 @@ impl Sessions {
         &self,
         name: &str,
         options: &SessionOptions,
+        owner: Option<&str>,
     ) -> Result<(SessionInfo, Arc<Backend>), SessionError> {
+        if owner.is_some_and(|o| !access::is_user_name(o)) {
+            return Err(SessionError::Invalid("invalid owner".into()));
+        }
         let name = Name::new(name)
             .map_err(|_| SessionError::Invalid("`name` must match [A-Za-z0-9_-]{1,64}".into()))?;
         let cols = valid_dimension("cols", options.cols.unwrap_or(self.default_size.0))?;
@@ -183,6 +188,7 @@ impl Sessions {
             rows,
             cwd,
             created_at,
+            owner,
         };
         let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
             // tmux refuses a duplicate name on the same server (a session the registry does
@@ -201,6 +207,7 @@ impl Sessions {
             tmux_id,
             created_at,
             (cols, rows),
+            (owner.map(str::to_owned), Vec::new()),
         ));
         if !self.registry.insert(entry.clone()) {
             let _ = backend.kill_session(tmux_id).await;
@@ -234,7 +241,51 @@ impl Sessions {
         Ok(entry)
     }
 
-    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an
+    /// Shares a session with `user` (at most `mode`), or changes the share's mode; returns the
+    /// mode it had. Channels attached through a write share made `read` learn it from their
+    /// pane status (`access` epoch) at once.
+    pub async fn share(
+        &self,
+        id: &str,
+        user: &str,
+        mode: AttachMode,
+    ) -> Result<Option<AttachMode>, SessionError> {
+        if !access::is_user_name(user) {
+            return Err(SessionError::Invalid(
+                "`user` is not a valid user name".into(),
+            ));
+        }
+        let entry = self.get(id)?;
+        let (before, encoded) = entry.edit_shares(|shares| {
+            let before = access::set_share(shares, user, mode);
+            (before, access::encode_shares(shares))
+        });
+        self.store_shares(&entry, &encoded).await?;
+        Ok(before)
+    }
+
+    /// Takes `user`'s share back; their channels attached through it end at once.
+    pub async fn unshare(&self, id: &str, user: &str) -> Result<AttachMode, SessionError> {
+        let entry = self.get(id)?;
+        let (before, encoded) = entry.edit_shares(|shares| {
+            let before = access::remove_share(shares, user);
+            (before, access::encode_shares(shares))
+        });
+        let before = before.ok_or(SessionError::NotFound)?;
+        self.store_shares(&entry, &encoded).await?;
+        Ok(before)
+    }
+
+    /// Persists the shares in tmux and tells the attached channels to check their access.
+    async fn store_shares(&self, entry: &SessionEntry, encoded: &str) -> Result<(), SessionError> {
+        if let Some(hub) = entry.live_hub() {
+            hub.access_changed();
+        }
+        entry.backend.set_shares(entry.tmux_id, encoded).await?;
+        Ok(())
+    }
+
+    /// Attaches a viewer: joins (or opens) the hub    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an
     /// exact resume and a snapshot.
     pub async fn attach(&self, req: &SessionAttach) -> Result<(Attachment, Start), SessionError> {
         let entry = self.get(&req.session_id)?;
@@ -374,6 +425,7 @@ impl Sessions {
                     d.tmux_id,
                     d.created_at,
                     self.default_size,
+                    (d.owner, d.shares),
                 );
                 self.registry.insert(Arc::new(entry));
             }

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use tmux_control::SessionId;
-use tmuxgate_protocol::response::SessionInfo;
+use tmuxgate_protocol::request::AttachMode;
+use tmuxgate_protocol::response::{SessionInfo, Share};
 
 use super::hub::Hub;
 use crate::backends::Backend;
@@ -39,6 +40,9 @@ pub struct SessionEntry {
     pub created_at: u64,
     /// Registration number (see [`registration_horizon`]).
     pub registered: u64,
+    /// The user who created it (none with authentication off).
+    pub owner: Option<String>,
+    shares: Mutex<Vec<Share>>,
     state: AtomicU8,
     size: Mutex<(u16, u16)>,
     /// The live hub, if any viewer is (or recently was) attached.
@@ -56,6 +60,7 @@ impl SessionEntry {
         tmux_id: SessionId,
         created_at: u64,
         size: (u16, u16),
+        access: (Option<String>, Vec<Share>),
     ) -> SessionEntry {
         SessionEntry {
             id,
@@ -64,6 +69,8 @@ impl SessionEntry {
             tmux_id,
             created_at,
             registered: REGISTRATION.fetch_add(1, Ordering::AcqRel),
+            owner: access.0,
+            shares: Mutex::new(access.1),
             state: AtomicU8::new(LIVE),
             size: Mutex::new(size),
             hub: Mutex::new(Weak::new()),
@@ -104,6 +111,25 @@ impl SessionEntry {
         *self.size.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Who it is shared with.
+    pub fn shares(&self) -> Vec<Share> {
+        self.shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the shares under the entry's lock; returns what `f` returns.
+    pub(super) fn edit_shares<T>(&self, f: impl FnOnce(&mut Vec<Share>) -> T) -> T {
+        f(&mut self.shares.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The access `user` has through ownership or a share (roles aside).
+    pub fn grant(&self, user: &str) -> Option<AttachMode> {
+        let shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        super::access::grant(self.owner.as_deref(), &shares, user)
+    }
+
     /// The hub, if one is live.
     pub fn live_hub(&self) -> Option<Arc<Hub>> {
         let hub = self.hub.lock().unwrap_or_else(|e| e.into_inner()).upgrade();
@@ -121,8 +147,8 @@ impl SessionEntry {
             viewers,
             cols,
             rows,
-            owner: None,
-            shares: Vec::new(),
+            owner: self.owner.clone(),
+            shares: self.shares(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct PaneStatus {
     pub viewers: u32,
     /// Set once the pane or session is gone.
     pub closed: Option<CloseReason>,
+    /// Bumped when the session's shares change: attached channels re-check their access.
+    pub access: u32,
 }
 
 /// One streamed pane: its log and its status.
@@ -47,6 +49,7 @@ impl PaneView {
             rows,
             viewers,
             closed: None,
+            access: 0,
         };
         PaneView {
             pane,
