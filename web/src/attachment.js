@@ -18,24 +18,29 @@ export const kSuspend = Symbol('suspend');
 export const kEnd = Symbol('end');
 export const kRequestedSize = Symbol('requestedSize');
 export const kAttaching = Symbol('attaching');
+export const kRestart = Symbol('restart');
 // ...and the attachment calls on its client.
 export const kSendInput = Symbol('sendInput');
 export const kForget = Symbol('forget');
+export const kPause = Symbol('pause');
+export const kResume = Symbol('resume');
 
 /**
  * Lifecycle of an attachment:
  * `attaching` (request in flight) → `live` (streaming) ⇄ `reconnecting`
  * (socket dropped; re-attached when it is back) → `closed` (ended for good).
- * @typedef {'attaching' | 'live' | 'reconnecting' | 'closed'} AttachmentState
+ * `live` ⇄ `paused`: the user stopped the stream (`pause()`) until `resume()`.
+ * @typedef {'attaching' | 'live' | 'paused' | 'reconnecting' | 'closed'} AttachmentState
  */
 
 /**
  * Why an attachment ended, as passed to `onClose`:
  * `destroyed`, `exited`, `detached` (the `session-closed` reasons), `backend-lost`,
  * `reattach-failed` (after a reconnect the session could not be attached again;
- * `info.error` is the RequestError), `client-closed` (the client was closed).
+ * `info.error` is the RequestError), `client-closed` (the client was closed),
+ * `unauthorized` (the gateway no longer accepts the client's credentials: close 4401).
  * An explicit `detach()` does not call `onClose`.
- * @typedef {'destroyed' | 'exited' | 'detached' | 'backend-lost' | 'reattach-failed' | 'client-closed'} CloseReason
+ * @typedef {'destroyed' | 'exited' | 'detached' | 'backend-lost' | 'reattach-failed' | 'client-closed' | 'unauthorized'} CloseReason
  */
 
 /**
@@ -54,6 +59,20 @@ export const kForget = Symbol('forget');
  */
 
 const noop = () => {};
+
+/**
+ * Calls a user callback; what it throws is reported (as an uncaught error, in a
+ * microtask) instead of unwinding the client's socket handler halfway through.
+ */
+export function callSafely(callback, ...args) {
+  try {
+    callback(...args);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
 
 /** A live (or resuming) stream of one pane. Created by `TerminalWebSocketClient.attach`. */
 export class Attachment {
@@ -83,7 +102,10 @@ export class Attachment {
     this.mode = options.mode ?? 'write';
     /** Channel on the current connection; null while not attached. @type {number | null} */
     this.channel = null;
-    /** The pane streamed (`%N`), fixed by the first attach. @type {string | null} */
+    /**
+     * The pane streamed (`%N`), fixed by the first attach (a re-attach finding it gone
+     * takes the session's active pane). @type {string | null}
+     */
     this.pane = options.target ?? null;
     /**
      * End of what was delivered: `offset + length` of the last OUTPUT frame, or the
@@ -131,6 +153,22 @@ export class Attachment {
     }
   }
 
+  /**
+   * Stops the stream without ending the attachment (flow control: the consumer cannot keep
+   * up). `offset` stays where delivery stopped; `resume()` re-attaches from there, exactly
+   * when the gateway still has the bytes, else with a snapshot. Only a live attachment
+   * pauses. Input is dropped while paused.
+   * @returns {boolean} whether it paused
+   */
+  pause() {
+    return this.#client[kPause](this);
+  }
+
+  /** Re-attaches a paused attachment (when the connection is back, if it is down). */
+  resume() {
+    this.#client[kResume](this);
+  }
+
   /** Stops the stream. Resolves when the gateway confirmed (or the socket is gone). */
   async detach() {
     const channel = this.channel;
@@ -152,6 +190,7 @@ export class Attachment {
 
   /** Takes a successful `session-attach` response. */
   [kBind](data) {
+    const resized = data.cols !== this.cols || data.rows !== this.rows;
     this.channel = data.channel;
     this.pane = data.pane;
     this.mode = data.mode;
@@ -160,6 +199,17 @@ export class Attachment {
     // With a snapshot the stream restarts at its frame; until then nothing is deliverable.
     this.offset = data.snapshot ? null : data.offset;
     this.#setState('live');
+    // The pane may have been resized while this attachment was away (no event reached it).
+    if (resized) callSafely(this.#callbacks.onResize, data.cols, data.rows);
+  }
+
+  /**
+   * Forgets where the stream was, so the next attach is fresh (a snapshot); with
+   * `pane`, also which pane it was (the next attach takes the active one).
+   */
+  [kRestart]({ pane = false } = {}) {
+    this.offset = null;
+    if (pane) this.pane = null;
   }
 
   /**
@@ -169,7 +219,7 @@ export class Attachment {
   [kReceive](frame) {
     if (frame.kind === FRAME_SNAPSHOT) {
       this.offset = frame.offset;
-      this.#callbacks.onSnapshot(frame.bytes, frame.offset);
+      callSafely(this.#callbacks.onSnapshot, frame.bytes, frame.offset);
       return true;
     }
     const end = this.offset;
@@ -179,7 +229,7 @@ export class Attachment {
     if (frameEnd <= end) return true; // all seen already (or an empty frame)
     const fresh = frame.bytes.subarray(end - frame.offset);
     this.offset = frameEnd;
-    this.#callbacks.onData(fresh, end);
+    callSafely(this.#callbacks.onData, fresh, end);
     return true;
   }
 
@@ -188,10 +238,10 @@ export class Attachment {
     if (name === 'session-resized') {
       this.cols = data.cols;
       this.rows = data.rows;
-      this.#callbacks.onResize(data.cols, data.rows);
+      callSafely(this.#callbacks.onResize, data.cols, data.rows);
     } else if (name === 'viewer-joined' || name === 'viewer-left') {
       this.viewers = data.viewers;
-      this.#callbacks.onViewers(data.viewers);
+      callSafely(this.#callbacks.onViewers, data.viewers);
     } else if (name === 'session-closed') {
       this[kEnd](data.reason);
     } else if (name === 'backend-lost') {
@@ -199,10 +249,13 @@ export class Attachment {
     }
   }
 
-  /** The socket dropped: wait for the client to re-attach. */
-  [kSuspend]() {
+  /**
+   * Not streaming any more: the socket dropped (`reconnecting`: the client re-attaches it
+   * when it is back) or `pause()` (`paused`: only `resume()` re-attaches it).
+   */
+  [kSuspend](state = 'reconnecting') {
     this.channel = null;
-    this.#setState('reconnecting');
+    this.#setState(state);
   }
 
   /** Ends the attachment for good (server side, or a failed re-attach). */
@@ -212,7 +265,7 @@ export class Attachment {
     this.channel = null;
     this.closeReason = reason;
     this.#setState('closed');
-    this.#callbacks.onClose(reason, info);
+    callSafely(this.#callbacks.onClose, reason, info);
   }
 
   /** Marks a (re-)attach request in flight. */
@@ -223,6 +276,6 @@ export class Attachment {
   #setState(state) {
     if (this.state === state) return;
     this.state = state;
-    this.#callbacks.onState(state);
+    callSafely(this.#callbacks.onState, state);
   }
 }

@@ -9,34 +9,24 @@
 
 import {
   Attachment,
+  callSafely,
   kAttaching,
   kBind,
   kEnd,
   kEvent,
   kForget,
+  kPause,
   kReceive,
   kRequestedSize,
+  kRestart,
+  kResume,
   kSendInput,
   kSuspend,
 } from './attachment.js';
 import { decodeServerFrame, InputEncoder } from './frames.js';
+import { RequestError, Requests } from './requests.js';
 
-export { Attachment };
-
-/** Failure of a request: `code` is the protocol's `errorCode`, or `disconnected` / `timeout` from the client. */
-export class RequestError extends Error {
-  /**
-   * @param {string} message
-   * @param {string} code
-   * @param {object} [response] the gateway's response, when there was one
-   */
-  constructor(message, code, response) {
-    super(message);
-    this.name = 'RequestError';
-    this.code = code;
-    this.response = response;
-  }
-}
+export { Attachment, RequestError };
 
 /**
  * @typedef {object} ClientOptions
@@ -52,7 +42,10 @@ export class RequestError extends Error {
  * @property {number} [stableAfterMs] a connection open this long resets the backoff (5000)
  */
 
-/** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} ClientState */
+/**
+ * `closed` is also where a 4401 close leaves the client (no reconnect; `unauthorized` event).
+ * @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} ClientState
+ */
 
 const DEFAULTS = {
   connectTimeoutMs: 10_000,
@@ -64,6 +57,24 @@ const DEFAULTS = {
   stableAfterMs: 5_000,
 };
 
+/** The gateway no longer accepts the credentials (authentication, after protocol v1). */
+const CLOSE_UNAUTHORIZED = 4401;
+/**
+ * Close codes saying this client broke the protocol (bad frame, invalid UTF-8, message too
+ * large; 4001: input for a channel never attached). Reconnecting cannot fix that, so these
+ * are logged, and the backoff is not reset by the next connection staying up: a client
+ * that breaks the protocol on every connection backs off instead of looping.
+ */
+const PROTOCOL_VIOLATIONS = new Set([4000, 4001, 4002, 4009]);
+/** Request error codes after which a re-attach is tried again: the failure may pass. */
+const TRANSIENT_ERRORS = new Set(['timeout', 'unavailable', 'internal', 'rate_limited']);
+/** Tries of a re-attach failing with a transient error, and the first wait between them. */
+const REATTACH_TRIES = 4;
+const REATTACH_RETRY_BASE_MS = 500;
+/** This many gap repairs of one attachment within the window re-attach it afresh (a snapshot). */
+const GAP_REPAIRS_BEFORE_FRESH = 3;
+const GAP_REPAIR_WINDOW_MS = 10_000;
+
 /** Events that name a channel, routed to the attachment holding it. */
 const CHANNEL_EVENTS = new Set(['session-closed', 'session-resized', 'backend-lost', 'input-refused']);
 /** Events that name a session, routed to every attachment of it. */
@@ -73,6 +84,8 @@ const SESSION_EVENTS = new Set(['viewer-joined', 'viewer-left']);
  * A tmuxgate client. Events (`on`/`off`):
  * - `state` (state: ClientState): connection state changes
  * - `rtt` (ms: number): a heartbeat round trip was measured
+ * - `unauthorized` ({code, reason}): the gateway refused the credentials (close 4401); the
+ *   client is `closed` and does not reconnect
  * - each protocol event by name (`session-closed`, `session-resized`, `viewer-joined`,
  *   `viewer-left`, `backend-lost`, `input-refused`): (data, attachment | undefined)
  */
@@ -83,14 +96,19 @@ export class TerminalWebSocketClient {
   /** @type {ClientState} */
   #state = 'closed';
   #wantOpen = false;
-  #nextId = 1;
-  #pending = new Map();
+  #requests = new Requests();
   #listeners = new Map();
   #attachments = new Set();
   #byChannel = new Map();
   #openWaiters = [];
   #attempt = 0;
   #timers = { reconnect: 0, connect: 0, heartbeat: 0, stable: 0 };
+  /** The last close was a protocol violation: the next connection does not reset the backoff. */
+  #penalized = false;
+  /** Why the client stopped for good (a RequestError), once `close()` or a 4401 stopped it. */
+  #stopped = null;
+  /** Recent gap repairs per attachment (times in ms). */
+  #repairs = new WeakMap();
   #rtt = null;
   #input;
 
@@ -145,6 +163,7 @@ export class TerminalWebSocketClient {
     });
     if (!this.#wantOpen) {
       this.#wantOpen = true;
+      this.#stopped = null;
       this.#setState('connecting');
       this.#openSocket();
     }
@@ -153,15 +172,9 @@ export class TerminalWebSocketClient {
 
   /** Closes the connection for good: no reconnect; attachments end with `client-closed`. */
   close() {
-    this.#wantOpen = false;
-    clearTimeout(this.#timers.reconnect);
-    for (const attachment of this.#attachments) attachment[kEnd]('client-closed');
     const socket = this.#socket;
-    if (socket) {
-      this.#connectionLost(socket);
-      socket.close(1000);
-    }
-    for (const waiter of this.#openWaiters.splice(0)) waiter.reject(new RequestError('client closed', 'disconnected'));
+    this.#stop(new RequestError('client closed', 'disconnected'), 'client-closed');
+    socket?.close(1000);
     this.#setState('closed');
   }
 
@@ -184,15 +197,24 @@ export class TerminalWebSocketClient {
   }
 
   /**
-   * Attaches a session's pane. Frames and events reach the callbacks in `options`.
+   * Attaches a session's pane. Frames and events reach the callbacks in `options`. While
+   * the connection is down (or when it drops before the answer) it waits for the next one.
    * @param {string} sessionId
    * @param {import('./attachment.js').AttachOptions} [options]
-   * @returns {Promise<Attachment>} rejects with a RequestError when the attach fails
+   * @returns {Promise<Attachment>} rejects with a RequestError when the attach fails, or
+   *   with `disconnected` once the client is closed
    */
   async attach(sessionId, options = {}) {
     const attachment = new Attachment(this, sessionId, options);
-    await this.#attachRequest(attachment);
-    return attachment;
+    for (;;) {
+      await this.#opened();
+      try {
+        await this.#attachRequest(attachment);
+        return attachment;
+      } catch (error) {
+        if (error.code !== 'disconnected') throw error;
+      }
+    }
   }
 
   /**
@@ -214,6 +236,23 @@ export class TerminalWebSocketClient {
 
   // --- connection lifecycle -------------------------------------------------
 
+  /** Resolves when the socket is open; rejects once the client stopped for good. */
+  #opened() {
+    if (this.#state === 'open') return Promise.resolve();
+    if (!this.#wantOpen) return Promise.reject(this.#stopped ?? new RequestError('not connected', 'disconnected'));
+    return new Promise((resolve, reject) => this.#openWaiters.push({ resolve, reject }));
+  }
+
+  /** Stops for good: no reconnect, attachments end with `reason`, waiters reject with `error`. */
+  #stop(error, reason) {
+    this.#wantOpen = false;
+    this.#stopped = error;
+    clearTimeout(this.#timers.reconnect);
+    for (const attachment of this.#attachments) attachment[kEnd](reason);
+    if (this.#socket) this.#connectionLost(this.#socket);
+    for (const waiter of this.#openWaiters.splice(0)) waiter.reject(error);
+  }
+
   #openSocket() {
     let socket;
     try {
@@ -225,7 +264,7 @@ export class TerminalWebSocketClient {
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => this.#handleOpen(socket);
     socket.onmessage = (event) => this.#handleMessage(event.data);
-    socket.onclose = () => this.#handleClose(socket);
+    socket.onclose = (event) => this.#handleClose(socket, event);
     socket.onerror = () => {}; // a close event follows
     this.#socket = socket;
     // A connection attempt into a black hole can hang for minutes before the browser gives up.
@@ -245,7 +284,7 @@ export class TerminalWebSocketClient {
     if (socket !== this.#socket) return;
     clearTimeout(this.#timers.connect);
     this.#setState('open');
-    this.#timers.stable = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs);
+    if (!this.#penalized) this.#timers.stable = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs);
     this.#heartbeat(socket);
     for (const waiter of this.#openWaiters.splice(0)) waiter.resolve();
     for (const attachment of this.#attachments) {
@@ -253,8 +292,16 @@ export class TerminalWebSocketClient {
     }
   }
 
-  #handleClose(socket) {
+  #handleClose(socket, { code, reason } = {}) {
     if (socket !== this.#socket) return;
+    if (code === CLOSE_UNAUTHORIZED) {
+      this.#stop(new RequestError('the gateway did not accept the credentials', 'unauthorized'), 'unauthorized');
+      this.#setState('closed');
+      this.#emit('unauthorized', { code, reason });
+      return;
+    }
+    this.#penalized = PROTOCOL_VIOLATIONS.has(code);
+    if (this.#penalized) console.warn(`tmuxgate: the gateway closed the connection: ${code} ${reason || '(no reason)'}`);
     this.#connectionLost(socket);
     if (this.#wantOpen) {
       this.#setState('reconnecting');
@@ -270,12 +317,10 @@ export class TerminalWebSocketClient {
     clearTimeout(this.#timers.heartbeat);
     clearTimeout(this.#timers.stable);
     this.#byChannel.clear();
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new RequestError('connection lost', 'disconnected'));
+    this.#requests.rejectAll(new RequestError('connection lost', 'disconnected'));
+    for (const attachment of this.#attachments) {
+      if (attachment.state !== 'paused') attachment[kSuspend]();
     }
-    this.#pending.clear();
-    for (const attachment of this.#attachments) attachment[kSuspend]();
   }
 
   /** Exponential backoff with full jitter: a uniform wait in [0, min(cap, base·2^attempt)). */
@@ -312,21 +357,13 @@ export class TerminalWebSocketClient {
 
   // --- requests and messages -------------------------------------------------
 
-  /** `onSuccess` runs synchronously with the response, before any later frame is read. */
-  #send(type, data, timeoutMs, onSuccess) {
+  /** @param {import('./requests.js').SendOptions} [options] */
+  #send(type, data, timeoutMs = this.#options.requestTimeoutMs, options) {
     const socket = this.#socket;
     if (!socket || this.#state !== 'open') {
       return Promise.reject(new RequestError(`not connected (${type})`, 'disconnected'));
     }
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new RequestError(`${type}: no response in ${timeoutMs} ms`, 'timeout'));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer, onSuccess });
-      socket.send(JSON.stringify({ type, id, timestamp: Date.now(), data }));
-    });
+    return this.#requests.send(socket, type, data, timeoutMs, options);
   }
 
   #handleMessage(data) {
@@ -340,21 +377,8 @@ export class TerminalWebSocketClient {
     } catch {
       return;
     }
-    if (message.type === 'response') this.#handleResponse(message);
+    if (message.type === 'response') this.#requests.settle(message);
     else if (message.type === 'event') this.#handleEvent(message.event, message.data ?? {});
-  }
-
-  #handleResponse(message) {
-    const pending = this.#pending.get(message.id);
-    if (!pending) return; // timed out already, or not ours
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    if (message.success) {
-      pending.onSuccess?.(message.data);
-      pending.resolve(message.data);
-    } else {
-      pending.reject(new RequestError(message.error ?? 'request failed', message.errorCode ?? 'internal', message));
-    }
   }
 
   #handleEvent(name, data) {
@@ -388,34 +412,82 @@ export class TerminalWebSocketClient {
     if (attachment.pane) data.target = attachment.pane;
     if (attachment.offset !== null) data.resumeFrom = attachment.offset;
     attachment[kAttaching]();
-    return this.#send('session-attach', data, this.#options.requestTimeoutMs, (response) => {
-      if (attachment.state === 'closed') {
-        // Detached while the request was in flight.
-        this.#send('session-detach', { channel: response.channel }).catch(() => {});
-        return;
-      }
-      this.#attachments.add(attachment);
-      this.#byChannel.set(response.channel, attachment);
-      attachment[kBind](response);
+    const letGo = (response) => this.#send('session-detach', { channel: response.channel }).catch(() => {});
+    return this.#send('session-attach', data, undefined, {
+      onSuccess: (response) => {
+        if (attachment.state === 'closed') return letGo(response); // detached while in flight
+        this.#attachments.add(attachment);
+        this.#byChannel.set(response.channel, attachment);
+        attachment[kBind](response);
+      },
+      // Else the channel would stream on (and count as a viewer) for nobody.
+      onLateSuccess: letGo,
     });
   }
 
+  /**
+   * Attaches a known attachment again (after a drop, a gap or `resume()`). Transient
+   * errors are tried again with backoff; a pane that is gone gives way to the session's
+   * active pane; a drop leaves it to the next connection.
+   */
   async #reattach(attachment) {
-    try {
-      await this.#attachRequest(attachment);
-    } catch (error) {
-      // A drop during the request retries on the next connection.
-      if (error.code !== 'disconnected') attachment[kEnd]('reattach-failed', { error });
+    for (let tries = 1; ; tries += 1) {
+      const socket = this.#socket;
+      try {
+        await this.#attachRequest(attachment);
+        return;
+      } catch (error) {
+        // Detached meanwhile, or the socket dropped: then #handleOpen re-attaches it.
+        if (attachment.state === 'closed' || error.code === 'disconnected') return;
+        if (error.code === 'not_found' && attachment.pane !== null) {
+          attachment[kRestart]({ pane: true }); // its offsets belonged to that pane
+          continue;
+        }
+        if (!TRANSIENT_ERRORS.has(error.code) || tries >= REATTACH_TRIES) {
+          attachment[kEnd]('reattach-failed', { error });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, REATTACH_RETRY_BASE_MS * 2 ** (tries - 1)));
+        // Someone else owns it now: a new connection re-attaches it, or it was detached.
+        if (this.#socket !== socket || attachment.state !== 'attaching') return;
+      }
     }
   }
 
-  /** Bytes went missing: stop the channel and resume from the last delivered offset. */
+  /**
+   * Bytes went missing: stop the channel and resume from the last delivered offset, or
+   * afresh (a snapshot) when gaps keep coming, so a misbehaving stream cannot loop.
+   */
   #repairGap(attachment) {
     const channel = attachment.channel;
     this.#byChannel.delete(channel);
     attachment.channel = null;
     this.#send('session-detach', { channel }).catch(() => {});
+    const nowMs = performance.now();
+    const recent = (this.#repairs.get(attachment) ?? []).filter((atMs) => nowMs - atMs < GAP_REPAIR_WINDOW_MS);
+    recent.push(nowMs);
+    this.#repairs.set(attachment, recent);
+    if (recent.length >= GAP_REPAIRS_BEFORE_FRESH) {
+      this.#repairs.delete(attachment);
+      attachment[kRestart]();
+    }
     this.#reattach(attachment);
+  }
+
+  [kPause](attachment) {
+    if (attachment.state !== 'live') return false;
+    const channel = attachment.channel;
+    if (this.#byChannel.get(channel) === attachment) this.#byChannel.delete(channel);
+    attachment[kSuspend]('paused');
+    this.#send('session-detach', { channel }).catch(() => {});
+    return true;
+  }
+
+  [kResume](attachment) {
+    if (attachment.state !== 'paused') return;
+    // While the connection is down, #handleOpen re-attaches it with the others.
+    if (this.#state === 'open') this.#reattach(attachment);
+    else attachment[kSuspend]();
   }
 
   [kForget](attachment) {
@@ -431,15 +503,7 @@ export class TerminalWebSocketClient {
   }
 
   #emit(event, ...args) {
-    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        listener(...args);
-      } catch (error) {
-        // One failing listener must not starve the others or break the socket handler.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    // One failing listener must not starve the others or break the socket handler.
+    for (const listener of [...(this.#listeners.get(event) ?? [])]) callSafely(listener, ...args);
   }
 }
