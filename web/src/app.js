@@ -124,6 +124,7 @@ async function main() {
   client.on('state', (state) => state === 'open' && panel.refresh());
   for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
+  client.on('unauthorized', () => notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error'));
   window.addEventListener('online', () => client.reconnectNow());
 
   window.tmuxgate = { client, terminals: () => workspace.views.map(describeView) };

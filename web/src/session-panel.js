@@ -15,6 +15,7 @@ const EVENT_REFRESH_DELAY_MS = 300;
 /** A user-facing sentence for a failed request. */
 export function describeError(error) {
   if (error.code === 'disconnected') return 'Not connected to the gateway. Try again once it is back.';
+  if (error.code === 'unauthorized') return 'Signed out: reload the page to sign in again.';
   if (error.code === 'timeout') return 'The gateway did not answer in time.';
   const message = error.message || 'the request failed';
   return /[.!?]$/.test(message) ? message : `${message[0].toUpperCase()}${message.slice(1)}.`;

@@ -1,17 +1,21 @@
-// One open terminal: an xterm.js Terminal bound to one attachment of a session,
-// its tab panel (status line, viewer count, read-only badge) and the overlay
-// that says when the session closed or the connection is being restored.
+// One open terminal: an xterm.js Terminal bound to one attachment of a session, in
+// its tab panel (terminal-panel.js). It sizes the terminal (or the session, for the
+// visible write terminal), switches modes and attaches again when asked.
+//
+// Output goes through flow control (flow-control.js): when xterm falls behind, the
+// attachment pauses and resumes from its offset; the view keeps showing `live` meanwhile
+// and holds what the user types until the stream is back.
 
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
-import { WebglAddon } from '@xterm/addon-webgl';
 import { Terminal } from '@xterm/xterm';
-import { debounce, h } from './dom.js';
-import { icon } from './icons.js';
+import { debounce } from './dom.js';
+import { WriteFlow } from './flow-control.js';
 import { bindClipboardKeys } from './keys.js';
-import { describeError } from './session-panel.js';
+import { TerminalPanel } from './terminal-panel.js';
 import { onThemeChange, terminalTheme } from './themes.js';
+import { loadWebgl } from './webgl.js';
 
 const SCROLLBACK_LINES = 5000;
 const RESIZE_DEBOUNCE_MS = 80;
@@ -19,55 +23,14 @@ const MIN_CELLS = 2;
 const MAX_CELLS = 1000;
 /** RIS (ESC c): a full reset in band, ordered with the bytes already queued in xterm. */
 const FULL_RESET = '\x1bc';
+/** Keystrokes held while a paused stream resumes, at most (UTF-16 units); more are dropped. */
+const HELD_INPUT_MAX = 64 * 1024;
 const FONT_FAMILY =
   'ui-monospace, "SF Mono", "Cascadia Mono", "JetBrains Mono", Menlo, Consolas, "DejaVu Sans Mono", ' +
   '"Liberation Mono", "Noto Sans Mono", "Noto Sans Mono CJK SC", monospace';
 
-/**
- * What the overlay says for each way a session can end.
- * `state` is the view's data-state; `reattach` whether attaching again can help.
- */
-const ENDINGS = {
-  destroyed: { state: 'closed', title: 'Session destroyed', text: 'The session was destroyed and its programs ended.' },
-  exited: { state: 'closed', title: 'Session ended', text: 'The last program in this session exited.' },
-  detached: {
-    state: 'closed',
-    title: 'Detached',
-    text: 'The gateway let go of this session; it is still running.',
-    reattach: true,
-  },
-  'backend-lost': {
-    state: 'lost',
-    title: 'Backend lost',
-    text: 'The tmux server holding this session stopped answering.',
-    reattach: true,
-  },
-  gone: { state: 'closed', title: 'Session not found', text: 'This session no longer exists.' },
-  failed: { state: 'lost', title: 'Could not attach', text: 'The gateway could not attach this session.', reattach: true },
-};
-
 let nextViewId = 1;
-let hardwareWebgl = null;
 
-/**
- * Whether WebGL2 runs on a GPU. A software implementation (SwiftShader in headless or
- * GPU-less browsers) is slower than xterm's DOM renderer and draws its canvas at the
- * wrong scale when the device pixel ratio is not 1, so it is not worth using.
- */
-function hasHardwareWebgl() {
-  if (hardwareWebgl !== null) return hardwareWebgl;
-  const gl = document.createElement('canvas').getContext('webgl2', { failIfMajorPerformanceCaveat: true });
-  if (!gl) return (hardwareWebgl = false);
-  // Chromium and Safari mask RENDERER ("WebKit WebGL"); Firefox names the renderer there
-  // and deprecates the debug extension, so ask the extension only when masked.
-  let renderer = String(gl.getParameter(gl.RENDERER));
-  if (/^WebKit/.test(renderer)) {
-    const info = gl.getExtension('WEBGL_debug_renderer_info');
-    if (info) renderer = String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL));
-  }
-  gl.getExtension('WEBGL_lose_context')?.loseContext();
-  return (hardwareWebgl = !/swiftshader|llvmpipe|softpipe|software/i.test(renderer));
-}
 const clampCells = (n) => Math.max(MIN_CELLS, Math.min(MAX_CELLS, Math.floor(n)));
 
 export class TerminalView {
@@ -77,8 +40,19 @@ export class TerminalView {
   #fitAddon = new FitAddon();
   #resizeObserver = null;
   #disposed = false;
-  #parts;
+  #panel;
   #stopThemeUpdates;
+  #flow;
+  /** The terminal's size once queued writes and resizes are parsed: the last one asked for. */
+  #size;
+  /** An attach (or the detach before it) is in flight. */
+  #attaching = false;
+  /** A mode asked for while attaching, applied when that attach settles. */
+  #queuedMode = null;
+  /** Identifies the attachment whose callbacks count; callbacks of older ones are ignored. */
+  #current = null;
+  /** Keystrokes typed while the stream is paused or resuming; null when it is not. */
+  #held = null;
 
   /**
    * @param {object} options
@@ -114,12 +88,28 @@ export class TerminalView {
       scrollback: SCROLLBACK_LINES,
       theme: terminalTheme(),
     });
-    this.element = this.#render();
+    this.#size = { cols: this.term.cols, rows: this.term.rows };
+    this.#flow = new WriteFlow(this.term, { onPause: () => this.#pause(), onResume: () => this.#resume() });
+    this.#panel = new TerminalPanel({
+      id: this.id,
+      sessionId: this.sessionId,
+      name: this.name,
+      state: this.state,
+      mode: this.mode,
+      onReattach: () => this.reattach(),
+      onCloseTab: () => this.requestClose(),
+    });
+    this.element = this.#panel.element;
     this.#applyMode({ notify: false });
     bindClipboardKeys(this.term, { onLeave });
-    this.term.onData((data) => this.attachment?.write(data));
-    this.term.onBinary((data) => this.attachment?.write(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+    this.term.onData((data) => this.#input(data));
+    this.term.onBinary((data) => this.#input(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.#stopThemeUpdates = onThemeChange((theme) => (this.term.options.theme = theme));
+  }
+
+  /** The session ended here (`closed` or `lost`): the overlay shows. */
+  get ended() {
+    return this.state === 'closed' || this.state === 'lost';
   }
 
   /** Opens the terminal in its (visible) panel and attaches. */
@@ -128,10 +118,10 @@ export class TerminalView {
     this.term.loadAddon(new WebLinksAddon());
     this.term.loadAddon(new Unicode11Addon());
     this.term.unicode.activeVersion = '11';
-    this.term.open(this.#parts.host);
-    this.#loadWebgl();
+    this.term.open(this.#panel.host);
+    loadWebgl(this.term);
     this.#resizeObserver = new ResizeObserver(this.#scheduleFit);
-    this.#resizeObserver.observe(this.#parts.host);
+    this.#resizeObserver.observe(this.#panel.host);
     this.fit();
     return this.#attach({});
   }
@@ -150,14 +140,20 @@ export class TerminalView {
   }
 
   focus() {
-    const overlay = this.#parts.overlay;
-    if (!overlay.hidden) overlay.querySelector('button')?.focus();
-    else this.term.focus();
+    if (!this.#panel.focusOverlay()) this.term.focus();
   }
 
-  /** Switches between write and read-only by re-attaching from where the stream is. */
+  /**
+   * Switches between write and read-only by re-attaching from where the stream is (or
+   * attaches again in `mode` after the session ended here). While an attach is in flight
+   * the change waits for it, so the badge always tells the mode attached.
+   */
   async setMode(mode) {
-    if (mode === this.mode && this.state !== 'closed' && this.state !== 'lost') return;
+    if (this.#attaching) {
+      this.#queuedMode = mode;
+      return;
+    }
+    if (mode === this.mode && !this.ended) return;
     this.mode = mode;
     this.#applyMode();
     await this.reattach();
@@ -168,12 +164,17 @@ export class TerminalView {
     this.#onCloseRequest(this);
   }
 
-  /** Attaches again, resuming from the last offset when the gateway still has it. */
+  /**
+   * Attaches again, resuming from the last offset when the gateway still has it. The
+   * previous attachment (and its offset) stays until the new one is live, so a failed try
+   * can be tried again from the same place.
+   */
   async reattach() {
-    if (this.state === 'attaching') return;
+    if (this.#attaching || this.#disposed) return;
+    this.#attaching = true;
     const previous = this.attachment;
-    this.attachment = null;
     if (previous && previous.state !== 'closed') await previous.detach();
+    if (this.#disposed) return;
     await this.#attach({ resumeFrom: previous?.offset ?? undefined, target: previous?.pane ?? undefined });
   }
 
@@ -187,7 +188,7 @@ export class TerminalView {
     if (!proposed || !Number.isFinite(proposed.cols) || !Number.isFinite(proposed.rows)) return;
     const cols = clampCells(proposed.cols);
     const rows = clampCells(proposed.rows);
-    if (cols !== this.term.cols || rows !== this.term.rows) this.term.resize(cols, rows);
+    this.#resizeTerm(cols, rows);
     const attachment = this.attachment;
     if (attachment && attachment.state !== 'closed' && (attachment.cols !== cols || attachment.rows !== rows)) {
       attachment.resize(cols, rows).catch(() => {}); // retried at the next re-attach
@@ -214,8 +215,7 @@ export class TerminalView {
   setViewers(viewers) {
     if (viewers === this.viewers) return;
     this.viewers = viewers;
-    this.#parts.viewers.textContent = String(viewers);
-    this.#parts.viewersPill.title = viewers === '' ? 'Viewers attached' : `${viewers} ${viewers === 1 ? 'viewer' : 'viewers'} attached`;
+    this.#panel.showViewers(viewers);
   }
 
   dispose() {
@@ -223,67 +223,124 @@ export class TerminalView {
     this.#scheduleFit.cancel();
     this.#resizeObserver?.disconnect();
     this.#stopThemeUpdates();
+    this.#flow.dispose();
+    this.#current = null;
     this.attachment?.detach();
     this.attachment = null;
     this.term.dispose();
     this.element.remove();
   }
 
+  /** Attaches the session; on success the new attachment replaces the previous one. */
   async #attach({ resumeFrom, target }) {
+    this.#attaching = true;
+    this.#held = null;
     this.#setState('attaching');
-    const size = this.#wantedSize();
-    let attachment;
     try {
-      attachment = await this.#client.attach(this.sessionId, {
-        mode: this.mode,
-        ...size,
-        resumeFrom,
-        target,
-        onSnapshot: (bytes) => {
-          this.term.write(FULL_RESET);
-          this.term.write(bytes);
-        },
-        onData: (bytes) => this.term.write(bytes),
-        onResize: (cols, rows) => this.#applySessionSize(cols, rows),
-        onViewers: (viewers) => this.setViewers(viewers),
-        onState: (state) => state !== 'closed' && this.#setState(state),
-        onClose: (reason, info) => this.#ended(reason, info?.error),
-      });
-    } catch (error) {
-      if (this.#disposed) return;
-      if (error.code === 'not_found' && target) return this.#attach({}); // that pane is gone: take the active one
-      this.#ended(error.code === 'not_found' ? 'gone' : 'failed', error);
-      return;
+      for (;;) {
+        const token = (this.#current = {});
+        try {
+          const attachment = await this.#client.attach(this.sessionId, this.#attachOptions(token, { resumeFrom, target }));
+          this.#bound(attachment);
+          return;
+        } catch (error) {
+          if (this.#disposed || token !== this.#current) return;
+          if (error.code === 'not_found' && target) {
+            resumeFrom = target = undefined; // that pane is gone: take the active one
+            continue;
+          }
+          const ending = { not_found: 'gone', unauthorized: 'unauthorized' }[error.code] ?? 'failed';
+          this.#ended(ending, error);
+          return;
+        }
+      }
+    } finally {
+      this.#attaching = false;
+      this.#applyQueuedMode();
     }
+  }
+
+  /** Options for `client.attach`, whose callbacks act only while `token` is current. */
+  #attachOptions(token, { resumeFrom, target }) {
+    const current = (callback) => (...args) => token === this.#current && callback(...args);
+    return {
+      mode: this.mode,
+      ...this.#wantedSize(),
+      resumeFrom,
+      target,
+      onSnapshot: current((bytes) => {
+        this.#flow.write(FULL_RESET);
+        this.#flow.write(bytes);
+      }),
+      onData: current((bytes) => this.#flow.write(bytes)),
+      onResize: current((cols, rows) => this.#applySessionSize(cols, rows)),
+      onViewers: current((viewers) => this.setViewers(viewers)),
+      onState: current((state) => this.#follow(state)),
+      onClose: current((reason, info) => this.#ended(reason, info?.error)),
+    };
+  }
+
+  #bound(attachment) {
     if (this.#disposed) {
       attachment.detach();
       return;
     }
     this.attachment = attachment;
     this.#applySessionSize(attachment.cols, attachment.rows);
-    this.#setState('live');
+    this.#follow(attachment.state);
     this.fit();
   }
 
+  /** Shows the attachment's state; paused (and resuming from flow control) still shows `live`. */
+  #follow(state) {
+    if (state === 'closed' || state === 'paused') return; // onClose says why a close happened
+    if (this.#held && state === 'attaching') return;
+    const held = this.#held ?? [];
+    this.#held = null;
+    this.#setState(state);
+    if (state === 'live') for (const data of held) this.attachment?.write(data);
+  }
+
+  /** Flow control: xterm is too far behind. */
+  #pause() {
+    const attachment = this.attachment;
+    if (attachment?.state !== 'live') return;
+    this.#held ??= []; // from now until the stream is back: also while it re-attaches
+    attachment.pause();
+  }
+
+  /** Flow control: xterm caught up (and the page is visible). */
+  #resume() {
+    if (this.attachment?.state === 'paused') this.attachment.resume();
+  }
+
+  /** Keystrokes: to the attachment, or held while its stream is paused. */
+  #input(data) {
+    if (!this.#held) {
+      this.attachment?.write(data);
+      return;
+    }
+    const heldLength = this.#held.reduce((sum, each) => sum + each.length, 0);
+    if (heldLength + data.length <= HELD_INPUT_MAX) this.#held.push(data);
+  }
+
+  #applyQueuedMode() {
+    const mode = this.#queuedMode;
+    this.#queuedMode = null;
+    if (mode && !this.#disposed) this.setMode(mode);
+  }
+
+  /** The session ended here (`reason` as `onClose` gives it), or an attach failed. */
   #ended(reason, error) {
-    if (reason === 'reattach-failed') reason = error?.code === 'not_found' ? 'gone' : 'failed';
-    const ending = ENDINGS[reason] ?? ENDINGS.failed;
-    const { overlay } = this.#parts;
-    overlay.querySelector('.overlay-title').textContent = ending.title;
-    overlay.querySelector('.overlay-text').textContent = error ? `${ending.text} ${describeError(error)}` : ending.text;
-    overlay.querySelector('.reattach').hidden = !ending.reattach;
-    this.#setState(ending.state);
+    this.#held = null;
+    this.#setState(this.#panel.showEnding(reason, error));
   }
 
   #setState(state) {
     if (this.state === state) return;
     this.state = state;
-    this.element.dataset.state = state;
-    const { overlay, banner, busy } = this.#parts;
-    const ended = state === 'closed' || state === 'lost';
-    overlay.hidden = !ended;
-    banner.hidden = state !== 'reconnecting';
-    busy.hidden = state !== 'attaching';
+    this.#panel.showState(state);
+    const ended = this.ended;
     this.term.options.disableStdin = ended || this.mode === 'read';
     if (ended) this.setViewers('');
     if (ended && this.active && this.element.contains(document.activeElement)) this.focus();
@@ -293,9 +350,7 @@ export class TerminalView {
 
   #applyMode({ notify = true } = {}) {
     const readOnly = this.mode === 'read';
-    this.element.dataset.mode = this.mode;
-    this.#parts.badge.hidden = !readOnly;
-    this.#parts.host.classList.toggle('read-only', readOnly);
+    this.#panel.showMode(this.mode);
     this.term.options.disableStdin = readOnly;
     this.term.options.cursorBlink = !readOnly;
     if (notify) this.#onChange(this);
@@ -303,8 +358,21 @@ export class TerminalView {
 
   #applySessionSize(cols, rows) {
     if (!cols || !rows || this.#disposed) return;
-    if (cols !== this.term.cols || rows !== this.term.rows) this.term.resize(cols, rows);
+    this.#resizeTerm(cols, rows);
     this.#renderSize();
+  }
+
+  /**
+   * Resizes xterm after the output already queued in it (written for the old size) and
+   * before what comes next.
+   */
+  #resizeTerm(cols, rows) {
+    if (cols === this.#size.cols && rows === this.#size.rows) return;
+    this.#size = { cols, rows };
+    this.#flow.then(() => {
+      if (this.#disposed || (cols === this.term.cols && rows === this.term.rows)) return;
+      this.term.resize(cols, rows);
+    });
   }
 
   #wantedSize() {
@@ -312,78 +380,12 @@ export class TerminalView {
     if (proposed && Number.isFinite(proposed.cols) && Number.isFinite(proposed.rows)) {
       return { cols: clampCells(proposed.cols), rows: clampCells(proposed.rows) };
     }
-    return { cols: this.term.cols, rows: this.term.rows };
+    return { ...this.#size };
   }
 
   #scheduleFit = debounce(() => this.fit(), RESIZE_DEBOUNCE_MS);
 
-  /** GPU rendering when the browser has hardware WebGL2; the DOM renderer otherwise or after a context loss. */
-  #loadWebgl() {
-    if (!hasHardwareWebgl()) return;
-    try {
-      const webgl = new WebglAddon();
-      webgl.onContextLoss(() => webgl.dispose());
-      this.term.loadAddon(webgl);
-    } catch {
-      // No WebGL2 (headless, blocklisted GPU): xterm keeps its DOM renderer.
-    }
-  }
-
   #renderSize() {
-    const pane = this.attachment?.pane;
-    this.#parts.size.textContent = `${this.term.cols}×${this.term.rows}`;
-    this.#parts.pane.textContent = pane ? `pane ${pane}` : '';
-  }
-
-  #render() {
-    const viewers = h('span', { class: 'viewers' });
-    const viewersPill = h('span', { class: 'viewers-pill', title: 'Viewers attached' }, icon('users'), viewers);
-    const badge = h('span', { class: 'badge-readonly', hidden: true }, icon('lock'), 'Read-only');
-    const size = h('span', { class: 'status-size' });
-    const pane = h('span', { class: 'status-pane' });
-    const host = h('div', { class: 'term-host' });
-    const banner = h('div', { class: 'view-banner', role: 'status', hidden: true }, h('span', { class: 'spinner' }), 'Connection lost — reconnecting; output resumes where it stopped.');
-    const busy = h('div', { class: 'view-busy' }, h('span', { class: 'spinner' }), `Attaching ${this.name}…`);
-    const overlay = h(
-      'div',
-      { class: 'overlay', hidden: true },
-      h(
-        'div',
-        { class: 'overlay-card', role: 'alertdialog', 'aria-labelledby': `overlay-title-${this.id}`, 'aria-describedby': `overlay-text-${this.id}` },
-        h('div', { class: 'overlay-icon' }, icon('plug')),
-        h('h2', { class: 'overlay-title', id: `overlay-title-${this.id}` }),
-        h('p', { class: 'overlay-text', id: `overlay-text-${this.id}` }),
-        h(
-          'div',
-          { class: 'overlay-actions' },
-          h('button', { type: 'button', class: 'reattach button primary', onclick: () => this.reattach() }, 'Re-attach'),
-          h('button', { type: 'button', class: 'close-tab button', onclick: () => this.requestClose() }, 'Close tab'),
-        ),
-      ),
-    );
-    const statusLine = h(
-      'div',
-      { class: 'view-status' },
-      h('span', { class: 'status-name', text: this.name }),
-      pane,
-      size,
-      h('span', { class: 'spacer' }),
-      badge,
-      viewersPill,
-    );
-    this.#parts = { host, banner, busy, overlay, viewers, viewersPill, badge, size, pane };
-    return h(
-      'section',
-      {
-        class: 'terminal-view',
-        id: `view-${this.id}`,
-        role: 'tabpanel',
-        'aria-labelledby': `tab-${this.id}`,
-        dataset: { sessionId: this.sessionId, state: this.state, mode: this.mode },
-        hidden: true,
-      },
-      h('div', { class: 'term-frame' }, host, banner, busy, overlay),
-      statusLine,
-    );
+    this.#panel.showSize(this.#size.cols, this.#size.rows, this.attachment?.pane);
   }
 }

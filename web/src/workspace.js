@@ -53,7 +53,8 @@ export class Workspace {
 
   /**
    * Shows the session's terminal, opening a tab for it when there is none. A tab open
-   * in the other mode switches to the mode asked for.
+   * in the other mode switches to the mode asked for; one whose session ended here
+   * attaches again.
    * @param {{sessionId: string, name: string}} session
    * @param {'write' | 'read'} mode
    */
@@ -61,7 +62,7 @@ export class Workspace {
     const existing = this.find(session.sessionId);
     if (existing) {
       this.activate(existing, { focus: true });
-      if (existing.mode !== mode) existing.setMode(mode);
+      if (existing.mode !== mode || existing.ended) existing.setMode(mode);
       return existing;
     }
     const view = new TerminalView({

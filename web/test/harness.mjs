@@ -189,12 +189,18 @@ process.on('exit', () => {
 
 /**
  * A TCP proxy in front of `target` (`host:port`). `dropAll()` destroys every proxied
- * connection on both sides at once, as a network failure would.
+ * connection on both sides at once, as a network failure would; `block()` refuses new
+ * connections (an outage) until `unblock()`.
  */
 export async function startProxy(target) {
   const [host, port] = splitAddr(target);
   const pairs = new Set();
+  let blocked = false;
   const server = net.createServer((client) => {
+    if (blocked) {
+      client.resetAndDestroy?.() ?? client.destroy();
+      return;
+    }
     const upstream = net.connect({ host, port });
     const pair = { client, upstream };
     pairs.add(pair);
@@ -224,6 +230,14 @@ export async function startProxy(target) {
       }
       pairs.clear();
       return count;
+    },
+    /** Cuts every connection and refuses new ones until `unblock()`; returns how many were cut. */
+    block() {
+      blocked = true;
+      return this.dropAll();
+    },
+    unblock() {
+      blocked = false;
     },
     async close() {
       this.dropAll();
@@ -410,6 +424,51 @@ export function terminalInfo(page, sessionId) {
       sessionId, name, channel, pane, mode, state, offset,
       cols: t.term.cols, rows: t.term.rows, scrollback: t.term.options.scrollback,
     };
+  }, sessionId);
+}
+
+/**
+ * Records the page's `session-attach` requests and their responses, per WebSocket, from now
+ * on (call it from `openUi`'s `beforeLoad`): returns an array of sockets, each an array of
+ * `{ request, response }` (`response` null until it arrives), in the order they were sent.
+ */
+export function watchAttaches(page) {
+  const sockets = [];
+  page.on('websocket', (ws) => {
+    const attaches = [];
+    sockets.push(attaches);
+    ws.on('framesent', ({ payload }) => {
+      const message = parseJson(payload);
+      if (message?.type === 'session-attach') attaches.push({ request: message, response: null });
+    });
+    ws.on('framereceived', ({ payload }) => {
+      const message = parseJson(payload);
+      const entry = message?.type === 'response' && attaches.find((a) => a.request.id === message.id);
+      if (entry) entry.response = message;
+    });
+  });
+  return sockets;
+}
+
+function parseJson(payload) {
+  if (typeof payload !== 'string') return null;
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return null;
+  }
+}
+
+/** The session's visible screen (not the scrollback): one string per row, trailing blanks trimmed. */
+export function screenRows(page, sessionId) {
+  return page.evaluate((id) => {
+    const { term } = window.tmuxgate.terminals().find((t) => t.sessionId === id);
+    const buffer = term.buffer.active;
+    const rows = [];
+    for (let y = buffer.baseY; y < buffer.baseY + term.rows; y++) {
+      rows.push(buffer.getLine(y)?.translateToString(true) ?? '');
+    }
+    return rows;
   }, sessionId);
 }
 

@@ -1,12 +1,13 @@
 // Reconnecting: the page reaches the gateway through a TCP proxy that cuts every connection
 // while the pane prints numbered lines; the UI must reconnect and resume from its offset, so
-// every line shows exactly once, in order.
+// every line shows exactly once, in order. The page's WebSockets are watched to check that
+// each re-attach asked for `resumeFrom` and got the exact resume (`snapshot: false`).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   createSession, openUi, terminalInfo, typeLine, uniqueName,
-  useGatewayAndBrowser, waitForStatus, waitForText, waitForViewState,
+  useGatewayAndBrowser, waitForStatus, waitForText, waitForViewState, watchAttaches,
 } from './harness.mjs';
 
 /** Lines printed; fewer when the UI's scrollback cannot hold them all. */
@@ -20,7 +21,8 @@ const RUN_TIMEOUT_MS = 60_000;
 const fixture = useGatewayAndBrowser({ proxy: true });
 
 test('connections cut while output flows: every line arrives once, in order', async (t) => {
-  const page = await openUi(fixture.browser, `${fixture.proxy.url}/`);
+  let sockets;
+  const page = await openUi(fixture.browser, `${fixture.proxy.url}/`, { beforeLoad: (p) => { sockets = watchAttaches(p); } });
   const sessionId = await createSession(page, uniqueName('reconnect'));
   const { scrollback, rows } = await terminalInfo(page, sessionId);
   const lines = Math.min(WANTED_LINES, scrollback + rows - SPARE_LINES);
@@ -55,6 +57,19 @@ test('connections cut while output flows: every line arrives once, in order', as
     `${JSON.stringify(numbers.slice(Math.max(0, firstBreak - 3), firstBreak + 3))}`);
   assert.equal(numbers.length, lines);
   assert.deepEqual(await recordedStates(page, 'status'), [], 'no further state changes after the last reconnect');
+
+  assert.equal(sockets.length, 1 + CUT_AT.length, 'one WebSocket per connection');
+  assert.equal(sockets[0].length, 1, 'one attach on the first connection');
+  assert.equal(sockets[0][0].response?.data?.snapshot, true, 'the first attach starts from a snapshot');
+  sockets.slice(1).forEach((attaches, cut) => {
+    assert.equal(attaches.length, 1, `one re-attach after cut ${cut + 1}: ${JSON.stringify(attaches)}`);
+    const [{ request, response }] = attaches;
+    assert.equal(typeof request.data.resumeFrom, 'number', `the re-attach after cut ${cut + 1} resumes`);
+    assert.equal(request.data.target, sockets[0][0].response.data.pane, 'on the same pane');
+    assert.equal(response?.success, true, `the re-attach after cut ${cut + 1} succeeded`);
+    assert.equal(response.data.snapshot, false, `an exact resume after cut ${cut + 1}, not a snapshot`);
+    assert.equal(response.data.offset, request.data.resumeFrom);
+  });
   assert.deepEqual(page.problems.filter((p) => !/WebSocket|ERR_CONNECTION/.test(p)), []);
 });
 

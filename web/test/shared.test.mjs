@@ -1,12 +1,16 @@
 // Two people on one session: two browser contexts (separate WebSockets) see the same pane
-// live, count each other as viewers, and a destroy in one closes the other's terminal.
+// live, count each other as viewers, a page joining late starts from a snapshot of the
+// screen, and a destroy in one closes the other's terminal.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  createSession, openFromList, openUi, outputLines, typeLine, uniqueName, useGatewayAndBrowser,
-  view, WAIT_TIMEOUT_MS, waitForText, waitForViewState,
+  createSession, openFromList, openUi, outputLines, screenRows, terminalInfo, typeLine, uniqueName,
+  useGatewayAndBrowser, view, WAIT_TIMEOUT_MS, waitForPrompt, waitForText, waitForViewState,
+  watchAttaches,
 } from './harness.mjs';
+
+const SNAPSHOT = 0x03;
 
 const fixture = useGatewayAndBrowser();
 
@@ -40,6 +44,48 @@ test('a second page opens the session from its list and sees the first page typi
   await first.context().close();
 });
 
+test('a page attaching after output starts from a snapshot that reproduces the screen', async () => {
+  const first = await openUi(fixture.browser, `${fixture.gateway.url}/`);
+  const name = uniqueName('snapshot');
+  const sessionId = await createSession(first, name);
+  // Colours, a cleared line and a cursor move: the snapshot must reproduce the screen, not the log.
+  await typeLine(first, sessionId,
+    "for i in $(seq 1 12); do printf '\\e[1;3%dmsnap-%d\\e[0m\\n' $((i % 7)) $i; done; " +
+    "printf 'scratch\\r\\e[Kkept\\e[3Dnew\\n'");
+  await waitForText(first, sessionId, /^snap-12\nknew$/m);
+  await waitForPrompt(first, sessionId);
+
+  let sockets;
+  let snapshotFrames = 0;
+  const second = await openUi(fixture.browser, `${fixture.gateway.url}/`, {
+    beforeLoad: (page) => {
+      sockets = watchAttaches(page);
+      page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+        if (typeof payload !== 'string' && payload[0] === SNAPSHOT) snapshotFrames += 1;
+      }));
+    },
+  });
+  await openFromList(second, name, { readonly: true });
+  await waitForText(second, sessionId, /^snap-12\nknew$/m);
+  assert.equal(sockets[0][0].response?.data?.snapshot, true, 'the attach announced a snapshot');
+  assert.ok(snapshotFrames >= 1, 'a SNAPSHOT frame arrived');
+
+  // The read-only page takes the session's size; then both screens hold the same rows.
+  const deadline = Date.now() + WAIT_TIMEOUT_MS;
+  let rows;
+  for (;;) {
+    rows = await Promise.all([screenRows(first, sessionId), screenRows(second, sessionId)]);
+    if (JSON.stringify(rows[0]) === JSON.stringify(rows[1]) || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const [a, b] = await Promise.all([terminalInfo(first, sessionId), terminalInfo(second, sessionId)]);
+  assert.deepEqual([b.cols, b.rows], [a.cols, a.rows], 'the read-only page has the session size');
+  assert.deepEqual(rows[1], rows[0], 'the snapshot reproduces the writer\'s screen');
+  assert.ok(rows[1].includes('snap-12') && rows[1].includes('knew'), `the printed lines are on screen:\n${rows[1].join('\n')}`);
+  assert.deepEqual(second.problems, []);
+  await Promise.all([first.context().close(), second.context().close()]);
+});
+
 test('destroying a session closes it for a read-only viewer on another page', async () => {
   const owner = await openUi(fixture.browser, `${fixture.gateway.url}/`);
   const name = uniqueName('doomed');
@@ -57,6 +103,11 @@ test('destroying a session closes it for a read-only viewer on another page', as
 
   await owner.locator(`#sessions li[data-session-id="${sessionId}"] button.destroy`).click();
   await waitForViewState(watcher, sessionId, 'closed');
+  const overlay = watched.locator('.overlay');
+  assert.ok(await overlay.isVisible(), 'the closed overlay shows');
+  assert.equal(await overlay.locator('.overlay-title').textContent(), 'Session destroyed');
+  assert.match(await overlay.locator('.overlay-text').textContent(), /destroyed/);
+  assert.equal(await overlay.locator('button.reattach').isVisible(), false, 'nothing to re-attach to');
   await watcher.locator(`#sessions li[data-session-id="${sessionId}"]`)
     .waitFor({ state: 'detached', timeout: WAIT_TIMEOUT_MS });
   await owner.locator(`#sessions li[data-session-id="${sessionId}"]`)
