@@ -126,6 +126,12 @@ async function main() {
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
   client.on('unauthorized', () => notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error'));
   window.addEventListener('online', () => client.reconnectNow());
+  // Ctrl+W closes the page in Chrome before any terminal sees the key: ask first.
+  window.addEventListener('beforeunload', (event) => {
+    if (!workspace.hasLiveTerminals) return;
+    event.preventDefault();
+    event.returnValue = ''; // older browsers ask only when this is set
+  });
 
   window.tmuxgate = { client, terminals: () => workspace.views.map(describeView) };
   panel.startPolling();

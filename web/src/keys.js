@@ -10,7 +10,8 @@ export const LEAVE_SHORTCUT = 'Ctrl+Shift+L';
 /**
  * Installs the key rules on an xterm Terminal.
  * - Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes (Cmd+C / Cmd+V on a Mac);
- *   a paste reaches the program through xterm, bracketed when the program asked for it.
+ *   a paste reaches the program through `guardPaste` (paste.js) and xterm, bracketed when
+ *   the program asked for it.
  * - Ctrl+Shift+L calls `onLeave`.
  * @param {import('@xterm/xterm').Terminal} term
  * @param {{onLeave?: () => void}} handlers
@@ -40,13 +41,18 @@ export function bindClipboardKeys(term, { onLeave }) {
   });
 }
 
+/**
+ * Copies the selection. Runs inside the key handler, so the user's gesture still allows
+ * the synchronous `execCommand` fallback (outside a secure context there is no
+ * `navigator.clipboard`; the copy event reaches xterm, which fills it with the selection).
+ */
 function copySelection(term) {
-  const text = term.getSelection();
-  if (!text) return;
+  if (!term.hasSelection()) return;
   if (navigator.clipboard?.writeText) {
-    navigator.clipboard.writeText(text).catch(() => document.execCommand('copy'));
+    // A refusal is final: by the time it arrives the key's user gesture is over, and
+    // execCommand outside one is refused too.
+    navigator.clipboard.writeText(term.getSelection()).catch(() => {});
   } else {
-    // Not a secure context: the copy event reaches xterm, which fills it with the selection.
     document.execCommand('copy');
   }
 }

@@ -13,6 +13,7 @@ import { Terminal } from '@xterm/xterm';
 import { debounce } from './dom.js';
 import { WriteFlow } from './flow-control.js';
 import { bindClipboardKeys } from './keys.js';
+import { guardPaste } from './paste.js';
 import { TerminalPanel } from './terminal-panel.js';
 import { onThemeChange, terminalTheme } from './themes.js';
 import { loadWebgl } from './webgl.js';
@@ -119,6 +120,7 @@ export class TerminalView {
     this.term.loadAddon(new Unicode11Addon());
     this.term.unicode.activeVersion = '11';
     this.term.open(this.#panel.host);
+    guardPaste(this.term);
     loadWebgl(this.term);
     this.#resizeObserver = new ResizeObserver(this.#scheduleFit);
     this.#resizeObserver.observe(this.#panel.host);

@@ -84,6 +84,11 @@ export class Workspace {
     return view;
   }
 
+  /** Whether a terminal is attached or on its way to be (closing the page would end it). */
+  get hasLiveTerminals() {
+    return this.views.some((view) => !view.ended);
+  }
+
   /** Makes `view` the visible terminal. */
   activate(view, { focus = false } = {}) {
     if (this.#active && this.#active !== view) this.#active.hide();

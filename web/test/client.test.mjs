@@ -1,10 +1,11 @@
 // TerminalWebSocketClient against a scripted fake WebSocket (no gateway, no browser): the
 // recovery paths a real gateway rarely takes on cue — late and failing attach answers,
-// close codes, gaps, throwing callbacks, flow-control pauses.
+// close codes, gaps, throwing callbacks, flow-control pauses — and the paste filter.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TerminalWebSocketClient } from '../src/client.js';
+import { sanitizePaste } from '../src/paste.js';
 
 const OUTPUT = 0x01;
 const SNAPSHOT = 0x03;
@@ -293,4 +294,10 @@ test('after a protocol-violation close the backoff keeps growing', async () => {
     console.warn = realWarn;
     Math.random = realRandom;
   }
+});
+
+test('pastes lose every control character but tab and line breaks', () => {
+  assert.equal(sanitizePaste('echo safe\x1b[201~\recho injected\n'), 'echo safe[201~\recho injected\n');
+  assert.equal(sanitizePaste('a\tb\x00c\x07d\x7fe\u009bf\u00e9g'), 'a\tbcdef\u00e9g');
+  assert.equal(sanitizePaste('中文 😀'), '中文 😀');
 });
