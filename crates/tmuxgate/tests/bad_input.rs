@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
-use common::{STEP, TestServer, http_get};
+use common::{STEP, TestServer, eventually, http_get};
 use serde_json::Value;
 use tmuxgate_client::protocol::request::RequestId;
 use tmuxgate_client::protocol::response::ResponseBody;
@@ -314,6 +314,12 @@ async fn oversized_messages_close_with_4009() {
 async fn health_reports_status_as_json() {
     let server = TestServer::start().await;
     let _client = server.client().await;
+    // The client's handshake completes when the 101 is sent, a moment before the gateway's
+    // connection task starts and counts itself.
+    eventually("the connection to be counted", || {
+        (server.handle.status().connections == 1).then_some(())
+    })
+    .await;
     let (status, body) = http_get(server.health_addr, "/health").await;
     assert_eq!(status, 200, "{body}");
     let health: Value = serde_json::from_str(&body).expect("JSON");
