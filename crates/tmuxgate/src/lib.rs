@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod origin;
 pub mod server;
 pub mod sessions;
+pub mod tls;
 pub mod web;
 
 pub use server::{Server, ServerHandle, Status};
