@@ -54,10 +54,7 @@ impl Client {
     /// Connects with explicit options.
     pub async fn connect_with(url: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let request = upgrade_request(url, &options.headers)?;
-        let (ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(options.websocket), true)
-                .await
-                .map_err(connect_error)?;
+        let ws = open(request, &options).await?;
         let (sink, stream) = ws.split();
         let (shared, raw) = Shared::new();
         let shared = Arc::new(shared);
@@ -280,6 +277,41 @@ fn upgrade_request(
         }
     }
     Ok(request)
+}
+
+/// Opens the WebSocket: TCP with `TCP_NODELAY`, TLS for `wss://`, then the upgrade.
+#[cfg(feature = "tls")]
+async fn open(
+    request: tungstenite::handshake::client::Request,
+    options: &ClientOptions,
+) -> Result<Ws, ClientError> {
+    if request.uri().scheme_str() == Some("wss") && options.tls.is_none() {
+        return Err(ClientError::Connect {
+            status: None,
+            message: "a wss:// URL needs ClientOptions::tls (the certificates to trust)".into(),
+        });
+    }
+    let connector = options
+        .tls
+        .clone()
+        .map(tokio_tungstenite::Connector::Rustls);
+    let config = Some(options.websocket);
+    tokio_tungstenite::connect_async_tls_with_config(request, config, true, connector)
+        .await
+        .map(|(ws, _response)| ws)
+        .map_err(connect_error)
+}
+
+/// Opens the WebSocket: TCP with `TCP_NODELAY`, then the upgrade (`ws://` only).
+#[cfg(not(feature = "tls"))]
+async fn open(
+    request: tungstenite::handshake::client::Request,
+    options: &ClientOptions,
+) -> Result<Ws, ClientError> {
+    tokio_tungstenite::connect_async_with_config(request, Some(options.websocket), true)
+        .await
+        .map(|(ws, _response)| ws)
+        .map_err(connect_error)
 }
 
 fn connect_error(error: tungstenite::Error) -> ClientError {

@@ -60,6 +60,10 @@ pub use options::{
 pub use session::attach_request;
 pub use terminal::Terminal;
 
+/// The TLS library of [`ClientOptions::tls`] (feature `tls`), re-exported so callers build
+/// its `ClientConfig` with the same version.
+#[cfg(feature = "tls")]
+pub use rustls;
 /// The wire types this client speaks, re-exported for convenience.
 pub use tmuxgate_protocol as protocol;
 /// The WebSocket message type accepted by [`Client::send`].

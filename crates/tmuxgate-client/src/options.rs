@@ -1,5 +1,7 @@
 //! [`ClientOptions`]: how a [`Client`](crate::Client) connects and how long it waits.
 
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -30,6 +32,10 @@ pub struct ClientOptions {
     /// however long the stream, as benchmarks with thousands of viewers or fast panes need;
     /// read the bytes from [`Attachment::next_frame`](crate::Attachment::next_frame).
     pub keep_output: bool,
+    /// For `wss://` URLs: the certificates to trust and the TLS settings (feature `tls`).
+    /// A `wss://` URL without it is refused rather than trusting nothing or everything.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +50,8 @@ impl Default for ClientOptions {
                 .max_message_size(Some(MAX_INCOMING_MESSAGE_BYTES))
                 .max_frame_size(Some(MAX_INCOMING_MESSAGE_BYTES)),
             keep_output: true,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -64,6 +72,13 @@ impl ClientOptions {
     /// Sets whether attachments keep the bytes they receive (see [`ClientOptions::keep_output`]).
     pub fn keep_output(mut self, keep: bool) -> Self {
         self.keep_output = keep;
+        self
+    }
+
+    /// Connects `wss://` URLs with `config` (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 
