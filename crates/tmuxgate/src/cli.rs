@@ -1,6 +1,6 @@
 //! The `tmuxgate` command line: `start` (also the default with no subcommand),
 //! `health` and `config`, plus the start-up glue around [`Server`]: logging,
-//! listeners and signal handling. `main.rs` only maps the outcome to an exit code.
+//! listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads the TLS certificate). `main.rs` only maps the outcome to an exit code.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -14,9 +14,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::Server;
 use crate::config::{Config, Layers, LogFormat, Overrides};
 use crate::health_probe::{self, HealthUrl};
+use crate::tls::TlsError;
+use crate::{Server, ServerHandle};
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -137,13 +138,15 @@ async fn start(layers: &Layers) -> anyhow::Result<()> {
     let health = bind("HEALTH_PORT", config.health_addr()).await?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
-    let (preset, backends) = (config.preset, config.backend_pool_size);
+    let (preset, backends, tls) = (config.preset, config.backend_pool_size, config.enable_ssl);
     let server = Server::start(config).await?;
+    watch_hangup(server.handle())?;
     tracing::info!(
         proxy = %listener.local_addr()?,
         health = %health.local_addr()?,
         %preset,
         backends,
+        tls,
         "tmuxgate listening"
     );
     server.serve(listener, Some(health), shutdown).await?;
@@ -174,6 +177,21 @@ fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
         }
         tracing::warn!("second signal: exiting without waiting for connections");
         std::process::exit(130);
+    });
+    Ok(())
+}
+
+/// Reloads the TLS certificate on every SIGHUP. Installed with TLS off too, where it only
+/// logs: a daemon's SIGHUP means "reload", never "exit".
+fn watch_hangup(handle: ServerHandle) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            // `reload_tls` logs its own outcome.
+            if let Err(TlsError::Disabled) = handle.reload_tls().await {
+                tracing::info!("SIGHUP: nothing to reload, TLS is off");
+            }
+        }
     });
     Ok(())
 }

@@ -13,6 +13,8 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tmuxgate_protocol::Request;
 
+use crate::tls::TlsCounters;
+
 /// Upper bounds (seconds) of the Prometheus latency buckets.
 const BUCKETS_SECONDS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -106,6 +108,8 @@ pub struct Stats {
     pub snapshots: AtomicU64,
     /// Snapshots captured from tmux (joiners at once share one; see `Hub::snapshot`).
     pub snapshot_captures: Arc<AtomicU64>,
+    /// Certificate reloads and TLS handshake failures (zero without TLS).
+    pub tls: TlsCounters,
     requests: Vec<(&'static str, Latency)>,
     backend_commands: Latency,
 }
@@ -124,6 +128,7 @@ impl Default for Stats {
             bytes_out: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             snapshot_captures: Arc::default(),
+            tls: TlsCounters::default(),
             requests: types.map(|t| (t, Latency::new())).collect(),
             backend_commands: Latency::new(),
         }
@@ -167,6 +172,30 @@ impl Stats {
             "requests": requests,
             "backendCommands": self.backend_commands.summary(),
         })
+    }
+
+    fn render_tls(&self, out: &mut String, counter: impl Fn(&mut String, &str, &str, &str, u64)) {
+        let tls = &self.tls;
+        let counters = [
+            (
+                "tmuxgate_tls_reloads_total",
+                "TLS certificate reloads that installed a certificate.",
+                &tls.reloads,
+            ),
+            (
+                "tmuxgate_tls_reload_failures_total",
+                "TLS certificate reloads that failed and kept the previous certificate.",
+                &tls.reload_failures,
+            ),
+            (
+                "tmuxgate_tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out.",
+                &tls.handshake_failures,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(out, name, help, "counter", value.load(Ordering::Relaxed));
+        }
     }
 
     /// Prometheus text exposition format (version 0.0.4).
@@ -249,6 +278,7 @@ impl Stats {
             "counter",
             load(&self.snapshot_captures),
         );
+        self.render_tls(&mut out, gauge);
         gauge(
             &mut out,
             "tmuxgate_sessions",

@@ -1,6 +1,9 @@
 //! The gateway's listeners: WebSocket upgrade on `/` and `/ws` (browser pages checked by
 //! [`crate::origin`]), the embedded web UI on every other `GET` ([`crate::web`]), the
-//! health/metrics port, the connection cap and graceful shutdown.
+//! health/metrics port, the connection cap and graceful shutdown. With `ENABLE_SSL` the main
+//! listener speaks HTTPS and WSS only ([`crate::tls`]) and every response carries HSTS; the
+//! health port stays plain HTTP (it binds `PROXY_HOST` like the main port: keep it off
+//! untrusted networks, it serves no terminals).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -19,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,9 +35,9 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
+use axum::serve::{Listener, ListenerExt as _};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,6 +46,7 @@ use crate::config::Config;
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
 use crate::sessions::{HubSettings, Sessions};
+use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
 
 /// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -71,6 +76,7 @@ pub struct Gateway {
     pub shutdown: CancellationToken,
     config: Config,
     origins: OriginPolicy,
+    tls: Option<Arc<Tls>>,
     started: Instant,
     slots: Arc<Semaphore>,
     tasks: TaskTracker,
@@ -116,19 +122,22 @@ pub struct BackendStatus {
 }
 
 impl Server {
-    /// Validates `config`, then starts (or reconnects to) the tmux backends and rediscovers
-    /// their sessions. Fails with a clear message if tmux is missing or older than 3.2.
+    /// Validates `config`, loads the TLS certificate and key when `ENABLE_SSL` is on, then
+    /// starts (or reconnects to) the tmux backends and rediscovers their sessions. Fails with
+    /// a clear message if the certificate or key is missing, unreadable or mismatched, or if
+    /// tmux is missing or older than 3.2.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.validate()?;
         let origins = OriginPolicy::new(&config.allowed_origins, config.proxy_host)
             .context("ALLOWED_ORIGINS")?;
+        let stats = Stats::default();
+        let tls = Tls::from_config(&config, stats.tls.clone())?.map(Arc::new);
         let backend_settings = BackendSettings {
             tmux_bin: config.tmux_bin.clone(),
             dir: config.tmux_socket_path.clone(),
             history_limit: config.history_limit,
             default_command: config.default_command.clone(),
         };
-        let stats = Stats::default();
         let hub_settings = HubSettings {
             ring_bytes: config.ring_buffer_bytes,
             snapshot_history_lines: config.snapshot_history_lines,
@@ -158,6 +167,7 @@ impl Server {
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
+            tls,
             started: Instant::now(),
             tasks: TaskTracker::new(),
         };
@@ -171,10 +181,11 @@ impl Server {
         }
     }
 
-    /// Serves WebSocket clients on `listener` and `/health` + `/metrics` on `health` until
-    /// `shutdown` is cancelled (or [`ServerHandle::shutdown`] is called). Then it stops
-    /// accepting, closes every WebSocket with 1001, waits up to `SHUTDOWN_TIMEOUT` for the
-    /// connections to end, and detaches from tmux: sessions keep running.
+    /// Serves WebSocket clients and the UI on `listener` (over TLS with `ENABLE_SSL`, the
+    /// certificate reloaded as `TLS_RELOAD_INTERVAL` says) and `/health` + `/metrics` on
+    /// `health` until `shutdown` is cancelled (or [`ServerHandle::shutdown`] is called). Then
+    /// it stops accepting, closes every WebSocket with 1001, waits up to `SHUTDOWN_TIMEOUT`
+    /// for the connections to end, and detaches from tmux: sessions keep running.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -190,21 +201,7 @@ impl Server {
                 _ = internal.cancelled() => {}
             }
         });
-        let main_app = Router::new()
-            .route("/", get(root))
-            .route("/ws", get(ws_only))
-            .route("/{*path}", get(crate::web::serve))
-            .with_state(gw.clone());
-        // Nagle would hold a frame written right after another (an attach response, then its
-        // SNAPSHOT) until the client's delayed ACK: up to 40 ms per attach. Terminal traffic
-        // is many small writes that must leave at once.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY");
-            }
-        });
-        let main = axum::serve(listener, main_app)
-            .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
+        let main = serve_main(gw.clone(), listener);
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
             tokio::spawn(
@@ -213,7 +210,7 @@ impl Server {
                     .into_future(),
             )
         });
-        main.await.context("serving WebSocket listener")?;
+        main.await.context("serving the WebSocket listener")?;
         gw.tasks.close();
         if tokio::time::timeout(gw.config.shutdown_timeout, gw.tasks.wait())
             .await
@@ -239,6 +236,23 @@ impl ServerHandle {
     /// Starts a graceful shutdown.
     pub fn shutdown(&self) {
         self.gw.shutdown.cancel();
+    }
+
+    /// Reads the TLS certificate and key files again, as SIGHUP does: on success new
+    /// connections get the new certificate (open ones keep theirs), on failure the previous
+    /// one stays. Returns the served certificate's fingerprint; [`TlsError::Disabled`] when
+    /// TLS is off.
+    pub async fn reload_tls(&self) -> Result<String, TlsError> {
+        match &self.gw.tls {
+            Some(tls) => tls.reload().await,
+            None => Err(TlsError::Disabled),
+        }
+    }
+
+    /// The TLS certificate served now and the reload counts, as a watch that changes on
+    /// every reload, whatever triggered it; `None` when TLS is off.
+    pub fn tls_status(&self) -> Option<watch::Receiver<TlsStatus>> {
+        self.gw.tls.as_ref().map(|tls| tls.status())
     }
 }
 
@@ -283,6 +297,43 @@ impl Gateway {
     pub fn metrics_enabled(&self) -> bool {
         self.config.enable_metrics
     }
+}
+
+/// The main listener: UI and WebSocket upgrades, over TLS when it is on; ends on shutdown.
+async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/", get(root))
+        .route("/ws", get(ws_only))
+        .route("/{*path}", get(crate::web::serve))
+        .with_state(gw.clone());
+    let shutdown = gw.shutdown.clone();
+    let Some(tls) = gw.tls.clone() else {
+        // Nagle would hold a frame written right after another (an attach response, then
+        // its SNAPSHOT) until the client's delayed ACK: up to 40 ms per attach. Terminal
+        // traffic is many small writes that must leave at once.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
+        return serve_on(listener, app, shutdown).await;
+    };
+    let failures = tls.counters().handshake_failures.clone();
+    let listener = TlsListener::spawn(listener, tls.acceptor(), shutdown.clone(), failures)?;
+    let interval = gw.config.tls_reload_interval;
+    tokio::spawn(crate::tls::reload::watch(tls, interval, shutdown.clone()));
+    let app = app.layer(axum::middleware::map_response(crate::web::with_hsts));
+    serve_on(listener, app, shutdown).await
+}
+
+async fn serve_on<L>(listener: L, app: Router, shutdown: CancellationToken) -> std::io::Result<()>
+where
+    L: Listener,
+    L::Addr: Debug,
+{
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn root(

@@ -1,10 +1,12 @@
 //! The browser UI: files of `web/dist`, embedded at build time (`build.rs`), served with
 //! validators, long-lived caching for content-hashed assets, gzip when the client takes it,
-//! and the security headers a terminal page needs (a strict CSP: scripts only from here).
+//! and the security headers a terminal page needs (a strict CSP: scripts only from here;
+//! HSTS under TLS).
 
 use axum::http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
-    IF_NONE_MATCH, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    IF_NONE_MATCH, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +39,11 @@ pub static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// HSTS for a gateway serving TLS: browsers use `https://` for this host for a year, even if
+/// a link or a typed address says `http://`. No `includeSubDomains`: the gateway cannot
+/// vouch for other hosts under its name.
+pub const HSTS: &str = "max-age=31536000";
 
 const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Pages and unhashed files: revalidate every time (cheap: a 304 on the ETag).
@@ -106,6 +113,14 @@ fn security_headers(h: &mut HeaderMap, page: bool) {
             HeaderValue::from_static("same-origin"),
         );
     }
+}
+
+/// Adds [`HSTS`] to a response of the TLS listener (an `axum::middleware::map_response`).
+pub async fn with_hsts(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    response
 }
 
 /// `If-None-Match` lists one of `etags` (or is `*`).

@@ -156,7 +156,6 @@ fn unsupported_features_are_refused_at_start() {
             "true",
             "ENABLE_AUTH=true is not yet supported",
         ),
-        ("ENABLE_SSL", "true", "ENABLE_SSL=true is not yet supported"),
         ("REDIS_HOST", "redis", "REDIS_HOST is not yet supported"),
     ];
     for (variable, value, message) in cases {
@@ -167,6 +166,35 @@ fn unsupported_features_are_refused_at_start() {
             );
             let stderr = stderr_of(&output, 1);
             assert!(stderr.contains(message), "{command} {variable}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn tls_needs_its_files_and_production_needs_tls_beyond_loopback() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("ENABLE_SSL", "true")],
+            "invalid TLS_CERT=: ENABLE_SSL=true needs the certificate chain",
+        ),
+        (
+            &[("TLS_CERT", "/etc/cert.pem")],
+            "is set but ENABLE_SSL is false",
+        ),
+        (
+            &[
+                ("PROXY_PRESET", "production"),
+                ("PROXY_HOST", "0.0.0.0"),
+                ("ALLOW_INSECURE_NO_AUTH", "true"),
+            ],
+            "PROXY_PRESET=production with PROXY_HOST=0.0.0.0 would send terminals",
+        ),
+    ];
+    for (env, message) in cases {
+        for command in ["start", "config"] {
+            let output = tmuxgate(&[command, "--health-port", "0", "--port", "0"], env);
+            let stderr = stderr_of(&output, 1);
+            assert!(stderr.contains(message), "{command} {env:?}: {stderr}");
         }
     }
 }

@@ -9,6 +9,7 @@ mod preset;
 mod resolve;
 mod secret;
 mod settings;
+mod tls;
 mod validate;
 
 use std::ffi::OsStr;
@@ -34,8 +35,15 @@ pub struct Config {
     pub max_connections: usize,
     /// `ENABLE_AUTH`: authentication (refused by [`Config::validate`] until it exists).
     pub enable_auth: bool,
-    /// `ENABLE_SSL`: TLS (refused by [`Config::validate`] until it exists).
+    /// `ENABLE_SSL`: serve HTTPS and WSS on the main listener with `tls_cert` and `tls_key`.
     pub enable_ssl: bool,
+    /// `TLS_CERT`: PEM file with the certificate chain, server certificate first.
+    pub tls_cert: Option<PathBuf>,
+    /// `TLS_KEY`: PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// `TLS_RELOAD_INTERVAL`: how often the certificate and key files are checked for a
+    /// change (`ZERO`: only on SIGHUP).
+    pub tls_reload_interval: Duration,
     /// `TMUX_SOCKET_PATH`: directory (created 0700) holding the tmux server sockets.
     pub tmux_socket_path: PathBuf,
     /// `BACKEND_POOL_SIZE`: number of gateway-owned tmux servers.
@@ -124,6 +132,9 @@ impl Default for Config {
             max_connections: 1000,
             enable_auth: false,
             enable_ssl: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_reload_interval: Duration::from_secs(5),
             tmux_socket_path: default_socket_dir(
                 std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
                 &user_tag(),

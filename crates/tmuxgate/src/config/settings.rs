@@ -65,9 +65,17 @@ settings! {
     /// Authentication (not yet supported: refused)
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     enable_auth: bool = "ENABLE_AUTH", "enable-auth";
-    /// TLS (not yet supported: refused)
+    /// Serve HTTPS and WSS on the proxy port (needs TLS_CERT and TLS_KEY)
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     enable_ssl: bool = "ENABLE_SSL", "enable-ssl";
+    /// PEM file with the certificate chain, server certificate first; empty = unset
+    #[arg(value_parser = any_path())]
+    tls_cert: PathBuf = "TLS_CERT", "tls-cert";
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1); empty = unset
+    #[arg(value_parser = any_path())]
+    tls_key: PathBuf = "TLS_KEY", "tls-key";
+    /// Check TLS_CERT and TLS_KEY for changes this often, in ms (0: only on SIGHUP)
+    tls_reload_interval: u64 = "TLS_RELOAD_INTERVAL", "tls-reload-interval";
     /// Directory (created 0700) for the tmux server sockets
     tmux_socket_path: PathBuf = "TMUX_SOCKET_PATH", "tmux-socket-path";
     /// Number of gateway-owned tmux servers (1-64)
@@ -125,6 +133,13 @@ settings! {
     log_format: LogFormat = "LOG_FORMAT", "log-format";
 }
 
+/// A path that may be empty (clap's own path parser refuses empty values; here empty means
+/// unset, see `FromSetting<PathBuf> for Option<PathBuf>`).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
 /// Converts a parsed command-line value into its `Config` field type.
 trait FromSetting<T> {
     fn from_setting(value: T) -> Self;
@@ -165,6 +180,13 @@ impl FromSetting<String> for Vec<String> {
             .filter(|item| !item.is_empty())
             .map(normalise)
             .collect()
+    }
+}
+
+/// An empty path (`TLS_CERT=`) means unset.
+impl FromSetting<PathBuf> for Option<PathBuf> {
+    fn from_setting(value: PathBuf) -> Option<PathBuf> {
+        Some(value).filter(|v| !v.as_os_str().is_empty())
     }
 }
 
@@ -213,6 +235,12 @@ impl ToSetting for PathBuf {
 impl ToSetting for Duration {
     fn to_setting(&self) -> Value {
         Value::from(u64::try_from(self.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl ToSetting for Option<PathBuf> {
+    fn to_setting(&self) -> Value {
+        self.as_ref().map_or(Value::Null, PathBuf::to_setting)
     }
 }
 
@@ -305,12 +333,17 @@ mod tests {
             "--redis-host=",
             "--redis-password",
             "",
+            "--tls-cert=",
+            "--tls-key",
+            "/etc/tmuxgate/key.pem",
         ])?;
         let mut config = Config::default();
         parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
         assert_eq!(config.ping_interval, Duration::from_millis(1500));
         assert_eq!(config.redis_host, None);
         assert_eq!(config.redis_password, None);
+        assert_eq!(config.tls_cert, None);
+        assert_eq!(config.tls_key, Some(PathBuf::from("/etc/tmuxgate/key.pem")));
         Ok(())
     }
 

@@ -14,7 +14,7 @@ pub const SOCKET_PATH_LIMIT_BYTES: usize = 100;
 /// Longest socket file name the gateway creates inside `tmux_socket_path`.
 pub const MAX_SOCKET_NAME_BYTES: usize = 16;
 /// Upper bound of every duration: keeps `Instant` arithmetic far from overflow.
-const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+pub(super) const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Why a configuration was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +36,18 @@ pub enum ConfigError {
         setting: &'static str,
         /// When it arrives.
         reason: &'static str,
+    },
+    /// A production preset listening beyond loopback without TLS.
+    #[error(
+        "PROXY_PRESET={preset} with PROXY_HOST={host} would send terminals and credentials \
+         in clear text: set ENABLE_SSL=true with TLS_CERT and TLS_KEY, or bind a loopback \
+         address behind a TLS-terminating reverse proxy"
+    )]
+    PlaintextExposure {
+        /// The production-grade preset in force.
+        preset: super::Preset,
+        /// The configured `proxy_host`.
+        host: IpAddr,
     },
     /// Listening beyond loopback without authentication, not explicitly allowed.
     #[error(
@@ -63,6 +75,7 @@ impl Config {
         self.check_relations()?;
         self.check_paths()?;
         self.check_origins()?;
+        self.check_tls()?;
         self.check_exposure()
     }
 
@@ -72,12 +85,6 @@ impl Config {
             return unsupported(
                 "ENABLE_AUTH=true",
                 "authentication arrives in a later release",
-            );
-        }
-        if self.enable_ssl {
-            return unsupported(
-                "ENABLE_SSL=true",
-                "TLS arrives with authentication in a later release",
             );
         }
         if self.redis_host.is_some() {
@@ -259,7 +266,7 @@ fn check_range(
     invalid(variable, value, reason)
 }
 
-fn invalid(
+pub(super) fn invalid(
     variable: &'static str,
     value: impl ToString,
     reason: String,
@@ -276,7 +283,7 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-fn ms(duration: Duration) -> u64 {
+pub(super) fn ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -316,9 +323,6 @@ mod tests {
         assert_eq!(
             error(|c| c.enable_auth = true),
             "ENABLE_AUTH=true is not yet supported: authentication arrives in a later release"
-        );
-        assert!(
-            error(|c| c.enable_ssl = true).starts_with("ENABLE_SSL=true is not yet supported: TLS")
         );
         assert_eq!(
             error(|c| c.redis_host = Some("redis".into())),

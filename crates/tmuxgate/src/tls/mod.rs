@@ -26,6 +26,7 @@ pub use keypair::{KeyPair, MAX_PEM_BYTES, fingerprint};
 pub use listener::{HANDSHAKE_TIMEOUT, TlsListener};
 pub use resolver::CertResolver;
 
+use crate::config::Config;
 use reload::Stamps;
 
 /// The only application protocol offered: HTTP/1.1, which carries the WebSocket upgrade.
@@ -168,6 +169,17 @@ impl Tls {
             loaded: Mutex::new(stamps),
             reloading: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// [`load`](Self::load)s `TLS_CERT` and `TLS_KEY` when `ENABLE_SSL` is on. A path left
+    /// unset (which [`Config::validate`] refuses) fails as unreadable: never clear text
+    /// instead.
+    pub fn from_config(config: &Config, counters: TlsCounters) -> Result<Option<Tls>, TlsError> {
+        if !config.enable_ssl {
+            return Ok(None);
+        }
+        let path = |given: &Option<PathBuf>| given.clone().unwrap_or_default();
+        Tls::load(&path(&config.tls_cert), &path(&config.tls_key), counters).map(Some)
     }
 
     /// The acceptor for the main listener.

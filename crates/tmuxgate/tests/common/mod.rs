@@ -2,6 +2,9 @@
 //! directory, shut down (and its tmux servers killed) on drop.
 #![allow(dead_code)]
 
+pub mod https;
+pub mod pki;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
