@@ -146,6 +146,35 @@ fn requests_count_round_trips() {
 }
 
 #[test]
+fn tls_runs_the_scenario_over_wss() {
+    let args = [
+        "--keep-dir",
+        "idle",
+        "--tls",
+        "--connections",
+        "20",
+        "--sessions",
+        "2",
+    ];
+    let output = bench(&[&args[..], &["--idle-secs", "1"]].concat());
+    let rows = rows(&output);
+    let row = rows
+        .iter()
+        .find(|r| r["case"] == "connections" && r["connections"] == 20)
+        .unwrap_or_else(|| panic!("no 20-connection row in {rows:?}"));
+    assert!(row["per_conn_kib"].is_number(), "{row}");
+    assert_eq!(case(&rows, "broadcast")["missing"], 0);
+    let dir = work_dir(&String::from_utf8_lossy(&output.stderr));
+    let log = std::fs::read_to_string(dir.join("gw-0").join("gateway.log"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = log.expect("the gateway's log");
+    assert!(
+        log.contains("\"tls\":true"),
+        "the gateway served TLS: {log}"
+    );
+}
+
+#[test]
 fn connect_measures_joins_and_session_churn() {
     let args = [
         "connect",

@@ -33,6 +33,9 @@ pub struct Global {
     /// Extra setting for the started gateway, KEY=VALUE (repeatable), e.g. PING_INTERVAL=60000
     #[arg(long = "gateway-env", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     gateway_env: Vec<(String, String)>,
+    /// Serve the started gateway over TLS (wss://, with a certificate made for the run)
+    #[arg(long, global = true, conflicts_with = "url")]
+    tls: bool,
     /// Print only the JSON lines (notes go to stderr)
     #[arg(long, global = true)]
     json: bool,
@@ -169,6 +172,12 @@ impl Bench {
                 pid: self.global.pid,
             });
         }
+        let dir = self.dir("gw");
+        let mut extra_env = match self.global.tls {
+            true => crate::tls::prepare(&dir)?,
+            false => Vec::new(),
+        };
+        extra_env.extend(self.global.gateway_env.iter().cloned());
         let spec = GatewaySpec {
             bin: self
                 .global
@@ -179,7 +188,8 @@ impl Bench {
             backends: self.global.backends,
             default_command: default_command.into(),
             max_connections: connections.max(1000) + 100,
-            extra_env: self.global.gateway_env.clone(),
+            extra_env,
+            tls: self.global.tls,
         };
         if !spec.bin.exists() {
             bail!(
@@ -188,7 +198,7 @@ impl Bench {
                 spec.bin.display()
             );
         }
-        let own = OwnGateway::start(&spec, &self.dir("gw")).await?;
+        let own = OwnGateway::start(&spec, &dir).await?;
         Ok(Gateway::Own(Box::new(own)))
     }
 }

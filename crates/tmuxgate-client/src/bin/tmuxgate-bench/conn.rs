@@ -16,11 +16,15 @@ use crate::stats::Latency;
 /// Deadline of one request, attach or wait in the scenarios.
 pub const STEP: Duration = Duration::from_secs(30);
 
-/// A connection that keeps no output bytes (see `ClientOptions::keep_output`).
+/// A connection that keeps no output bytes (see `ClientOptions::keep_output`), trusting the
+/// run's certificate under `--tls`.
 pub async fn connect(url: &str) -> Result<Client, ClientError> {
-    let options = ClientOptions::default()
+    let mut options = ClientOptions::default()
         .keep_output(false)
         .request_timeout(STEP);
+    if let Some(config) = crate::tls::client_config() {
+        options = options.tls(config);
+    }
     Client::connect_with(url, options).await
 }
 

@@ -37,6 +37,8 @@ pub struct GatewaySpec {
     pub max_connections: u64,
     /// Extra `KEY=VALUE` settings (`--gateway-env`), applied last.
     pub extra_env: Vec<(String, String)>,
+    /// Whether the gateway serves TLS (its settings are in `extra_env`): `wss://` URLs.
+    pub tls: bool,
 }
 
 /// A gateway, own or external.
@@ -135,8 +137,9 @@ impl OwnGateway {
             server_pids: Vec::new(),
         };
         let addr = tokio::time::timeout(START_TIMEOUT, listening).await;
+        let scheme = if spec.tls { "wss" } else { "ws" };
         match addr {
-            Ok(Ok(addr)) => gateway.url = format!("ws://{addr}/ws"),
+            Ok(Ok(addr)) => gateway.url = format!("{scheme}://{addr}/ws"),
             Ok(Err(_)) => bail!(
                 "the gateway exited before listening; its log:\n{}",
                 log_tail(&log_path)

@@ -23,6 +23,7 @@ mod procfs;
 mod report;
 mod requests;
 mod stats;
+mod tls;
 mod typing;
 
 use std::process::ExitCode;
