@@ -1,6 +1,7 @@
 //! The `tmuxgate` command line: `start` (also the default with no subcommand),
 //! `health` and `config`, plus the start-up glue around [`Server`]: logging,
-//! listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads the TLS certificate). `main.rs` only maps the outcome to an exit code.
+//! listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads the TLS
+//! certificate). `main.rs` only maps the outcome to an exit code.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;

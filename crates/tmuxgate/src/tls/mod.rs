@@ -6,11 +6,11 @@
 //! its certificate. [`Tls::reload`] reads the files again; when they hold a valid pair it
 //! becomes the certificate of new handshakes, otherwise the old one stays and the error is
 //! logged and counted. Triggers: SIGHUP (`cli.rs`), [`crate::ServerHandle::reload_tls`],
-//! and [`reload::watch`], which polls the files. [`TlsListener`] does the handshakes.
+//! and `reload::watch`, which polls the files. [`TlsListener`] does the handshakes.
 
 mod keypair;
 mod listener;
-pub mod reload;
+pub(crate) mod reload;
 mod resolver;
 
 use std::path::{Path, PathBuf};
