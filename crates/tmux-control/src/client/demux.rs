@@ -116,13 +116,12 @@ impl Demux {
                 });
             }
             tracing::debug!(?guard, open = ?open.guard, "guard-like line inside a block kept as content");
-        } else if open.forward_flow {
-            if let Some(n @ (Notification::Pause { .. } | Notification::Continue { .. })) =
+        } else if open.forward_flow
+            && let Some(n @ (Notification::Pause { .. } | Notification::Continue { .. })) =
                 Notification::parse(&line)
-            {
-                self.open = Some(open);
-                return Ok(Event::Notification(n));
-            }
+        {
+            self.open = Some(open);
+            return Ok(Event::Notification(n));
         }
         open.bytes += line.len() + 1;
         if open.bytes > BLOCK_MAX_BYTES {

@@ -198,13 +198,12 @@ impl ControlClient {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(mut child) = child {
-            if tokio::time::timeout(SHUTDOWN_GRACE, child.wait())
+        if let Some(mut child) = child
+            && tokio::time::timeout(SHUTDOWN_GRACE, child.wait())
                 .await
                 .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        {
+            let _ = child.kill().await;
         }
     }
 

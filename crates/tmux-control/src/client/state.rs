@@ -158,10 +158,8 @@ impl Shared {
             .ok_or("reply block with no command waiting")?;
         let done = block.error || entry.blocks.len() + 1 >= entry.flow_control.len();
         entry.blocks.push(block);
-        if done {
-            if let Some(entry) = state.pending.pop_front() {
-                entry.complete();
-            }
+        if done && let Some(entry) = state.pending.pop_front() {
+            entry.complete();
         }
         Ok(())
     }

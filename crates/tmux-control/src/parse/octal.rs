@@ -10,12 +10,12 @@ pub fn decode_octal(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
-        if data[i] == b'\\' {
-            if let Some(byte) = data.get(i + 1..i + 4).and_then(octal_byte) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
+        if data[i] == b'\\'
+            && let Some(byte) = data.get(i + 1..i + 4).and_then(octal_byte)
+        {
+            out.push(byte);
+            i += 4;
+            continue;
         }
         out.push(data[i]);
         i += 1;

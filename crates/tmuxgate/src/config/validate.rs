@@ -217,14 +217,14 @@ impl Config {
         if self.tmux_bin.as_os_str().is_empty() {
             return invalid("TMUX_BIN", "", "must name the tmux executable".to_owned());
         }
-        if let Some(command) = &self.default_command {
-            if command.chars().any(char::is_control) {
-                return invalid(
-                    "DEFAULT_COMMAND",
-                    "…",
-                    "must not contain control characters".to_owned(),
-                );
-            }
+        if let Some(command) = &self.default_command
+            && command.chars().any(char::is_control)
+        {
+            return invalid(
+                "DEFAULT_COMMAND",
+                "…",
+                "must not contain control characters".to_owned(),
+            );
         }
         Ok(())
     }

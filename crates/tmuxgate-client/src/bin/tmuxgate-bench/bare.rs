@@ -79,10 +79,10 @@ impl BareServer {
         let (tx, output) = mpsc::unbounded_channel();
         let pane = self.pane;
         let handler = move |n: Notification| {
-            if let Notification::Output { pane: p, data } = n {
-                if p == pane {
-                    let _ = tx.send(data);
-                }
+            if let Notification::Output { pane: p, data } = n
+                && p == pane
+            {
+                let _ = tx.send(data);
             }
         };
         let control = ControlClient::spawn(options, handler).await?;

@@ -284,10 +284,10 @@ async fn copy_log(stderr: ChildStderr, path: PathBuf, listening: oneshot::Sender
             let _ = file.write_all(&line).await;
             let _ = file.flush().await;
         }
-        if let Some(addr) = listening_addr(&line) {
-            if let Some(tx) = listening.take() {
-                let _ = tx.send(addr);
-            }
+        if let Some(addr) = listening_addr(&line)
+            && let Some(tx) = listening.take()
+        {
+            let _ = tx.send(addr);
         }
         line.clear();
     }

@@ -71,13 +71,13 @@ async fn measure(bench: &Bench, gateway: &Gateway, args: &IdleArgs) -> anyhow::R
     let mut outcome = Outcome::default();
     let (url, pid) = (gateway.url(), gateway.pid());
     let total = args.connections.last().copied().unwrap_or_default() + args.sessions;
-    if let Some(limit) = pid.and_then(procfs::max_open_files) {
-        if limit < (total as u64) + crate::limits::RESERVED_FDS {
-            outcome.notes.push(format!(
-                "the gateway's RLIMIT_NOFILE is {limit}, below the {total} connections asked \
+    if let Some(limit) = pid.and_then(procfs::max_open_files)
+        && limit < (total as u64) + crate::limits::RESERVED_FDS
+    {
+        outcome.notes.push(format!(
+            "the gateway's RLIMIT_NOFILE is {limit}, below the {total} connections asked \
                  plus its own files: expect refused connections"
-            ));
-        }
+        ));
     }
     let mut writers = Vec::new();
     for s in 0..args.sessions {
