@@ -5,6 +5,7 @@
 //! [`Layers::resolve`] applies them and records each value's [`Source`];
 //! [`Config::validate`] enforces the rules documented in `docs/configuration.md`.
 
+mod identity;
 mod preset;
 mod resolve;
 mod secret;
@@ -17,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use identity::MIN_JWT_SECRET_BYTES;
 pub use preset::Preset;
 pub use resolve::{Layers, Resolved, Source, Sources};
 pub use secret::Secret;
@@ -33,7 +35,8 @@ pub struct Config {
     pub proxy_host: IpAddr,
     /// `MAX_CONNECTIONS`: concurrent WebSocket connections accepted.
     pub max_connections: usize,
-    /// `ENABLE_AUTH`: authentication (refused by [`Config::validate`] until it exists).
+    /// `ENABLE_AUTH`: authentication. Validated, but not yet enforced on connections:
+    /// `tmuxgate start` refuses it until the WebSocket wiring lands (see [`crate::security`]).
     pub enable_auth: bool,
     /// `ENABLE_SSL`: serve HTTPS and WSS on the main listener with `tls_cert` and `tls_key`.
     pub enable_ssl: bool,
@@ -99,6 +102,77 @@ pub struct Config {
     pub default_rows: u16,
     /// `LOG_FORMAT`: diagnostic log format.
     pub log_format: LogFormat,
+    /// `DATA_DIR`: directory (created 0700) for the users file, generated signing keys and
+    /// revoked tokens.
+    pub data_dir: PathBuf,
+    /// `USERS_FILE`: users and password hashes; `None` means `DATA_DIR/users.toml`
+    /// ([`Config::users_file_path`]).
+    pub users_file: Option<PathBuf>,
+    /// `ROLES_FILE`: custom roles (TOML); `None`: the built-in roles only.
+    pub roles_file: Option<PathBuf>,
+    /// `JWT_SECRET`: HS256 signing secret (at least 32 bytes); `None`: a generated key
+    /// ring in `DATA_DIR/jwt-keys.toml`.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_PREVIOUS_SECRETS`: earlier `JWT_SECRET` values, still accepted for verification.
+    pub jwt_previous_secrets: Vec<Secret>,
+    /// `JWT_ALGORITHM`: the one algorithm tokens are signed and verified with.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `JWT_PRIVATE_KEY_FILE`: PEM private key for RS256, ES256 or EdDSA.
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// `JWT_PUBLIC_KEY_FILE`: the PEM public key matching `jwt_private_key_file`.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `JWT_PREVIOUS_PUBLIC_KEY_FILES`: public keys of earlier key pairs, verify only.
+    pub jwt_previous_public_key_files: Vec<PathBuf>,
+    /// `JWT_ISSUER`: the `iss` claim issued and required.
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE`: the `aud` claim issued and required.
+    pub jwt_audience: String,
+    /// `JWT_LEEWAY`: clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub jwt_leeway: Duration,
+    /// `TOKEN_TTL`: lifetime of tokens issued at login.
+    pub token_ttl: Duration,
+}
+
+/// How tokens are signed (`JWT_ALGORITHM`). Exactly one is accepted at a time, so a token
+/// can never choose its own (`alg: none`, HS256 signed with a public key).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256 with `JWT_SECRET` or the generated key ring.
+    #[default]
+    #[value(name = "HS256")]
+    Hs256,
+    /// RSA PKCS#1 v1.5 with SHA-256, keys from PEM files.
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256, keys from PEM files.
+    #[value(name = "ES256")]
+    Es256,
+    /// Ed25519, keys from PEM files.
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl JwtAlgorithm {
+    /// The JOSE name, as in a token's `alg` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Rs256 => "RS256",
+            JwtAlgorithm::Es256 => "ES256",
+            JwtAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Whether keys come from PEM files rather than a shared secret.
+    pub fn is_asymmetric(self) -> bool {
+        self != JwtAlgorithm::Hs256
+    }
+}
+
+impl std::fmt::Display for JwtAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Format of the diagnostic log on stderr.
@@ -164,15 +238,36 @@ impl Default for Config {
             default_cols: 80,
             default_rows: 24,
             log_format: LogFormat::Text,
+            data_dir: default_data_dir(
+                std::env::var_os("XDG_STATE_HOME").as_deref(),
+                std::env::var_os("HOME").as_deref(),
+                &user_tag(),
+            ),
+            users_file: None,
+            roles_file: None,
+            jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_private_key_file: None,
+            jwt_public_key_file: None,
+            jwt_previous_public_key_files: Vec::new(),
+            jwt_issuer: "tmuxgate".to_owned(),
+            jwt_audience: "tmuxgate".to_owned(),
+            jwt_leeway: Duration::from_secs(30),
+            token_ttl: Duration::from_secs(12 * 60 * 60),
         }
     }
 }
 
 impl Config {
     /// Defaults for integration tests: one backend, ephemeral ports on
-    /// 127.0.0.1, sockets under `socket_dir` (use a fresh temporary directory).
+    /// 127.0.0.1, sockets under `socket_dir` (use a fresh temporary directory) and
+    /// `DATA_DIR` beside it (`<socket_dir>-state`), never the user's own.
     pub fn for_tests(socket_dir: PathBuf) -> Config {
+        let mut data_dir = socket_dir.clone().into_os_string();
+        data_dir.push("-state");
         Config {
+            data_dir: PathBuf::from(data_dir),
             proxy_port: 0,
             health_port: 0,
             proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -190,6 +285,13 @@ impl Config {
         SocketAddr::new(self.proxy_host, self.proxy_port)
     }
 
+    /// `USERS_FILE`, or `DATA_DIR/users.toml` when unset.
+    pub fn users_file_path(&self) -> PathBuf {
+        self.users_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("users.toml"))
+    }
+
     /// Address of the health/metrics listener (same host as the proxy).
     pub fn health_addr(&self) -> SocketAddr {
         SocketAddr::new(self.proxy_host, self.health_port)
@@ -202,6 +304,19 @@ fn default_socket_dir(xdg_runtime_dir: Option<&OsStr>, user: &str) -> PathBuf {
     match xdg_runtime_dir.map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir.join("tmuxgate"),
         _ => PathBuf::from(format!("/tmp/tmuxgate-{user}")),
+    }
+}
+
+/// `$XDG_STATE_HOME/tmuxgate`, else `$HOME/.local/state/tmuxgate` (each only when
+/// absolute), else `/tmp/tmuxgate-state-<user>`.
+fn default_data_dir(xdg_state_home: Option<&OsStr>, home: Option<&OsStr>, user: &str) -> PathBuf {
+    let absolute = |dir: Option<&OsStr>| dir.map(PathBuf::from).filter(|d| d.is_absolute());
+    if let Some(state) = absolute(xdg_state_home) {
+        return state.join("tmuxgate");
+    }
+    match absolute(home) {
+        Some(home) => home.join(".local/state/tmuxgate"),
+        None => PathBuf::from(format!("/tmp/tmuxgate-state-{user}")),
     }
 }
 
@@ -233,6 +348,34 @@ mod tests {
         );
         let relative = default_socket_dir(Some(OsStr::new("run")), "42");
         assert_eq!(relative, PathBuf::from("/tmp/tmuxgate-42"));
+    }
+
+    #[test]
+    fn data_dir_prefers_xdg_state_then_home_then_tmp() {
+        let dir = |xdg: Option<&str>, home: Option<&str>| {
+            default_data_dir(xdg.map(OsStr::new), home.map(OsStr::new), "42")
+        };
+        let xdg = dir(Some("/var/state"), Some("/home/a"));
+        assert_eq!(xdg, PathBuf::from("/var/state/tmuxgate"));
+        let home = dir(Some("relative"), Some("/home/a"));
+        assert_eq!(home, PathBuf::from("/home/a/.local/state/tmuxgate"));
+        assert_eq!(dir(None, None), PathBuf::from("/tmp/tmuxgate-state-42"));
+        assert_eq!(dir(None, Some("")), PathBuf::from("/tmp/tmuxgate-state-42"));
+    }
+
+    #[test]
+    fn users_file_defaults_into_the_data_dir() {
+        let mut config = Config::for_tests(PathBuf::from("/tmp/x/sock"));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x/sock-state"));
+        assert_eq!(
+            config.users_file_path(),
+            PathBuf::from("/tmp/x/sock-state/users.toml")
+        );
+        config.users_file = Some(PathBuf::from("/etc/tmuxgate/users.toml"));
+        assert_eq!(
+            config.users_file_path(),
+            PathBuf::from("/etc/tmuxgate/users.toml")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::resolve::{Source, Sources};
 use super::secret::MASK;
-use super::{Config, LogFormat, Preset, Secret};
+use super::{Config, JwtAlgorithm, LogFormat, Preset, Secret};
 use crate::origin::Origin;
 
 macro_rules! settings {
@@ -62,7 +62,7 @@ settings! {
     proxy_host: IpAddr = "PROXY_HOST", "host";
     /// Concurrent WebSocket connections accepted
     max_connections: usize = "MAX_CONNECTIONS", "max-connections";
-    /// Authentication (not yet supported: refused)
+    /// Authentication (validated; `start` refuses it until connections enforce it)
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     enable_auth: bool = "ENABLE_AUTH", "enable-auth";
     /// Serve HTTPS and WSS on the proxy port (needs TLS_CERT and TLS_KEY)
@@ -131,6 +131,34 @@ settings! {
     default_rows: u16 = "DEFAULT_ROWS", "default-rows";
     /// Diagnostic log format
     log_format: LogFormat = "LOG_FORMAT", "log-format";
+    /// Directory (created 0700) for users, generated signing keys and revoked tokens
+    data_dir: PathBuf = "DATA_DIR", "data-dir";
+    /// Users file (argon2id hashes, roles); empty = DATA_DIR/users.toml
+    users_file: String = "USERS_FILE", "users-file";
+    /// Custom roles file (TOML); empty = built-in roles only
+    roles_file: String = "ROLES_FILE", "roles-file";
+    /// HS256 signing secret, at least 32 bytes (never printed); empty = key ring in DATA_DIR
+    #[arg(hide_env_values = true)]
+    jwt_secret: Secret = "JWT_SECRET", "jwt-secret";
+    /// Earlier JWT_SECRET values still accepted, comma-separated (never printed)
+    #[arg(hide_env_values = true)]
+    jwt_previous_secrets: Secret = "JWT_PREVIOUS_SECRETS", "jwt-previous-secrets";
+    /// Token signing algorithm; RS256, ES256 and EdDSA take PEM key files
+    jwt_algorithm: JwtAlgorithm = "JWT_ALGORITHM", "jwt-algorithm";
+    /// PEM private key (RS256, ES256, EdDSA)
+    jwt_private_key_file: String = "JWT_PRIVATE_KEY_FILE", "jwt-private-key-file";
+    /// PEM public key matching JWT_PRIVATE_KEY_FILE
+    jwt_public_key_file: String = "JWT_PUBLIC_KEY_FILE", "jwt-public-key-file";
+    /// PEM public keys of earlier key pairs, still accepted, comma-separated
+    jwt_previous_public_key_files: String = "JWT_PREVIOUS_PUBLIC_KEY_FILES", "jwt-previous-public-key-files";
+    /// Token issuer (iss), issued and required
+    jwt_issuer: String = "JWT_ISSUER", "jwt-issuer";
+    /// Token audience (aud), issued and required
+    jwt_audience: String = "JWT_AUDIENCE", "jwt-audience";
+    /// Clock skew tolerated on token times, in ms (at most 300000)
+    jwt_leeway: u64 = "JWT_LEEWAY", "jwt-leeway";
+    /// Lifetime of tokens issued at login, in ms (1 min-24 h)
+    token_ttl: u64 = "TOKEN_TTL", "token-ttl";
 }
 
 /// A path that may be empty (clap's own path parser refuses empty values; here empty means
@@ -190,6 +218,38 @@ impl FromSetting<PathBuf> for Option<PathBuf> {
     }
 }
 
+/// An empty path means unset.
+impl FromSetting<String> for Option<PathBuf> {
+    fn from_setting(value: String) -> Option<PathBuf> {
+        Some(PathBuf::from(value)).filter(|v| !v.as_os_str().is_empty())
+    }
+}
+
+/// A comma-separated list of paths; empty items are dropped.
+impl FromSetting<String> for Vec<PathBuf> {
+    fn from_setting(value: String) -> Vec<PathBuf> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    }
+}
+
+/// A comma-separated list of secrets; empty items are dropped. Not trimmed: a secret's
+/// spaces are part of it.
+impl FromSetting<Secret> for Vec<Secret> {
+    fn from_setting(value: Secret) -> Vec<Secret> {
+        value
+            .expose()
+            .split(',')
+            .filter(|item| !item.is_empty())
+            .map(Secret::new)
+            .collect()
+    }
+}
+
 impl FromSetting<Secret> for Option<Secret> {
     fn from_setting(value: Secret) -> Option<Secret> {
         Some(value).filter(|v| !v.expose().is_empty())
@@ -223,7 +283,7 @@ macro_rules! to_setting_as_string {
     };
 }
 
-to_setting_as_string!(IpAddr, Preset, LogFormat);
+to_setting_as_string!(IpAddr, Preset, LogFormat, JwtAlgorithm, String);
 
 impl ToSetting for PathBuf {
     fn to_setting(&self) -> Value {
@@ -241,6 +301,23 @@ impl ToSetting for Duration {
 impl ToSetting for Option<PathBuf> {
     fn to_setting(&self) -> Value {
         self.as_ref().map_or(Value::Null, PathBuf::to_setting)
+    }
+}
+
+/// A JSON array of paths; printed comma-separated.
+impl ToSetting for Vec<PathBuf> {
+    fn to_setting(&self) -> Value {
+        Value::Array(self.iter().map(PathBuf::to_setting).collect())
+    }
+}
+
+/// Masked as a whole: not even the number of secrets is shown.
+impl ToSetting for Vec<Secret> {
+    fn to_setting(&self) -> Value {
+        match self.is_empty() {
+            true => Value::Null,
+            false => Value::from(MASK),
+        }
     }
 }
 
@@ -366,14 +443,52 @@ mod tests {
     }
 
     #[test]
-    fn entries_mask_the_secret() {
+    fn entries_mask_the_secrets() {
         let config = Config {
             redis_password: Some(Secret::new("hunter2")),
+            jwt_secret: Some(Secret::new("a-jwt-secret-of-at-least-32-bytes!")),
+            jwt_previous_secrets: vec![Secret::new("an-older-secret-of-32-bytes-or-more")],
             ..Config::default()
         };
-        let password = entries(&config)
-            .into_iter()
-            .find(|(name, _)| *name == "REDIS_PASSWORD");
-        assert_eq!(password, Some(("REDIS_PASSWORD", Value::from("***"))));
+        let entries = entries(&config);
+        let value = |variable: &str| {
+            let found = entries.iter().find(|(name, _)| *name == variable);
+            found.map(|(_, value)| value.clone())
+        };
+        for variable in ["REDIS_PASSWORD", "JWT_SECRET", "JWT_PREVIOUS_SECRETS"] {
+            assert_eq!(value(variable), Some(Value::from("***")), "{variable}");
+        }
+        let all = serde_json::to_string(&entries).unwrap_or_default();
+        assert!(
+            !all.contains("hunter2") && !all.contains("secret-of"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn secret_and_path_lists_split_on_commas() -> Result<(), clap::Error> {
+        let parsed = parse(&[
+            "--jwt-previous-secrets",
+            "first secret,,second",
+            "--jwt-previous-public-key-files",
+            "/k/a.pem, /k/b.pem,",
+            "--users-file=",
+            "--jwt-algorithm",
+            "EdDSA",
+        ])?;
+        let mut config = Config::default();
+        parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        let secrets: Vec<&str> = config
+            .jwt_previous_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(secrets, ["first secret", "second"]);
+        let files = [PathBuf::from("/k/a.pem"), PathBuf::from("/k/b.pem")];
+        assert_eq!(config.jwt_previous_public_key_files, files);
+        assert_eq!(config.users_file, None);
+        assert_eq!(config.jwt_algorithm, JwtAlgorithm::EdDsa);
+        assert!(parse(&["--jwt-algorithm", "none"]).is_err());
+        Ok(())
     }
 }

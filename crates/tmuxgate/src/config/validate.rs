@@ -15,6 +15,10 @@ pub const SOCKET_PATH_LIMIT_BYTES: usize = 100;
 pub const MAX_SOCKET_NAME_BYTES: usize = 16;
 /// Upper bound of every duration: keeps `Instant` arithmetic far from overflow.
 pub(super) const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+/// Largest `JWT_LEEWAY`: more tolerance than this is a broken clock, not skew.
+const MAX_LEEWAY_MS: u64 = 5 * 60 * 1000;
+/// Shortest `TOKEN_TTL`: a login must outlive its own round trip.
+const MIN_TOKEN_TTL_MS: u64 = 60 * 1000;
 
 /// Why a configuration was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +80,7 @@ impl Config {
         self.check_paths()?;
         self.check_origins()?;
         self.check_tls()?;
+        self.check_identity()?;
         self.check_exposure()
     }
 
@@ -93,7 +98,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 15] {
+    fn bounds(&self) -> [Bound; 17] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -166,6 +171,13 @@ impl Config {
             Bound("HUB_LINGER", ms(self.hub_linger), at_most_a_day, " ms"),
             Bound("DEFAULT_COLS", self.default_cols.into(), 2..=1000, ""),
             Bound("DEFAULT_ROWS", self.default_rows.into(), 2..=1000, ""),
+            Bound("JWT_LEEWAY", ms(self.jwt_leeway), 0..=MAX_LEEWAY_MS, " ms"),
+            Bound(
+                "TOKEN_TTL",
+                ms(self.token_ttl),
+                MIN_TOKEN_TTL_MS..=MAX_DURATION_MS,
+                " ms",
+            ),
         ]
     }
 
@@ -345,7 +357,16 @@ mod tests {
 
     #[test]
     fn every_numeric_bound_is_enforced() {
-        let cases: [Case; 17] = [
+        let cases: [Case; 20] = [
+            ("JWT_LEEWAY=300001", |c| {
+                c.jwt_leeway = Duration::from_millis(MAX_LEEWAY_MS + 1)
+            }),
+            ("TOKEN_TTL=59999", |c| {
+                c.token_ttl = Duration::from_millis(59_999)
+            }),
+            ("TOKEN_TTL=86400001", |c| {
+                c.token_ttl = Duration::from_millis(MAX_DURATION_MS + 1)
+            }),
             ("MAX_CONNECTIONS=0", |c| c.max_connections = 0),
             ("TARGET_LATENCY=0", |c| c.target_latency = Duration::ZERO),
             ("RATE_LIMIT_REQUESTS=0", |c| c.rate_limit_requests = 0),
