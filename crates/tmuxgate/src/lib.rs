@@ -15,6 +15,7 @@ pub mod health;
 pub mod health_probe;
 pub mod metrics;
 pub mod origin;
+pub mod security;
 pub mod server;
 pub mod sessions;
 pub mod tls;

@@ -1,0 +1,185 @@
+//! [`Authenticator`]: the one object the gateway and the CLI hold for identity. Logins
+//! become tokens, tokens become [`Identity`]s; a token is accepted only when it verifies
+//! ([`super::tokens`]), is not revoked, and its user still exists with the same role and
+//! has not invalidated older tokens (password change, `tmuxgate user revoke`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::keys::{KeyError, KeyInfo};
+use super::names::UserName;
+use super::password::Hasher;
+use super::private_files::{self, FileError};
+use super::revocation::{FileRevocations, Revocations};
+use super::roles::{Permission, Roles, RolesError};
+use super::tokens::{Claims, Tokens};
+use super::users::{UserError, UserRecord, Users};
+use super::{AuthError, FirstStart, Identity, Issued, clock};
+use crate::config::{Config, Secret};
+
+/// Why the identity files could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// `DATA_DIR` or the revocations file.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The users file.
+    #[error(transparent)]
+    Users(#[from] UserError),
+    /// `ROLES_FILE`.
+    #[error(transparent)]
+    Roles(#[from] RolesError),
+    /// The signing keys.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Users, roles, tokens and revocations together. Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator(Arc<Inner>);
+
+struct Inner {
+    users: Users,
+    roles: Roles,
+    tokens: Tokens,
+    revocations: Arc<dyn Revocations>,
+    token_ttl: Duration,
+    data_dir: PathBuf,
+}
+
+/// Names what is configured, never a key, hash or token.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("data_dir", &self.0.data_dir)
+            .field("users", &self.0.users)
+            .field("algorithm", &self.0.tokens.algorithm())
+            .field("keys", &self.0.tokens.keys().len())
+            .field("token_ttl", &self.0.token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Opens everything `config` names with the embedded revocation store. On first
+    /// start (no users file) also returns the `admin` account's one-time password.
+    pub async fn open(config: &Config) -> Result<(Authenticator, Option<FirstStart>), OpenError> {
+        private_files::ensure_private_dir(&config.data_dir)?;
+        let path = config.data_dir.join("revoked.jsonl");
+        let revocations = FileRevocations::open(&path, config.jwt_leeway)?;
+        Authenticator::open_with(config, Arc::new(revocations), Hasher::default()).await
+    }
+
+    /// [`Authenticator::open`] with another revocation store and hasher.
+    pub async fn open_with(
+        config: &Config,
+        revocations: Arc<dyn Revocations>,
+        hasher: Hasher,
+    ) -> Result<(Authenticator, Option<FirstStart>), OpenError> {
+        private_files::ensure_private_dir(&config.data_dir)?;
+        let roles = Roles::load(config.roles_file.as_deref())?;
+        let tokens = Tokens::open(config)?;
+        let (users, first) = Users::open(&config.users_file_path(), roles.clone(), hasher).await?;
+        let inner = Inner {
+            users,
+            roles,
+            tokens,
+            revocations,
+            token_ttl: config.token_ttl,
+            data_dir: config.data_dir.clone(),
+        };
+        Ok((Authenticator(Arc::new(inner)), first))
+    }
+
+    /// Checks the password and issues a token for `TOKEN_TTL`. Every failure is
+    /// [`AuthError::InvalidCredentials`] (or `Unavailable`).
+    pub async fn login(&self, user: &str, password: &Secret) -> Result<Issued, AuthError> {
+        let record = self.0.users.login(user, password).await?;
+        self.issue_for(&record, self.0.token_ttl)
+    }
+
+    /// Issues a token for `user` without a password (`tmuxgate user token`), valid for
+    /// `ttl` (at most [`super::MAX_TOKEN_TTL`]).
+    pub async fn issue(&self, user: &UserName, ttl: Duration) -> Result<Issued, AuthError> {
+        let record = self.0.users.get(user)?;
+        let record = record.ok_or_else(|| AuthError::NoSuchUser(user.clone()))?;
+        self.issue_for(&record, ttl)
+    }
+
+    /// Who `token` speaks for, after every check (see the module doc).
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let claims = self.0.tokens.verify(token)?;
+        if self.0.revocations.is_revoked(&claims.jti).await? {
+            return Err(AuthError::Revoked);
+        }
+        self.check_user(&claims)?;
+        Ok(Identity {
+            user: claims.sub,
+            role: claims.role,
+            jti: claims.jti,
+            expires_at: clock::from_unix(claims.exp),
+        })
+    }
+
+    /// Revokes the token `identity` came from (logout); it is refused from now on.
+    pub async fn revoke(&self, identity: &Identity) -> Result<(), AuthError> {
+        let revocations = &self.0.revocations;
+        Ok(revocations
+            .revoke(&identity.jti, identity.expires_at)
+            .await?)
+    }
+
+    /// Whether `identity`'s role allows `permission`.
+    pub fn allows(&self, identity: &Identity, permission: Permission) -> bool {
+        self.0.roles.allows(identity.role.as_str(), permission)
+    }
+
+    /// The known roles.
+    pub fn roles(&self) -> &Roles {
+        &self.0.roles
+    }
+
+    /// The users (management for the CLI and, later, the admin API).
+    pub fn users(&self) -> &Users {
+        &self.0.users
+    }
+
+    /// The signing and verification keys, signing key first.
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.0.tokens.keys()
+    }
+
+    /// New signing key for the generated ring (`tmuxgate key rotate`); see
+    /// [`super::keys`]. Refused when keys come from the configuration.
+    pub fn rotate_keys(&self, discard_previous: bool) -> Result<Vec<KeyInfo>, KeyError> {
+        self.0.tokens.rotate(discard_previous)
+    }
+
+    fn issue_for(&self, user: &UserRecord, ttl: Duration) -> Result<Issued, AuthError> {
+        let (token, claims) = self.0.tokens.issue(&user.name, &user.role, ttl)?;
+        Ok(Issued {
+            token,
+            expires_at: clock::from_unix(claims.exp),
+            user: claims.sub,
+            role: claims.role,
+            jti: claims.jti,
+        })
+    }
+
+    /// The user must exist, with the token's role, and not have moved `tokens_after`
+    /// past its `iat`.
+    fn check_user(&self, claims: &Claims) -> Result<(), AuthError> {
+        let Some(user) = self.0.users.get(&claims.sub)? else {
+            return Err(AuthError::Superseded);
+        };
+        if user.role != claims.role || claims.iat < clock::unix(user.tokens_after) {
+            return Err(AuthError::Superseded);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "authenticator_tests.rs"]
+mod tests;
