@@ -1,7 +1,10 @@
 //! The `tmuxgate` command line: `start` (also the default with no subcommand),
-//! `health` and `config`, plus the start-up glue around [`Server`]: logging,
-//! listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads the TLS
-//! certificate). `main.rs` only maps the outcome to an exit code.
+//! `health`, `config`, and `user`/`key` (`cli/account.rs`), plus the start-up glue around
+//! [`Server`]: logging, listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads
+//! the TLS certificate). `main.rs` only maps the outcome to an exit code.
+
+mod account;
+mod duration;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -19,6 +22,7 @@ use crate::config::{Config, Layers, LogFormat, Overrides};
 use crate::health_probe::{self, HealthUrl};
 use crate::tls::TlsError;
 use crate::{Server, ServerHandle};
+use account::{KeyCommand, UserCommand};
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -53,6 +57,12 @@ enum Command {
     Health(HealthArgs),
     /// Print the effective configuration and where each value came from
     Config(ConfigArgs),
+    /// Manage users: the users file (USERS_FILE, default DATA_DIR/users.toml)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the generated JWT signing keys (DATA_DIR/jwt-keys.toml)
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -111,10 +121,14 @@ impl Invocation {
                 matches,
             ),
         };
-        let settings = match &command {
-            Command::Start(args) => &args.settings,
-            Command::Health(args) => &args.settings,
-            Command::Config(args) => &args.settings,
+        // `user` and `key` take their settings one level further down.
+        let leaf = matches.subcommand().map_or(matches, |(_, sub)| sub);
+        let (settings, matches) = match &command {
+            Command::Start(args) => (&args.settings, matches),
+            Command::Health(args) => (&args.settings, matches),
+            Command::Config(args) => (&args.settings, matches),
+            Command::User(user) => (user.settings(), leaf),
+            Command::Key(key) => (key.settings(), leaf),
         };
         let layers = Layers::from_matches(settings, matches);
         Invocation { command, layers }
@@ -126,6 +140,8 @@ impl Invocation {
             Command::Start(_) => start(&self.layers).await.map(|()| ExitCode::SUCCESS),
             Command::Health(args) => health(&self.layers, &args).await,
             Command::Config(args) => show_config(&self.layers, args.json),
+            Command::User(user) => user.run(&self.layers).await,
+            Command::Key(key) => key.run(&self.layers).await,
         }
     }
 }
@@ -333,6 +349,39 @@ mod tests {
         let resolved = invocation.layers.resolve();
         assert_eq!(resolved.config.log_format, LogFormat::Json);
         Ok(())
+    }
+
+    #[test]
+    fn user_subcommands_take_their_settings_at_the_leaf() -> Result<(), clap::Error> {
+        let invocation = parse(&[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "operator",
+            "--data-dir",
+            "/srv/tg",
+        ])?;
+        assert!(matches!(
+            invocation.command,
+            Command::User(UserCommand::Add(_))
+        ));
+        let config = invocation.layers.resolve().config;
+        assert_eq!(config.data_dir, std::path::PathBuf::from("/srv/tg"));
+        let token = parse(&["user", "token", "ci", "--ttl", "2h"])?;
+        assert!(matches!(
+            token.command,
+            Command::User(UserCommand::Token(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn passwords_and_bad_names_are_not_arguments() {
+        assert!(parse(&["user", "add", "alice", "--password", "hunter2"]).is_err());
+        assert!(parse(&["user", "add", "Alice"]).is_err());
+        assert!(parse(&["user", "token", "ci", "--ttl", "3600"]).is_err());
+        assert!(parse(&["key", "rotate", "--discard-previous"]).is_ok());
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Authenticator {
     }
 
     /// New signing key for the generated ring (`tmuxgate key rotate`); see
-    /// [`super::keys`]. Refused when keys come from the configuration.
+    /// `security/keys.rs`. Refused when keys come from the configuration.
     pub fn rotate_keys(&self, discard_previous: bool) -> Result<Vec<KeyInfo>, KeyError> {
         self.0.tokens.rotate(discard_previous)
     }

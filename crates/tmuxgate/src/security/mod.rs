@@ -149,7 +149,7 @@ pub struct Issued {
 /// never in a log.
 #[derive(Clone, Debug)]
 pub struct FirstStart {
-    /// The user name ([`users::FIRST_USER`]).
+    /// The user name (`admin`).
     pub user: UserName,
     /// Its random password (`Debug` prints `***`).
     pub password: Secret,

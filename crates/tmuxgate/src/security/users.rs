@@ -101,7 +101,7 @@ impl std::fmt::Debug for Users {
 
 impl Users {
     /// Opens the users file at `path`. When it does not exist, creates it with
-    /// [`FIRST_USER`] (role [`FIRST_ROLE`]) and a random password, returned once.
+    /// `admin` (role `admin`) and a random password, returned once.
     pub async fn open(
         path: &Path,
         roles: Roles,
