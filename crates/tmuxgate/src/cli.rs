@@ -150,14 +150,6 @@ impl Invocation {
 async fn start(layers: &Layers) -> anyhow::Result<()> {
     let config = layers.resolve().config;
     config.validate()?;
-    if config.enable_auth {
-        // Never fail open: until connections check tokens, running would pretend.
-        anyhow::bail!(
-            "ENABLE_AUTH=true: authentication is not yet enforced on WebSocket \
-             connections, so the gateway refuses to start rather than run without it \
-             (users and keys can be prepared with `tmuxgate user` and `tmuxgate key`)"
-        );
-    }
     install_tracing(config.log_format)?;
     let listener = bind("PROXY_PORT", config.proxy_addr()).await?;
     let health = bind("HEALTH_PORT", config.health_addr()).await?;

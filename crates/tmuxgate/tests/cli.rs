@@ -149,22 +149,6 @@ fn non_numeric_value_is_a_usage_error_naming_the_variable() {
 }
 
 #[test]
-fn enable_auth_validates_but_start_refuses_until_connections_enforce_it() {
-    let output = tmuxgate(&["config"], &[("ENABLE_AUTH", "true")]);
-    stderr_of(&output, 0);
-    assert!(stdout(&output).contains("ENABLE_AUTH = true  # env\n"));
-    let output = tmuxgate(
-        &["start", "--health-port", "0", "--port", "0"],
-        &[("ENABLE_AUTH", "true")],
-    );
-    let stderr = stderr_of(&output, 1);
-    assert!(
-        stderr.contains("ENABLE_AUTH=true: authentication is not yet enforced"),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn unsupported_features_are_refused_at_start() {
     let cases = [
         (

@@ -35,8 +35,9 @@ pub struct Config {
     pub proxy_host: IpAddr,
     /// `MAX_CONNECTIONS`: concurrent WebSocket connections accepted.
     pub max_connections: usize,
-    /// `ENABLE_AUTH`: authentication. Validated, but not yet enforced on connections:
-    /// `tmuxgate start` refuses it until the WebSocket wiring lands (see [`crate::security`]).
+    /// `ENABLE_AUTH`: authentication. Refused by [`Config::validate`] until connections
+    /// enforce it (users, roles and tokens already exist: [`crate::security`]); never
+    /// fail open.
     pub enable_auth: bool,
     /// `ENABLE_SSL`: serve HTTPS and WSS on the main listener with `tls_cert` and `tls_key`.
     pub enable_ssl: bool,

@@ -9,18 +9,9 @@
 use tmuxgate_protocol::request::AttachMode;
 use tmuxgate_protocol::response::Share;
 
-/// Longest user name, in bytes.
-pub const MAX_USER_NAME_BYTES: usize = 32;
-
-/// Whether `name` is a valid user name: `[a-z_][a-z0-9_.-]{0,31}`.
+/// Whether `name` is a valid user name (the rule of [`crate::security::UserName`]).
 pub fn is_user_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
-    first_ok
-        && name.len() <= MAX_USER_NAME_BYTES
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    name.parse::<crate::security::UserName>().is_ok()
 }
 
 /// The value stored in `@tmuxgate_shares`: `user:read,user:write`, sorted by user.
