@@ -157,7 +157,10 @@ impl Authenticator {
     }
 
     fn issue_for(&self, user: &UserRecord, ttl: Duration) -> Result<Issued, AuthError> {
-        let (token, claims) = self.0.tokens.issue(&user.name, &user.role, ttl)?;
+        let (token, claims) = self
+            .0
+            .tokens
+            .issue(&user.name, &user.role, user.generation, ttl)?;
         Ok(Issued {
             token,
             expires_at: clock::from_unix(claims.exp),
@@ -167,13 +170,13 @@ impl Authenticator {
         })
     }
 
-    /// The user must exist, with the token's role, and not have moved `tokens_after`
-    /// past its `iat`.
+    /// The user must exist, with the token's role and token generation (a token without
+    /// `gen` never got this far: the claim is required).
     fn check_user(&self, claims: &Claims) -> Result<(), AuthError> {
         let Some(user) = self.0.users.get(&claims.sub)? else {
             return Err(AuthError::Superseded);
         };
-        if user.role != claims.role || claims.iat < clock::unix(user.tokens_after) {
+        if user.role != claims.role || claims.generation != user.generation {
             return Err(AuthError::Superseded);
         }
         Ok(())

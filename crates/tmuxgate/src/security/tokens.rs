@@ -1,7 +1,7 @@
 //! JWTs: issuing them and checking everything about them before anything else trusts a
 //! claim. A token is accepted only when its header names the configured algorithm and a
 //! `kid` the key ring holds, its signature verifies with that key, and `sub`, `role`,
-//! `iat`, `nbf`, `exp`, `jti`, `iss` and `aud` are all present, well-typed and in range
+//! `iat`, `nbf`, `exp`, `jti`, `iss`, `aud` and `gen` are all present, well-typed and in range
 //! (`iss`/`aud` exact, times within `JWT_LEEWAY`). The checks run in that order, so a
 //! claim is only judged once the signature is known to be genuine.
 
@@ -47,6 +47,10 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: String,
+    /// The user's token generation when issued; the user's current one must match
+    /// (password, role change and `tmuxgate user revoke` bump it).
+    #[serde(rename = "gen")]
+    pub generation: u64,
 }
 
 /// Issues and verifies tokens with the configured key ring.
@@ -88,12 +92,13 @@ impl Tokens {
         })
     }
 
-    /// A signed token for `user` with `role`, valid for `ttl` (whole seconds, at most
-    /// [`MAX_TOKEN_TTL`]) from now.
+    /// A signed token for `user` with `role` and token `generation`, valid for `ttl`
+    /// (whole seconds, at most [`MAX_TOKEN_TTL`]) from now.
     pub fn issue(
         &self,
         user: &UserName,
         role: &RoleName,
+        generation: u64,
         ttl: Duration,
     ) -> Result<(Secret, Claims), AuthError> {
         let ring = self.fresh_ring()?;
@@ -108,6 +113,7 @@ impl Tokens {
             jti: new_jti()?,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            generation,
         };
         let (kid, key) = ring.signer();
         let mut header = Header::new(ring.algorithm());

@@ -36,7 +36,7 @@ fn alice() -> (UserName, RoleName) {
 
 fn issue(tokens: &Tokens) -> Result<String, AuthError> {
     let (user, role) = alice();
-    let (token, _) = tokens.issue(&user, &role, Duration::from_secs(600))?;
+    let (token, _) = tokens.issue(&user, &role, 0, Duration::from_secs(600))?;
     Ok(token.expose().to_owned())
 }
 
@@ -48,7 +48,7 @@ fn b64(value: &Value) -> String {
 fn claims() -> Value {
     let now = clock::now_unix();
     json!({"sub": "alice", "role": "operator", "iat": now, "nbf": now, "exp": now + 600,
-           "jti": "AAAAAAAAAAAAAAAAAAAAAA", "iss": "tmuxgate", "aud": "tmuxgate"})
+           "jti": "AAAAAAAAAAAAAAAAAAAAAA", "iss": "tmuxgate", "aud": "tmuxgate", "gen": 0})
 }
 
 /// The signing key's header.
@@ -194,7 +194,9 @@ fn audience_and_issuer_must_match_exactly() -> TestResult {
 fn missing_or_mistyped_claims_are_malformed() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let tokens = Tokens::open(&config(tmp.path()))?;
-    for claim in ["sub", "role", "iat", "nbf", "exp", "jti", "iss", "aud"] {
+    for claim in [
+        "sub", "role", "iat", "nbf", "exp", "jti", "iss", "aud", "gen",
+    ] {
         let token = forge_claims(&tokens, |c| {
             c.as_object_mut().map(|o| o.remove(claim));
         })?;

@@ -33,8 +33,10 @@ pub struct UserRecord {
     pub role: RoleName,
     /// When the user was added.
     pub created_at: SystemTime,
-    /// Tokens issued before this second are refused.
+    /// When its tokens were last invalidated (informational).
     pub tokens_after: SystemTime,
+    /// Token generation: only tokens carrying this one are accepted.
+    pub generation: u64,
 }
 
 impl UserRecord {
@@ -44,6 +46,7 @@ impl UserRecord {
             role: stored.role.clone(),
             created_at: clock::from_unix(stored.created_at),
             tokens_after: clock::from_unix(stored.tokens_after),
+            generation: stored.generation,
         }
     }
 }
@@ -176,6 +179,7 @@ impl Users {
             password: self.0.hasher.hash(password).await?,
             created_at: clock::now_unix(),
             tokens_after: 0,
+            generation: 0,
         };
         let record = UserRecord::new(name, &stored);
         let name = name.clone();
@@ -226,7 +230,8 @@ impl Users {
         }
     }
 
-    /// Changes one user with `change` and moves its `tokens_after` to now.
+    /// Changes one user with `change` and bumps its token generation (recording the
+    /// time in `tokens_after`), so every token issued before is refused.
     async fn update(
         &self,
         name: &UserName,
@@ -239,6 +244,7 @@ impl Users {
             };
             change(user);
             user.tokens_after = clock::now_unix();
+            user.generation = user.generation.wrapping_add(1);
             Ok(())
         })
         .await
@@ -272,6 +278,7 @@ impl Users {
             password: self.0.hasher.hash(&password).await?,
             created_at: clock::now_unix(),
             tokens_after: 0,
+            generation: 0,
         };
         let path = self.0.path.clone();
         let user = name.clone();

@@ -6,7 +6,8 @@
 //! role = "operator"
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$…"
 //! created_at = 1764353651    # Unix seconds
-//! tokens_after = 1764353651  # tokens issued before this second are refused
+//! tokens_after = 1764353651  # when tokens were last invalidated
+//! generation = 3             # tokens carry it; only the current one is accepted
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,10 +30,15 @@ pub struct StoredUser {
     pub password: String,
     /// When the user was added, Unix seconds.
     pub created_at: u64,
-    /// Tokens issued before this Unix second are refused (password or role changed,
-    /// `tmuxgate user revoke`).
+    /// When the user's tokens were last invalidated (password or role changed,
+    /// `tmuxgate user revoke`), Unix seconds; informational.
     #[serde(default)]
     pub tokens_after: u64,
+    /// Token generation: every token carries the generation it was issued under and is
+    /// refused once this moves on. Bumped with `tokens_after`; unlike a time it cannot
+    /// leave a token issued in the same second as the change alive.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Never shows the hash.
@@ -42,6 +48,7 @@ impl std::fmt::Debug for StoredUser {
             .field("role", &self.role)
             .field("created_at", &self.created_at)
             .field("tokens_after", &self.tokens_after)
+            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +94,7 @@ mod tests {
             password: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
             created_at: 1_700_000_000,
             tokens_after: 0,
+            generation: 0,
         }
     }
 
@@ -104,6 +112,7 @@ mod tests {
             name("ci.bot")?,
             StoredUser {
                 tokens_after: 7,
+                generation: 3,
                 ..user("viewer")
             },
         );

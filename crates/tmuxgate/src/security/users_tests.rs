@@ -141,11 +141,13 @@ async fn password_change_moves_tokens_after() -> TestResult {
     let old = Secret::new("the old password");
     let record = users.add(&name("erin"), &old, &role("viewer")).await?;
     assert_eq!(record.tokens_after, std::time::UNIX_EPOCH);
+    assert_eq!(record.generation, 0);
     let new = Secret::new("the new password");
     users.set_password(&name("erin"), &new).await?;
     assert!(users.login("erin", &old).await.is_err());
     let changed = users.login("erin", &new).await?;
     assert!(changed.tokens_after > std::time::UNIX_EPOCH);
+    assert_eq!(changed.generation, 1);
     Ok(())
 }
 
