@@ -159,10 +159,12 @@ impl Keyring {
         (&self.signing.0, &self.signing.1)
     }
 
-    /// The verification key named `kid`.
-    pub fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
+    /// The verification key named `kid`, unless its `verifies_until` has passed at
+    /// `now`: a ring loaded before a retired key ran out must not keep accepting it.
+    pub fn verifier(&self, kid: &str, now: SystemTime) -> Option<&DecodingKey> {
         let found = self.verifying.iter().find(|(info, _)| info.kid == kid);
-        found.map(|(_, key)| key)
+        let live = found.filter(|(info, _)| info.verifies_until.is_none_or(|until| now < until));
+        live.map(|(_, key)| key)
     }
 
     /// Every key, signing key first.

@@ -6,7 +6,7 @@
 //! claim is only judged once the signature is known to be genuine.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -127,8 +127,10 @@ impl Tokens {
     /// state are the caller's).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let kid = self.check_header(token)?;
-        let ring = self.ring_with(&kid)?;
-        let key = ring.verifier(&kid).ok_or(AuthError::UnknownKey)?;
+        let ring = self.fresh_ring()?;
+        let key = ring
+            .verifier(&kid, SystemTime::now())
+            .ok_or(AuthError::UnknownKey)?;
         let data =
             jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(classify)?;
         self.check_claims(data.claims)
@@ -211,7 +213,9 @@ impl Tokens {
         Arc::clone(&self.ring.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// The ring, reloaded first when its file changed (`tmuxgate key rotate` ran).
+    /// The ring, reloaded first when its file changed (`tmuxgate key rotate` ran). One
+    /// stat per call, at every issue and every verification: a key discarded from the
+    /// command line stops verifying in a running gateway at once.
     fn fresh_ring(&self) -> Result<Arc<Keyring>, AuthError> {
         let ring = self.current_ring();
         if !ring.is_stale() {
@@ -222,15 +226,6 @@ impl Tokens {
         );
         *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&reloaded);
         Ok(reloaded)
-    }
-
-    /// The ring holding `kid`, reloading only for a `kid` not known yet.
-    fn ring_with(&self, kid: &str) -> Result<Arc<Keyring>, AuthError> {
-        let ring = self.current_ring();
-        match ring.verifier(kid) {
-            Some(_) => Ok(ring),
-            None => self.fresh_ring(),
-        }
     }
 }
 

@@ -356,6 +356,39 @@ fn a_running_gateway_picks_up_a_rotation_from_the_cli() -> TestResult {
 }
 
 #[test]
+fn a_key_discarded_from_the_cli_stops_verifying_in_a_running_gateway() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let gateway = Tokens::open(&config(tmp.path()))?;
+    let cli = Tokens::open(&config(tmp.path()))?;
+    let leaked = issue(&gateway)?;
+    assert!(gateway.verify(&leaked).is_ok());
+    cli.rotate(true)?;
+    assert!(matches!(
+        refused(&gateway, &leaked),
+        Some(AuthError::UnknownKey)
+    ));
+    Ok(())
+}
+
+#[test]
+fn a_retired_key_stops_verifying_at_its_verifies_until() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let tokens = Tokens::open(&config(tmp.path()))?;
+    let keys = tokens.rotate(false)?;
+    let retired = &keys[1];
+    let until = retired.verifies_until.ok_or("no verifies_until")?;
+    let ring = tokens.current_ring();
+    let just_before = until - Duration::from_secs(1);
+    assert!(ring.verifier(&retired.kid, just_before).is_some());
+    assert!(ring.verifier(&retired.kid, until).is_none());
+    assert!(
+        ring.verifier(&keys[0].kid, until).is_some(),
+        "the signing key has no end"
+    );
+    Ok(())
+}
+
+#[test]
 fn previous_secrets_verify_but_do_not_sign() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let old = Secret::new("the-old-secret-is-long-enough-32b");
