@@ -3,15 +3,20 @@
 //! `jti → exp` in memory, persisted as JSON lines in `DATA_DIR/revoked.jsonl`
 //! (`{"jti":"…","exp":1764353651}`) so a logout survives a restart.
 //!
-//! Each revocation appends one line and fsyncs: O(1) per logout. Entries whose token
-//! has expired (beyond the leeway) are useless and dropped; the file is rewritten without
-//! them at start and whenever dead lines outnumber live ones, so it stays bounded by the
-//! tokens revoked within one token lifetime.
+//! The file is shared by every process that opens it (a running gateway, and every CLI
+//! command, which opens the identity files too), so nobody keeps it open: each
+//! revocation takes the file's lock, opens it, appends one line, fsyncs and closes it —
+//! a logout is rare. Opening only reads. Entries whose token has expired (beyond the
+//! leeway) are dropped when the file is compacted: under the same lock, re-read (other
+//! processes' lines included), pruned and replaced, once the lines appended since the
+//! last compaction outnumber the live entries it kept. The file stays bounded by about
+//! twice the tokens revoked within one token lifetime, and the work is amortised O(1)
+//! (plus O(log n)) per logout.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -49,15 +54,46 @@ pub struct FileRevocations(Arc<Inner>);
 struct Inner {
     path: PathBuf,
     leeway_secs: u64,
-    /// jti → exp (Unix seconds).
-    live: Mutex<HashMap<String, u64>>,
-    /// Lines in the file; only touched on the blocking pool.
+    live: Mutex<Index>,
+    /// Only touched on the blocking pool.
     file: Mutex<FileState>,
 }
 
+/// Revoked ids, by id for lookups and by expiry for pruning.
+#[derive(Default)]
+struct Index {
+    by_jti: HashMap<String, u64>,
+    by_exp: BTreeSet<(u64, String)>,
+}
+
+impl Index {
+    fn insert(&mut self, jti: String, exp: u64) {
+        if let Some(old) = self.by_jti.insert(jti.clone(), exp) {
+            self.by_exp.remove(&(old, jti.clone()));
+        }
+        self.by_exp.insert((exp, jti));
+    }
+
+    /// Drops every entry expired (beyond `leeway_secs`) at `now`: O(log n) per entry
+    /// dropped, nothing for the live ones.
+    fn prune(&mut self, now: u64, leeway_secs: u64) {
+        while let Some((exp, _)) = self.by_exp.first() {
+            if alive(*exp, now, leeway_secs) {
+                break;
+            }
+            if let Some((_, jti)) = self.by_exp.pop_first() {
+                self.by_jti.remove(&jti);
+            }
+        }
+    }
+}
+
+/// What this process knows about the file.
 struct FileState {
-    lines: usize,
-    append: Option<File>,
+    /// Lines appended by this process since the last compaction (or open).
+    appended: usize,
+    /// Live entries after the last compaction (or open).
+    kept: usize,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -68,35 +104,28 @@ struct Line {
 }
 
 impl FileRevocations {
-    /// Loads `path` (a missing file is empty), dropping expired entries. A torn last
-    /// line (a crash mid-append) is ignored; any other bad line refuses to start.
+    /// Loads `path` (a missing file is empty) without changing it: other processes may
+    /// be appending to it. A torn last line (a crash mid-append) is ignored; any other
+    /// bad line refuses to start.
     pub fn open(path: &Path, leeway: Duration) -> Result<FileRevocations, FileError> {
         let leeway_secs = leeway.as_secs();
-        let text = private_files::read_private(path)?.unwrap_or_default();
-        let mut live = HashMap::new();
-        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-        for line in complete.lines().filter(|l| !l.trim().is_empty()) {
-            let entry: Line = serde_json::from_str(line).map_err(|e| FileError::format(path, e))?;
+        let mut live = Index::default();
+        for entry in read_lines(path)? {
             live.insert(entry.jti, entry.exp);
         }
-        let now = clock::now_unix();
-        live.retain(|_, exp| alive(*exp, now, leeway_secs));
-        let store = FileRevocations(Arc::new(Inner {
+        live.prune(clock::now_unix(), leeway_secs);
+        let kept = live.by_jti.len();
+        Ok(FileRevocations(Arc::new(Inner {
             path: path.to_path_buf(),
             leeway_secs,
-            file: Mutex::new(FileState {
-                lines: 0,
-                append: None,
-            }),
             live: Mutex::new(live),
-        }));
-        store.compact()?;
-        Ok(store)
+            file: Mutex::new(FileState { appended: 0, kept }),
+        })))
     }
 
     /// How many revocations are held (expired ones may linger until the next compaction).
     pub fn len(&self) -> usize {
-        self.0.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.index().by_jti.len()
     }
 
     /// Whether no revocation is held.
@@ -104,74 +133,103 @@ impl FileRevocations {
         self.len() == 0
     }
 
-    /// Appends one line; compacts when dead lines outnumber live ones.
+    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.0.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends one line under the lock; compacts when the appended lines outnumber
+    /// the entries kept at the last compaction.
     fn persist(&self, jti: &str, exp: u64) -> Result<(), FileError> {
-        let line = serde_json::to_string(&Line {
+        let path = &self.0.path;
+        let line = Line {
             jti: jti.to_owned(),
             exp,
-        })
-        .map_err(|e| FileError::format(&self.0.path, e))?;
+        };
+        let line = serde_json::to_string(&line).map_err(|e| FileError::format(path, e))?;
         let mut state = self.0.file.lock().unwrap_or_else(|e| e.into_inner());
-        let io = |e| FileError::io(&self.0.path, e);
-        if state.append.is_none() {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(&self.0.path)
-                .map_err(io)?;
-            state.append = Some(file);
+        let _lock = private_files::lock(path)?;
+        let io = |e| FileError::io(path, e);
+        if ends_torn(path).map_err(io)? {
+            // Compaction drops the torn line.
+            (state.kept, state.appended) = (self.compact_locked()?, 0);
         }
-        if let Some(file) = state.append.as_mut() {
-            file.write_all(format!("{line}\n").as_bytes())
-                .and_then(|()| file.sync_data())
-                .map_err(io)?;
-        }
-        state.lines += 1;
-        let live = self.prune();
-        let compact = state.lines > COMPACT_MIN_LINES && state.lines > 2 * live;
-        drop(state);
-        if compact {
-            self.compact()?;
+        append_line(path, &line).map_err(io)?;
+        state.appended += 1;
+        if state.appended > COMPACT_MIN_LINES.max(state.kept) {
+            (state.kept, state.appended) = (self.compact_locked()?, 0);
         }
         Ok(())
     }
 
-    /// Drops expired entries from memory; returns how many remain.
-    fn prune(&self) -> usize {
-        let now = clock::now_unix();
-        let mut live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|_, exp| alive(*exp, now, self.0.leeway_secs));
-        live.len()
-    }
-
-    /// Rewrites the file with the live entries only (atomically).
-    fn compact(&self) -> Result<(), FileError> {
-        let mut state = self.0.file.lock().unwrap_or_else(|e| e.into_inner());
-        self.prune();
-        let entries: Vec<Line> = {
-            let live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
-            live.iter()
-                .map(|(jti, exp)| Line {
-                    jti: jti.clone(),
-                    exp: *exp,
-                })
-                .collect()
-        };
+    /// Rewrites the file with the live entries only (atomically), merging what other
+    /// processes appended; the caller holds the file lock. Returns the entries kept.
+    fn compact_locked(&self) -> Result<usize, FileError> {
+        let on_disk = read_lines(&self.0.path)?;
+        let mut live = self.index();
+        for entry in on_disk {
+            live.insert(entry.jti, entry.exp);
+        }
+        live.prune(clock::now_unix(), self.0.leeway_secs);
         let mut text = String::new();
-        for entry in &entries {
+        for (exp, jti) in &live.by_exp {
+            let line = Line {
+                jti: jti.clone(),
+                exp: *exp,
+            };
             let line =
-                serde_json::to_string(entry).map_err(|e| FileError::format(&self.0.path, e))?;
+                serde_json::to_string(&line).map_err(|e| FileError::format(&self.0.path, e))?;
             text.push_str(&line);
             text.push('\n');
         }
+        let kept = live.by_jti.len();
+        drop(live);
         private_files::write_private(&self.0.path, text.as_bytes())?;
-        *state = FileState {
-            lines: entries.len(),
-            append: None,
-        };
-        Ok(())
+        Ok(kept)
     }
+
+    /// Compacts now (tests).
+    #[cfg(test)]
+    fn compact(&self) -> Result<usize, FileError> {
+        let _lock = private_files::lock(&self.0.path)?;
+        self.compact_locked()
+    }
+}
+
+/// The complete lines of `path` (a missing file has none).
+fn read_lines(path: &Path) -> Result<Vec<Line>, FileError> {
+    let text = private_files::read_private(path)?.unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| serde_json::from_str(line).map_err(|e| FileError::format(path, e)))
+        .collect()
+}
+
+/// Opens `path` (creating it 0600), appends `line`, fsyncs and closes it.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_data()
+}
+
+/// Whether `path` ends in a torn line (a crash mid-append): appending after it would
+/// turn it into a bad complete line.
+fn ends_torn(path: &Path) -> std::io::Result<bool> {
+    let file = match File::open(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        opened => opened?,
+    };
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    Ok(last[0] != b'\n')
 }
 
 /// Whether a token expiring at `exp` could still be accepted at `now`.
@@ -188,11 +246,7 @@ impl Revocations for FileRevocations {
         Box::pin(async move {
             let exp = clock::unix(expires_at);
             // In memory first: refused from now on even if the disk write fails.
-            self.0
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(jti.to_owned(), exp);
+            self.index().insert(jti.to_owned(), exp);
             let (store, jti) = (self.clone(), jti.to_owned());
             tokio::task::spawn_blocking(move || store.persist(&jti, exp))
                 .await
@@ -202,12 +256,7 @@ impl Revocations for FileRevocations {
     }
 
     fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, RevocationError>> {
-        let revoked = self
-            .0
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(jti);
+        let revoked = self.index().by_jti.contains_key(jti);
         Box::pin(std::future::ready(Ok(revoked)))
     }
 }
@@ -236,18 +285,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn expired_entries_are_dropped_and_the_file_compacted() -> TestResult {
+    async fn expired_entries_are_dropped_when_the_file_is_compacted() -> TestResult {
         let tmp = tempfile::tempdir()?;
         let path = tmp.path().join("revoked.jsonl");
         let store = FileRevocations::open(&path, Duration::ZERO)?;
         let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         store.revoke("old", long_ago).await?;
         store.revoke("new", in_an_hour()).await?;
-        assert_eq!(store.len(), 1, "the expired entry is pruned at once");
-        let reopened = FileRevocations::open(&path, Duration::ZERO)?;
-        assert_eq!(reopened.len(), 1);
+        assert_eq!(FileRevocations::open(&path, Duration::ZERO)?.len(), 1);
+        assert_eq!(store.compact()?, 1);
+        assert_eq!(store.len(), 1);
         let text = std::fs::read_to_string(&path)?;
         assert_eq!(text.lines().count(), 1, "{text}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn opening_from_another_process_loses_no_logout() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let path = tmp.path().join("revoked.jsonl");
+        let gateway = FileRevocations::open(&path, Duration::ZERO)?;
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        gateway.revoke("expired", long_ago).await?;
+        gateway.revoke("before", in_an_hour()).await?;
+        let before = std::fs::read_to_string(&path)?;
+        let _cli = FileRevocations::open(&path, Duration::ZERO)?;
+        assert_eq!(std::fs::read_to_string(&path)?, before, "open only reads");
+        gateway.revoke("after", in_an_hour()).await?;
+        let restarted = FileRevocations::open(&path, Duration::ZERO)?;
+        assert!(restarted.is_revoked("before").await?);
+        assert!(restarted.is_revoked("after").await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_compaction_keeps_what_other_processes_appended() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let path = tmp.path().join("revoked.jsonl");
+        let one = FileRevocations::open(&path, Duration::ZERO)?;
+        let other = FileRevocations::open(&path, Duration::ZERO)?;
+        one.revoke("from-one", in_an_hour()).await?;
+        other.revoke("from-other", in_an_hour()).await?;
+        assert_eq!(other.compact()?, 2);
+        one.revoke("later", in_an_hour()).await?;
+        let restarted = FileRevocations::open(&path, Duration::ZERO)?;
+        assert_eq!(restarted.len(), 3);
         Ok(())
     }
 
@@ -272,7 +354,11 @@ mod tests {
         let exp = clock::now_unix() + 3600;
         let text = format!("{{\"jti\":\"a\",\"exp\":{exp}}}\n{{\"jti\":\"b\",\"ex");
         private_files::write_private(&path, text.as_bytes())?;
-        assert_eq!(FileRevocations::open(&path, Duration::ZERO)?.len(), 1);
+        let store = FileRevocations::open(&path, Duration::ZERO)?;
+        assert_eq!(store.len(), 1);
+        store.persist("c", exp)?;
+        let reopened = FileRevocations::open(&path, Duration::ZERO)?;
+        assert_eq!(reopened.len(), 2, "the torn line is dropped, not completed");
         private_files::write_private(&path, b"not json\n")?;
         assert!(FileRevocations::open(&path, Duration::ZERO).is_err());
         Ok(())
