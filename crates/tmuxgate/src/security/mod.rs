@@ -111,6 +111,14 @@ impl From<FileError> for AuthError {
     }
 }
 
+impl From<password::HashError> for AuthError {
+    /// Only a busy hasher fails a login this way ([`password::Hasher::verify`]); the
+    /// client is refused, never let in.
+    fn from(error: password::HashError) -> AuthError {
+        AuthError::Unavailable(error.to_string())
+    }
+}
+
 impl From<RevocationError> for AuthError {
     fn from(error: RevocationError) -> AuthError {
         AuthError::Unavailable(error.to_string())

@@ -1,15 +1,20 @@
 //! Password hashing with argon2id: PHC strings for the users file, verification that
 //! costs the same whether or not the user exists, and random passwords for first start.
 //! Every hash runs on tokio's blocking pool ([`tokio::task::spawn_blocking`]): one costs
-//! tens of milliseconds and must not stall the connection tasks.
+//! tens of milliseconds and must not stall the connection tasks. At most one hash per
+//! CPU runs at a time (anyone can ask for one by trying a login); a request that cannot
+//! start within [`HASH_QUEUE_WAIT`] is refused with [`HashError::Busy`], never let
+//! through.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::TryRngCore;
 use rand::rngs::OsRng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Secret;
 
@@ -20,17 +25,26 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted, in bytes: bounds the work a login can ask for.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// Longest a hash or verification waits for a free CPU before it is refused as busy.
+pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
 const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Hashing failed: the RNG, the parameters, or a blocking task that did not finish.
+/// Hashing failed, or could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    /// The RNG, the parameters, or a blocking task that did not finish.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+    /// Every hashing slot stayed taken for [`HASH_QUEUE_WAIT`].
+    #[error("busy: too many password checks at once")]
+    Busy,
+}
 
 impl HashError {
     /// A blocking task that panicked or was cancelled.
     pub(crate) fn from_join(error: &tokio::task::JoinError) -> HashError {
-        HashError(error.to_string())
+        HashError::Failed(error.to_string())
     }
 }
 
@@ -46,6 +60,10 @@ struct Inner {
     dummy: OnceLock<String>,
     /// Verifications run so far (tests check the unknown-user path does one).
     verifications: AtomicU64,
+    /// One permit per hash allowed to run at once.
+    slots: Arc<Semaphore>,
+    /// How long a hash waits for a slot.
+    queue_wait: Duration,
 }
 
 impl Default for Hasher {
@@ -56,12 +74,22 @@ impl Default for Hasher {
 }
 
 impl Hasher {
-    /// A hasher with explicit parameters (tests use cheap ones).
+    /// A hasher with explicit parameters (tests use cheap ones), running at most one
+    /// hash per available CPU at once.
     pub fn with_params(params: Params) -> Hasher {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Hasher::with_limits(params, cpus, HASH_QUEUE_WAIT)
+    }
+
+    /// A hasher running at most `slots` hashes at once, each waiting at most
+    /// `queue_wait` for a slot.
+    pub fn with_limits(params: Params, slots: usize, queue_wait: Duration) -> Hasher {
         Hasher(Arc::new(Inner {
             params,
             dummy: OnceLock::new(),
             verifications: AtomicU64::new(0),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            queue_wait,
         }))
     }
 
@@ -73,16 +101,28 @@ impl Hasher {
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of `password`.
     pub async fn hash(&self, password: &Secret) -> Result<String, HashError> {
+        let slot = self.slot().await?;
         let (hasher, password) = (self.clone(), password.clone());
-        blocking(move || hasher.hash_now(password.expose())).await?
+        blocking(slot, move || hasher.hash_now(password.expose())).await?
     }
 
     /// Whether `password` matches `phc`; `None` verifies against the dummy hash, so that
     /// an unknown user costs the same time as a wrong password, and answers false.
-    pub async fn verify(&self, password: &Secret, phc: Option<String>) -> bool {
+    /// Only [`HashError::Busy`] is an error: a failed verification is a mismatch.
+    pub async fn verify(&self, password: &Secret, phc: Option<String>) -> Result<bool, HashError> {
+        let slot = self.slot().await?;
         let (hasher, password) = (self.clone(), password.clone());
-        let outcome = blocking(move || hasher.verify_now(password.expose(), phc)).await;
-        outcome.unwrap_or(false)
+        let outcome = blocking(slot, move || hasher.verify_now(password.expose(), phc)).await;
+        Ok(outcome.unwrap_or(false))
+    }
+
+    /// A hashing slot, waited for at most `queue_wait`.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        let slots = Arc::clone(&self.0.slots);
+        match tokio::time::timeout(self.0.queue_wait, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(HashError::Busy),
+        }
     }
 
     /// How many verifications ran so far.
@@ -97,7 +137,7 @@ impl Hasher {
     fn hash_now(&self, password: &str) -> Result<String, HashError> {
         let hash = self.argon2().hash_password(password.as_bytes());
         hash.map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+            .map_err(|e| HashError::Failed(e.to_string()))
     }
 
     fn verify_now(&self, password: &str, phc: Option<String>) -> bool {
@@ -124,13 +164,18 @@ impl Hasher {
     }
 }
 
-/// Runs `work` on the blocking pool.
+/// Runs `work` on the blocking pool, holding `slot` until it finishes (even when the
+/// caller gave up waiting: the CPU is busy until then).
 async fn blocking<T: Send + 'static>(
+    slot: OwnedSemaphorePermit,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, HashError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| HashError::from_join(&e))
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(|e| HashError::from_join(&e))
 }
 
 /// A random password of [`GENERATED_PASSWORD_CHARS`] letters and digits from the
@@ -142,7 +187,7 @@ pub fn generate_password() -> Result<Secret, HashError> {
     while password.len() < GENERATED_PASSWORD_CHARS {
         OsRng
             .try_fill_bytes(&mut byte)
-            .map_err(|e| HashError(e.to_string()))?;
+            .map_err(|e| HashError::Failed(e.to_string()))?;
         if byte[0] < 248 {
             password.push(char::from(ALPHABET[usize::from(byte[0] % 62)]));
         }
@@ -175,8 +220,12 @@ mod tests {
         let password = Secret::new("correct horse");
         let phc = hasher.hash(&password).await?;
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
-        assert!(hasher.verify(&password, Some(phc.clone())).await);
-        assert!(!hasher.verify(&Secret::new("wrong horse"), Some(phc)).await);
+        assert!(hasher.verify(&password, Some(phc.clone())).await?);
+        assert!(
+            !hasher
+                .verify(&Secret::new("wrong horse"), Some(phc))
+                .await?
+        );
         Ok(())
     }
 
@@ -190,17 +239,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_hash_still_verifies_once_and_fails() {
+    async fn no_hash_still_verifies_once_and_fails() -> Result<(), HashError> {
         let hasher = Hasher::fast_for_tests();
         let dummy_password = Secret::new("anything");
-        assert!(!hasher.verify(&dummy_password, None).await);
+        assert!(!hasher.verify(&dummy_password, None).await?);
         assert_eq!(hasher.verifications(), 1);
         assert!(
             !hasher
                 .verify(&dummy_password, Some("not a phc".into()))
-                .await
+                .await?
         );
         assert_eq!(hasher.verifications(), 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn when_every_slot_is_taken_hashing_is_refused_as_busy() -> Result<(), HashError> {
+        let params = Params::new(64, 1, 1, None).unwrap_or(Params::DEFAULT);
+        let hasher = Hasher::with_limits(params, 1, Duration::from_millis(50));
+        let password = Secret::new("correct horse");
+        let taken = hasher.slot().await?;
+        let verified = hasher.verify(&password, None).await;
+        assert!(matches!(verified, Err(HashError::Busy)), "{verified:?}");
+        assert!(matches!(hasher.hash(&password).await, Err(HashError::Busy)));
+        assert_eq!(hasher.verifications(), 0, "nothing ran");
+        drop(taken);
+        assert!(
+            !hasher.verify(&password, None).await?,
+            "a freed slot serves"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_allows_one_hash_per_cpu() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Hasher::default().0.slots.available_permits(), cpus);
     }
 
     #[test]

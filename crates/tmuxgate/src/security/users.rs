@@ -143,7 +143,7 @@ impl Users {
             Err(_) => None,
         };
         let phc = found.as_ref().map(|(_, stored)| stored.password.clone());
-        let matched = self.0.hasher.verify(password, phc).await;
+        let matched = self.0.hasher.verify(password, phc).await?;
         match found {
             Some((name, stored)) if matched => Ok(UserRecord::new(&name, &stored)),
             _ => Err(AuthError::InvalidCredentials),
