@@ -6,6 +6,13 @@
 //! spawns one task per connection for its handshake (bounded by [`HANDSHAKE_TIMEOUT`]
 //! against slowloris clients); finished handshakes queue for axum. Everything stops on the
 //! gateway's shutdown token: the accept task, and handshakes still in progress.
+//!
+//! At most [`MAX_PENDING_HANDSHAKES`] connections are between accept and axum at once
+//! (each holds a semaphore permit from before it is accepted until axum has it). At the
+//! limit the accept task stops accepting until one finishes: further clients wait in the
+//! kernel's listen backlog (and are refused by the kernel once that is full) instead of
+//! costing a task and a TLS state each. Backpressure, not rejection: a flood of silent
+//! clients delays new ones by at most [`HANDSHAKE_TIMEOUT`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,13 +20,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 /// Longest a client may take from TCP connect to a finished TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections accepted and not yet handed to axum, at most (see the module doc).
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Finished handshakes waiting for axum to take them.
 const READY_BACKLOG: usize = 64;
 /// Pause after an accept error that is not about one connection (out of file descriptors).
@@ -41,6 +50,8 @@ struct Handshakes {
     ready: mpsc::Sender<Ready>,
     shutdown: CancellationToken,
     failures: Arc<AtomicU64>,
+    /// One permit per pending handshake.
+    pending: Arc<Semaphore>,
 }
 
 impl TlsListener {
@@ -52,6 +63,17 @@ impl TlsListener {
         shutdown: CancellationToken,
         failures: Arc<AtomicU64>,
     ) -> std::io::Result<TlsListener> {
+        let limited = (acceptor, MAX_PENDING_HANDSHAKES);
+        TlsListener::spawn_limited(tcp, limited, shutdown, failures)
+    }
+
+    /// [`TlsListener::spawn`] with at most `max_pending` handshakes at once.
+    fn spawn_limited(
+        tcp: TcpListener,
+        (acceptor, max_pending): (TlsAcceptor, usize),
+        shutdown: CancellationToken,
+        failures: Arc<AtomicU64>,
+    ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (sender, ready) = mpsc::channel(READY_BACKLOG);
         let handshakes = Handshakes {
@@ -59,6 +81,7 @@ impl TlsListener {
             ready: sender,
             shutdown,
             failures,
+            pending: Arc::new(Semaphore::new(max_pending)),
         };
         tokio::spawn(accept_loop(tcp, handshakes));
         Ok(TlsListener { ready, local })
@@ -85,6 +108,15 @@ impl axum::serve::Listener for TlsListener {
 
 async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
     loop {
+        // Backpressure: no accept until a handshake slot is free.
+        let slot = tokio::select! {
+            _ = handshakes.shutdown.cancelled() => return,
+            _ = handshakes.ready.closed() => return,
+            slot = Arc::clone(&handshakes.pending).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = handshakes.shutdown.cancelled() => return,
             _ = handshakes.ready.closed() => return,
@@ -92,7 +124,7 @@ async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                tokio::spawn(handshakes.clone().run(stream, peer));
+                tokio::spawn(handshakes.clone().run(stream, peer, slot));
             }
             Err(error) if is_per_connection(&error) => {}
             Err(error) => {
@@ -104,8 +136,9 @@ async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
 }
 
 impl Handshakes {
-    /// One connection's handshake, in its own task.
-    async fn run(self, stream: TcpStream, peer: SocketAddr) {
+    /// One connection's handshake, in its own task; `_slot` is held until axum has the
+    /// connection or it failed.
+    async fn run(self, stream: TcpStream, peer: SocketAddr, _slot: OwnedSemaphorePermit) {
         // Nagle would hold a frame written right after another until the client's
         // delayed ACK (see `server.rs`); TLS records are no different.
         if let Err(error) = stream.set_nodelay(true) {
@@ -139,4 +172,66 @@ fn is_per_connection(error: &std::io::Error) -> bool {
         error.kind(),
         ConnectionAborted | ConnectionRefused | ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use tokio_rustls::TlsConnector;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A self-signed `localhost` acceptor, and a connector trusting it.
+    fn pair() -> Result<(TlsAcceptor, TlsConnector), Box<dyn std::error::Error>> {
+        let generated = rcgen::generate_simple_self_signed(["localhost".to_owned()])?;
+        let cert: CertificateDer<'static> = generated.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert)?;
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok((
+            TlsAcceptor::from(Arc::new(server)),
+            TlsConnector::from(Arc::new(client)),
+        ))
+    }
+
+    async fn handshake(connector: &TlsConnector, addr: SocketAddr) -> std::io::Result<()> {
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+        connector.connect(name, tcp).await.map(drop)
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_accepting_waits_for_a_free_handshake_slot() -> TestResult {
+        let (acceptor, connector) = pair()?;
+        let tcp = TcpListener::bind("127.0.0.1:0").await?;
+        let shutdown = CancellationToken::new();
+        let failures = Arc::new(AtomicU64::new(0));
+        let mut listener =
+            TlsListener::spawn_limited(tcp, (acceptor, 1), shutdown.clone(), failures)?;
+        let addr = listener.local_addr()?;
+        let _drop_guard = shutdown.drop_guard();
+        let silent = TcpStream::connect(addr).await?;
+        let waiting = tokio::spawn(async move { handshake(&connector, addr).await });
+        let served = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+        assert!(
+            served.is_err(),
+            "a second handshake ran beside the silent one"
+        );
+        drop(silent);
+        let (_tls, _peer) = tokio::time::timeout(HANDSHAKE_TIMEOUT, listener.accept()).await?;
+        waiting.await??;
+        Ok(())
+    }
 }
