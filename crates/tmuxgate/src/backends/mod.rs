@@ -181,11 +181,7 @@ fn prepare_dir(dir: &Path) -> Result<(), BackendError> {
 }
 
 fn current_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self belongs to the process's own uid; this avoids an unsafe libc call.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    rustix::process::geteuid().as_raw()
 }
 
 /// Removes capture files a crashed run left behind.

@@ -5,7 +5,7 @@
 //! the CLI.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -82,30 +82,77 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Reads `path`, or `None` when it does not exist. Refuses a file that group or others
-/// may access (its secrets may already have leaked; `chmod 600` after checking) and
-/// anything but a regular file.
+/// Reads `path`, or `None` when it does not exist. Trusts nothing about the path: the
+/// file is opened without following a symbolic link (and without blocking on a FIFO),
+/// and the open descriptor must be a regular file owned by the gateway's user (or we
+/// are root) that group and others may not access (its secrets may already have
+/// leaked; `chmod 600` after checking), in a directory they may not write (they could
+/// swap the file).
 pub fn read_private(path: &Path) -> Result<Option<String>, FileError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    check_parent(path)?;
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let mut file = match opened {
+        Ok(file) => file,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            let reason = "a symbolic link: point the setting at the file itself".to_owned();
+            return Err(insecure(path, reason));
+        }
         Err(error) => return Err(FileError::io(path, error)),
     };
+    let meta = file
+        .metadata()
+        .map_err(|error| FileError::io(path, error))?;
+    if let Some(reason) = untrusted(path, &meta, current_uid()) {
+        return Err(insecure(path, reason));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|error| FileError::io(path, error))?;
+    Ok(Some(text))
+}
+
+/// Why a file with `meta` (from its open descriptor) is not to be trusted by `euid`.
+fn untrusted(path: &Path, meta: &std::fs::Metadata, euid: u32) -> Option<String> {
     if !meta.is_file() {
-        return Err(insecure(path, "not a regular file".to_owned()));
+        return Some("not a regular file".to_owned());
+    }
+    if meta.uid() != euid && euid != 0 {
+        return Some(format!(
+            "owned by uid {}, not the gateway's user (uid {euid}): check it, then chown it",
+            meta.uid()
+        ));
     }
     if meta.mode() & GROUP_OTHER_BITS != 0 {
-        let reason = format!(
+        return Some(format!(
             "mode {:03o} lets group or others read it: chmod 600 {} (and replace its \
              secrets if others could read them)",
             meta.mode() & 0o777,
             path.display()
+        ));
+    }
+    None
+}
+
+/// Refuses a file whose directory group or others may write: they could replace it.
+fn check_parent(path: &Path) -> Result<(), FileError> {
+    let dir = parent(path);
+    let meta = match std::fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(FileError::io(dir, error)),
+    };
+    if meta.mode() & 0o022 != 0 {
+        let reason = format!(
+            "its directory is writable by group or others: chmod go-w {}",
+            dir.display()
         );
         return Err(insecure(path, reason));
     }
-    std::fs::read_to_string(path)
-        .map(Some)
-        .map_err(|error| FileError::io(path, error))
+    Ok(())
 }
 
 /// Replaces `path` with `contents` atomically, mode 0600: readers see the old file or
@@ -184,9 +231,9 @@ pub fn parent(path: &Path) -> &Path {
     }
 }
 
-/// The uid this process runs as, from the owner of `/proc/self` (no `unsafe`).
+/// The effective uid this process runs as.
 pub fn current_uid() -> u32 {
-    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+    rustix::process::geteuid().as_raw()
 }
 
 fn insecure(path: &Path, reason: String) -> FileError {
@@ -274,6 +321,51 @@ mod tests {
         let refused = read_private(&path).err().map(|e| e.to_string());
         assert!(refused.is_some_and(|m| m.contains("mode 644") && m.contains("chmod 600")));
         Ok(())
+    }
+
+    #[test]
+    fn symlinks_fifos_and_loose_directories_are_refused() -> Result<(), FileError> {
+        let tmp = tempfile::tempdir().map_err(|e| FileError::io(Path::new("tmp"), e))?;
+        let (real, link) = (tmp.path().join("real.toml"), tmp.path().join("users.toml"));
+        write_private(&real, b"secret")?;
+        std::os::unix::fs::symlink(&real, &link).map_err(|e| FileError::io(&link, e))?;
+        let refused = read_private(&link).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|m| m.contains("symbolic link")));
+        let fifo = tmp.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| FileError::io(&fifo, e))?;
+        let refused = read_private(&fifo).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|m| m.contains("not a regular file")));
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o770))
+            .map_err(|e| FileError::io(tmp.path(), e))?;
+        let refused = read_private(&real).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|m| m.contains("chmod go-w")));
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_owned_by_someone_else_is_refused_unless_we_are_root() -> Result<(), FileError> {
+        let tmp = tempfile::tempdir().map_err(|e| FileError::io(Path::new("tmp"), e))?;
+        let path = tmp.path().join("users.toml");
+        write_private(&path, b"secret")?;
+        let meta = File::open(&path)
+            .and_then(|f| f.metadata())
+            .map_err(|e| FileError::io(&path, e))?;
+        let owner = meta.uid();
+        assert_eq!(untrusted(&path, &meta, owner), None);
+        let other = owner.wrapping_add(1).max(1);
+        let refused = untrusted(&path, &meta, other);
+        assert!(refused.is_some_and(|m| m.contains("owned by uid")));
+        assert_eq!(untrusted(&path, &meta, 0), None, "root may read it");
+        Ok(())
+    }
+
+    #[test]
+    fn the_current_uid_is_the_effective_one() {
+        let meta = std::fs::metadata("/proc/self");
+        assert_eq!(meta.map(|m| m.uid()).ok(), Some(current_uid()));
     }
 
     #[test]
