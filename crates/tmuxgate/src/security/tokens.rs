@@ -193,8 +193,9 @@ impl Tokens {
         }
     }
 
-    /// What `decode` leaves to us: `iat` not in the future, a sane lifetime, a `jti`
-    /// of the right shape.
+    /// What `decode` leaves to us: `iat` not in the future, a sane lifetime (positive,
+    /// at most [`MAX_TOKEN_TTL`]: a key that signed a longer one was not ours to trust),
+    /// a `jti` of the right shape.
     fn check_claims(&self, claims: Claims) -> Result<Claims, AuthError> {
         if claims.iat > clock::now_unix().saturating_add(self.leeway_secs) {
             return Err(AuthError::NotYetValid);
@@ -203,7 +204,8 @@ impl Tokens {
             && URL_SAFE_NO_PAD
                 .decode(&claims.jti)
                 .is_ok_and(|b| b.len() == JTI_BYTES);
-        if !jti_ok || claims.exp <= claims.iat || claims.nbf < claims.iat {
+        let too_long = claims.exp.saturating_sub(claims.iat) > MAX_TOKEN_TTL.as_secs();
+        if !jti_ok || claims.exp <= claims.iat || claims.nbf < claims.iat || too_long {
             return Err(AuthError::Malformed);
         }
         Ok(claims)

@@ -51,6 +51,11 @@ fn claims() -> Value {
            "jti": "AAAAAAAAAAAAAAAAAAAAAA", "iss": "tmuxgate", "aud": "tmuxgate", "gen": 0})
 }
 
+/// `claims`' `iat` plus `secs`.
+fn now_plus(claims: &Value, secs: u64) -> u64 {
+    claims["iat"].as_u64().unwrap_or_default() + secs
+}
+
 /// The signing key's header.
 fn header(tokens: &Tokens) -> Value {
     let ring = tokens.current_ring();
@@ -211,6 +216,14 @@ fn missing_or_mistyped_claims_are_malformed() -> TestResult {
     let bad_jti = forge_claims(&tokens, |c| c["jti"] = json!("short"))?;
     assert!(matches!(
         refused(&tokens, &bad_jti),
+        Some(AuthError::Malformed)
+    ));
+    let max = MAX_TOKEN_TTL.as_secs();
+    let longest = forge_claims(&tokens, |c| c["exp"] = json!(now_plus(c, max)))?;
+    assert!(tokens.verify(&longest).is_ok(), "MAX_TOKEN_TTL itself");
+    let too_long = forge_claims(&tokens, |c| c["exp"] = json!(now_plus(c, max + 1)))?;
+    assert!(matches!(
+        refused(&tokens, &too_long),
         Some(AuthError::Malformed)
     ));
     let bad_name = forge_claims(&tokens, |c| c["sub"] = json!("Alice Smith"))?;
