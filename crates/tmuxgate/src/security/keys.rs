@@ -24,6 +24,9 @@ use crate::config::{Config, JwtAlgorithm, Secret};
 
 /// Characters of a `kid`: 96 bits.
 const KID_CHARS: usize = 16;
+/// Largest PEM key file read, as for TLS: a key is a few KiB, so anything bigger is
+/// not one (and must not fill memory).
+const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
 /// What an HS256 `kid` is the HMAC of.
 const KID_LABEL: &[u8] = b"tmuxgate key id v1";
 
@@ -286,15 +289,27 @@ fn load_pem(
     Ok(ring)
 }
 
-/// Reads a PEM file. Private keys readable by others get a warning, not a refusal:
-/// mounted secrets (Kubernetes, Docker) are often 0644 inside a private mount.
+/// Reads a PEM file of at most [`MAX_KEY_FILE_BYTES`]. Private keys readable by others
+/// get a warning, not a refusal: mounted secrets (Kubernetes, Docker) are often 0644
+/// inside a private mount.
 fn read_key_file(path: &Path, variable: &'static str) -> Result<Vec<u8>, KeyError> {
+    use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    let bytes = std::fs::read(path).map_err(|e| KeyError::Invalid {
+    let invalid = |reason: String| KeyError::Invalid {
         variable,
-        reason: format!("{}: {e}", path.display()),
-    })?;
-    let loose = std::fs::metadata(path).is_ok_and(|m| m.mode() & 0o077 != 0);
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let mut bytes = Vec::new();
+    (&file)
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| invalid(e.to_string()))?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        let reason = format!("larger than {MAX_KEY_FILE_BYTES} bytes: not a PEM key");
+        return Err(invalid(reason));
+    }
+    let loose = file.metadata().is_ok_and(|m| m.mode() & 0o077 != 0);
     if loose && variable == "JWT_PRIVATE_KEY_FILE" {
         tracing::warn!(path = %path.display(), "the JWT private key is readable by group or others");
     }
@@ -369,5 +384,23 @@ pub fn jwt_algorithm(algorithm: JwtAlgorithm) -> Algorithm {
         JwtAlgorithm::Rs256 => Algorithm::RS256,
         JwtAlgorithm::Es256 => Algorithm::ES256,
         JwtAlgorithm::EdDsa => Algorithm::EdDSA,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_key_files_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let path = tmp.path().join("key.pem");
+        std::fs::write(&path, vec![b'a'; MAX_KEY_FILE_BYTES as usize])?;
+        assert!(read_key_file(&path, "JWT_PUBLIC_KEY_FILE").is_ok());
+        std::fs::write(&path, vec![b'a'; MAX_KEY_FILE_BYTES as usize + 1])?;
+        let refused = read_key_file(&path, "JWT_PUBLIC_KEY_FILE").err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("larger than"), "{message}");
+        Ok(())
     }
 }
