@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::TryRngCore;
@@ -125,6 +126,23 @@ impl Hasher {
         }
     }
 
+    /// Whether `phc` was made with other parameters (or another variant or version)
+    /// than this hasher's: a successful login then stores a fresh hash, so that every
+    /// user's verification costs the same and old hashes do not stand out by timing.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return true;
+        };
+        let current = &self.0.params;
+        parsed.algorithm.as_str() != "argon2id"
+            || parsed.version != Some(Version::V0x13 as u32)
+            || (stored.m_cost(), stored.t_cost(), stored.p_cost())
+                != (current.m_cost(), current.t_cost(), current.p_cost())
+    }
+
     /// How many verifications ran so far.
     pub fn verifications(&self) -> u64 {
         self.0.verifications.load(Ordering::Relaxed)
@@ -226,6 +244,19 @@ mod tests {
                 .verify(&Secret::new("wrong horse"), Some(phc))
                 .await?
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_parameters_need_a_rehash() -> Result<(), HashError> {
+        let hasher = Hasher::fast_for_tests();
+        let phc = hasher.hash(&Secret::new("correct horse")).await?;
+        assert!(!hasher.needs_rehash(&phc));
+        let stronger = Params::new(128, 1, 1, None).unwrap_or(Params::DEFAULT);
+        assert!(Hasher::with_params(stronger).needs_rehash(&phc));
+        let argon2i = phc.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(hasher.needs_rehash(&argon2i));
+        assert!(hasher.needs_rehash("not a phc"));
         Ok(())
     }
 

@@ -145,8 +145,35 @@ impl Users {
         let phc = found.as_ref().map(|(_, stored)| stored.password.clone());
         let matched = self.0.hasher.verify(password, phc).await?;
         match found {
-            Some((name, stored)) if matched => Ok(UserRecord::new(&name, &stored)),
+            Some((name, stored)) if matched => {
+                if self.0.hasher.needs_rehash(&stored.password) {
+                    self.rehash(&name, stored.password.clone(), password).await;
+                }
+                Ok(UserRecord::new(&name, &stored))
+            }
             _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Replaces `name`'s hash `old` (made with other parameters) by one of `password`
+    /// with the current parameters, unless the password changed meanwhile. The same
+    /// password: tokens stay valid. A failure only leaves the old hash (logged).
+    async fn rehash(&self, name: &UserName, old: String, password: &Secret) {
+        let outcome = match self.0.hasher.hash(password).await {
+            Ok(new) => {
+                let name = name.clone();
+                self.modify(move |users| {
+                    if let Some(user) = users.get_mut(&name).filter(|u| u.password == old) {
+                        user.password = new;
+                    }
+                    Ok(())
+                })
+                .await
+            }
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(user = %name, %error, "could not upgrade a password hash");
         }
     }
 

@@ -160,3 +160,37 @@ async fn a_users_file_readable_by_others_is_refused() -> TestResult {
     assert!(refused.is_some_and(|m| m.contains("chmod 600")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_login_upgrades_a_hash_made_with_other_parameters() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (users, _) = open(tmp.path()).await?;
+    let password = Secret::new("frank's password");
+    users
+        .add(&name("frank"), &password, &role("viewer"))
+        .await?;
+    let stored = |path: &Path| -> Result<String, Box<dyn std::error::Error>> {
+        let map = users_file::read(path)?.ok_or("no users file")?;
+        Ok(map.get(&name("frank")).ok_or("no frank")?.password.clone())
+    };
+    let before = stored(users.path())?;
+    let params = argon2::Params::new(128, 1, 1, None)?;
+    let path = users.path().to_path_buf();
+    let (upgraded, _) = Users::open(&path, Roles::builtin(), Hasher::with_params(params)).await?;
+    assert!(
+        upgraded
+            .login("frank", &Secret::new("wrong"))
+            .await
+            .is_err()
+    );
+    assert_eq!(stored(&path)?, before, "a failed login changes nothing");
+    let record = upgraded.login("frank", &password).await?;
+    let after = stored(&path)?;
+    assert!(
+        after.starts_with("$argon2id$v=19$m=128,t=1,p=1$"),
+        "{after}"
+    );
+    assert_eq!(record.generation, 0, "the same password: tokens stay valid");
+    assert!(upgraded.login("frank", &password).await.is_ok());
+    Ok(())
+}
