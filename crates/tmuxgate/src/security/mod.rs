@@ -21,6 +21,7 @@ pub mod private_files;
 mod revocation;
 pub mod roles;
 mod tokens;
+pub mod transport;
 mod users;
 mod users_file;
 
