@@ -56,7 +56,7 @@ pub fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<KeyPai
 
 /// SHA-256 of `der` in lower-case hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn provider() -> CryptoProvider {
-        rustls::crypto::ring::default_provider()
+        rustls::crypto::aws_lc_rs::default_provider()
     }
 
     fn generated() -> Generated<rcgen::KeyPair> {

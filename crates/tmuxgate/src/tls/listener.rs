@@ -189,7 +189,7 @@ mod tests {
         let generated = rcgen::generate_simple_self_signed(["localhost".to_owned()])?;
         let cert: CertificateDer<'static> = generated.cert.der().clone();
         let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

@@ -1,4 +1,4 @@
-//! Built-in TLS for the main listener (`ENABLE_SSL`): rustls with the *ring* provider,
+//! Built-in TLS for the main listener (`ENABLE_SSL`): rustls with the aws-lc-rs provider,
 //! TLS 1.2 and 1.3 with rustls' default cipher suites, ALPN `http/1.1` only (WebSocket
 //! upgrades are HTTP/1.1), and a certificate that can be replaced while the server runs.
 //!
@@ -96,7 +96,7 @@ pub enum TlsError {
         /// `TLS_KEY`.
         key: PathBuf,
     },
-    /// The provider refused the protocol versions (cannot happen with *ring*).
+    /// The provider refused the protocol versions (cannot happen with aws-lc-rs).
     #[error("TLS configuration refused: {0}")]
     Config(rustls::Error),
     /// The reload task died (a panic or the runtime shutting down).
@@ -149,7 +149,7 @@ pub struct Tls {
 impl Tls {
     /// Loads `cert` and `key` (refusing a mismatched pair) and builds the acceptor.
     pub fn load(cert: &Path, key: &Path, counters: TlsCounters) -> Result<Tls, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crypto_provider());
         let stamps = reload::stamps(cert, key);
         let pair = keypair::load(cert, key, &provider)?;
         let resolver = Arc::new(CertResolver::new(pair.certified));
@@ -254,6 +254,12 @@ impl Tls {
     }
 }
 
+/// aws-lc-rs, the one crypto library of the gateway (tokens use it too); unlike *ring*
+/// it offers the post-quantum hybrid key exchange X25519MLKEM768 by default.
+fn crypto_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
 /// TLS 1.3 and 1.2 with the provider's (safe, default) cipher suites, no client
 /// certificates, the certificate from `resolver`, ALPN `http/1.1` only.
 fn server_config(
@@ -267,4 +273,29 @@ fn server_config(
     let mut config = builder.with_no_client_auth().with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::NamedGroup;
+
+    use super::*;
+
+    #[test]
+    fn the_provider_is_aws_lc_rs_with_post_quantum_key_exchange() {
+        let groups: Vec<NamedGroup> = crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|group| group.name())
+            .collect();
+        assert!(groups.contains(&NamedGroup::X25519MLKEM768), "{groups:?}");
+    }
+
+    #[test]
+    fn fingerprints_are_sha256_in_hex() {
+        assert_eq!(
+            fingerprint(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

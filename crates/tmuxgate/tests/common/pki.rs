@@ -69,10 +69,10 @@ impl Ca {
         let mut roots = rustls::RootCertStore::empty();
         let ca: CertificateDer<'static> = self.issuer.der().clone();
         roots.add(ca).expect("CA certificate is a valid root");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
-            .expect("ring supports TLS 1.2 and 1.3")
+            .expect("aws-lc-rs supports TLS 1.2 and 1.3")
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
