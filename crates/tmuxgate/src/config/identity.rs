@@ -85,11 +85,7 @@ mod tests {
     fn error(change: impl FnOnce(&mut Config)) -> String {
         let mut config = Config::for_tests(PathBuf::from("/tmp/tmuxgate-test"));
         change(&mut config);
-        config
-            .validate()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        crate::config::refusal(&config)
     }
 
     #[test]

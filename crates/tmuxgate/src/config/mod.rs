@@ -331,6 +331,17 @@ fn user_tag() -> String {
     }
 }
 
+/// The message [`Config::validate`] refuses `config` with, or "" when it is valid: the
+/// config modules' tests compare messages.
+#[cfg(test)]
+pub(crate) fn refusal(config: &Config) -> String {
+    config
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,11 +93,7 @@ mod tests {
     }
 
     fn error(config: &Config) -> String {
-        config
-            .validate()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        crate::config::refusal(config)
     }
 
     #[test]

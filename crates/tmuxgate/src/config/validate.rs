@@ -318,11 +318,7 @@ mod tests {
     fn error(change: impl FnOnce(&mut Config)) -> String {
         let mut config = base();
         change(&mut config);
-        config
-            .validate()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
+        crate::config::refusal(&config)
     }
 
     #[test]

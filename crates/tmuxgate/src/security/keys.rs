@@ -121,6 +121,15 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// Adds an earlier key: it verifies tokens, never signs.
+    fn accept_previous(&mut self, info: KeyInfo, key: DecodingKey) {
+        let info = KeyInfo {
+            signing: false,
+            ..info
+        };
+        self.verifying.push((info, key));
+    }
+
     /// Loads (or, for the ring file, creates) the keys of `source`.
     pub fn load(source: &KeySource) -> Result<Keyring, KeyError> {
         match source {
@@ -187,13 +196,7 @@ fn load_secrets(current: &Secret, previous: &[Secret]) -> Result<Keyring, KeyErr
     for secret in previous {
         let (info, _, key) = hmac_pair(secret.expose().as_bytes(), "JWT_PREVIOUS_SECRETS")
             .map_err(invalid("JWT_PREVIOUS_SECRETS"))?;
-        ring.verifying.push((
-            KeyInfo {
-                signing: false,
-                ..info
-            },
-            key,
-        ));
+        ring.accept_previous(info, key);
     }
     Ok(ring)
 }
@@ -278,13 +281,7 @@ fn load_pem(
     };
     for path in previous {
         let (info, key) = pem_verifier(alg, path, "JWT_PREVIOUS_PUBLIC_KEY_FILES")?;
-        ring.verifying.push((
-            KeyInfo {
-                signing: false,
-                ..info
-            },
-            key,
-        ));
+        ring.accept_previous(info, key);
     }
     Ok(ring)
 }
