@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod backends;
+pub mod cidr;
 pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod forwarded;
 pub mod health;
 pub mod health_probe;
 pub mod metrics;

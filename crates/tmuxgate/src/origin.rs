@@ -8,7 +8,8 @@
 //! enough: a DNS-rebinding page at `http://evil.example:8080` whose name now resolves to
 //! 127.0.0.1 sends `Origin` and `Host` both `evil.example:8080`; only an IP literal or
 //! `localhost` proves the browser is talking to this machine by address rather than by a name
-//! an attacker controls.
+//! an attacker controls. Behind a reverse proxy listed in `TRUSTED_PROXIES`, the proxy's
+//! `X-Forwarded-Host` and `X-Forwarded-Proto` stand in for `Host` ([`crate::forwarded`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,6 +17,8 @@ use std::str::FromStr;
 
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, HeaderName};
+
+use crate::forwarded::ForwardedSite;
 
 /// Longest header value repeated in a log line; the rest is cut.
 const LOGGED_HEADER_CHARS: usize = 200;
@@ -44,12 +47,21 @@ pub struct MalformedOrigin(&'static str);
 
 /// `http` or `https`: the only schemes a page that opens a WebSocket to us can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scheme {
+pub(crate) enum Scheme {
     Http,
     Https,
 }
 
 impl Scheme {
+    /// `http` or `https` in any case; `None` for anything else.
+    pub(crate) fn parse(text: &str) -> Option<Scheme> {
+        match text.to_ascii_lowercase().as_str() {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+
     fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
@@ -60,7 +72,7 @@ impl Scheme {
 
 /// A host as written in an origin or `Host` header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Host {
+pub(crate) enum Host {
     Ip(IpAddr),
     /// Lower-cased.
     Name(String),
@@ -82,11 +94,8 @@ impl FromStr for Origin {
         let Some((scheme, authority)) = text.split_once("://") else {
             return Err(MalformedOrigin("must look like scheme://host[:port]"));
         };
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            _ => return Err(MalformedOrigin("the scheme must be http or https")),
-        };
+        let scheme =
+            Scheme::parse(scheme).ok_or(MalformedOrigin("the scheme must be http or https"))?;
         if authority.contains(['/', '?', '#']) {
             return Err(MalformedOrigin(
                 "an origin has no path, query or fragment: scheme://host[:port]",
@@ -121,7 +130,7 @@ impl fmt::Display for Origin {
 }
 
 /// Parses `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address.
-fn parse_authority(text: &str) -> Result<(Host, Option<u16>), MalformedOrigin> {
+pub(crate) fn parse_authority(text: &str) -> Result<(Host, Option<u16>), MalformedOrigin> {
     let (host, port) = match text.strip_prefix('[') {
         Some(rest) => {
             let (ip, after) = rest
@@ -182,11 +191,19 @@ impl OriginPolicy {
         Ok(OriginPolicy { allowed, bind })
     }
 
-    /// Decides an upgrade from its headers; see [`OriginPolicy::check`].
-    pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+    /// Decides an upgrade from its headers; see [`OriginPolicy::check`]. `site` is where a
+    /// trusted proxy says the request went ([`crate::forwarded`]): it replaces `Host`, see
+    /// [`OriginPolicy::check_forwarded`].
+    pub fn check_headers(
+        &self,
+        headers: &HeaderMap,
+        site: Option<&ForwardedSite>,
+    ) -> Result<(), Refusal> {
         let origin = single(headers, ORIGIN, "Origin")?;
-        let host = single(headers, HOST, "Host")?;
-        self.check(origin, host)
+        match site {
+            Some(site) => self.check_forwarded(origin, site),
+            None => self.check(origin, single(headers, HOST, "Host")?),
+        }
     }
 
     /// Decides an upgrade from its `Origin` and `Host` header values (`None`: absent).
@@ -196,16 +213,9 @@ impl OriginPolicy {
     /// in from the origin's scheme) and that host is `localhost`, a loopback address or the
     /// bind address.
     pub fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), Refusal> {
-        let Some(origin) = origin else {
+        let Some(origin) = self.unlisted_page(origin)? else {
             return Ok(());
         };
-        if origin == "null" {
-            return Err(Refusal::NullOrigin);
-        }
-        let origin: Origin = origin.parse().map_err(|_| Refusal::Malformed("Origin"))?;
-        if self.allowed.contains(&origin) {
-            return Ok(());
-        }
         let host = host.ok_or(Refusal::Malformed("Host"))?;
         let (host, port) = parse_authority(host).map_err(|_| Refusal::Malformed("Host"))?;
         let port = port.unwrap_or(origin.scheme.default_port());
@@ -214,6 +224,43 @@ impl OriginPolicy {
             return Ok(());
         }
         Err(Refusal::NotAllowed)
+    }
+
+    /// Decides an upgrade a trusted proxy forwarded for the site `site`.
+    ///
+    /// As [`OriginPolicy::check`], except that a page of the very site the proxy serves
+    /// (same scheme when the proxy sent one, host and port) is allowed even under a DNS
+    /// name: the proxy, not a name lookup, says where the request went.
+    pub fn check_forwarded(
+        &self,
+        origin: Option<&str>,
+        site: &ForwardedSite,
+    ) -> Result<(), Refusal> {
+        let Some(origin) = self.unlisted_page(origin)? else {
+            return Ok(());
+        };
+        let scheme = site.scheme.unwrap_or(origin.scheme);
+        let port = site.port.unwrap_or(scheme.default_port());
+        if origin.scheme == scheme && origin.host == site.host && origin.port == port {
+            return Ok(());
+        }
+        Err(Refusal::NotAllowed)
+    }
+
+    /// The page's parsed `Origin`; `None` when that alone admits it (a program sends no
+    /// `Origin`; an allowlisted page).
+    fn unlisted_page(&self, origin: Option<&str>) -> Result<Option<Origin>, Refusal> {
+        let Some(origin) = origin else {
+            return Ok(None);
+        };
+        if origin == "null" {
+            return Err(Refusal::NullOrigin);
+        }
+        let origin: Origin = origin.parse().map_err(|_| Refusal::Malformed("Origin"))?;
+        if self.allowed.contains(&origin) {
+            return Ok(None);
+        }
+        Ok(Some(origin))
     }
 
     /// `localhost` or an address no DNS answer can stand in for: loopback or the bind address.
@@ -229,7 +276,7 @@ impl OriginPolicy {
 }
 
 /// The value of a header that may appear at most once, as ASCII text.
-fn single<'h>(
+pub(crate) fn single<'h>(
     headers: &'h HeaderMap,
     name: HeaderName,
     shown: &'static str,
@@ -397,13 +444,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(HOST, HeaderValue::from_static("127.0.0.1:8080"));
         headers.insert(ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
-        assert_eq!(policy.check_headers(&headers), Ok(()));
+        assert_eq!(policy.check_headers(&headers, None), Ok(()));
         headers.append(HOST, HeaderValue::from_static("evil.example:8080"));
-        let refused = policy.check_headers(&headers);
+        let refused = policy.check_headers(&headers, None);
         assert_eq!(refused, Err(Refusal::Malformed("Host")));
         let binary = HeaderValue::from_bytes(b"http://\xff").expect("obs-text is a valid value");
         headers.insert(ORIGIN, binary);
-        let refused = policy.check_headers(&headers);
+        let refused = policy.check_headers(&headers, None);
         assert_eq!(refused, Err(Refusal::Malformed("Origin")));
         assert_eq!(loggable(&headers, ORIGIN), "http://\u{fffd}");
         assert_eq!(loggable(&HeaderMap::new(), ORIGIN), "-");

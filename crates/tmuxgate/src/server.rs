@@ -1,5 +1,5 @@
 //! The gateway's listeners: WebSocket upgrade on `/` and `/ws` (browser pages checked by
-//! [`crate::origin`]), the embedded web UI on every other `GET` ([`crate::web`]), the
+//! [`crate::origin`], through proxies by [`crate::forwarded`]), the embedded web UI on every other `GET` ([`crate::web`]), the
 //! health/metrics port, the connection cap and graceful shutdown. With `ENABLE_SSL` the main
 //! listener speaks HTTPS and WSS only ([`crate::tls`]) and every response carries HSTS; the
 //! health port stays plain HTTP (it binds `PROXY_HOST` like the main port: keep it off
@@ -22,13 +22,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::fmt::Debug;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::State;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::header::{HOST, ORIGIN};
@@ -43,6 +44,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
+use crate::forwarded::{PeerAddr, TrustedProxies, WithPeers};
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
 use crate::sessions::{HubSettings, Sessions};
@@ -76,6 +78,7 @@ pub struct Gateway {
     pub shutdown: CancellationToken,
     config: Config,
     origins: OriginPolicy,
+    proxies: TrustedProxies,
     tls: Option<Arc<Tls>>,
     started: Instant,
     slots: Arc<Semaphore>,
@@ -159,6 +162,7 @@ impl Server {
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
         };
+        let proxies = TrustedProxies::new(config.trusted_proxies.clone());
         let gw = Gateway {
             sessions,
             stats,
@@ -167,6 +171,7 @@ impl Server {
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
+            proxies,
             tls,
             started: Instant::now(),
             tasks: TaskTracker::new(),
@@ -328,41 +333,59 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
 
 async fn serve_on<L>(listener: L, app: Router, shutdown: CancellationToken) -> std::io::Result<()>
 where
-    L: Listener,
-    L::Addr: Debug,
+    L: Listener<Addr = SocketAddr>,
 {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(
+        WithPeers(listener),
+        app.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }
 
 async fn root(
     State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => accept(gw, &headers, upgrade),
+        Ok(upgrade) => accept(gw, peer, &headers, upgrade),
         Err(_) => crate::web::respond("/", &headers),
     }
 }
 
 async fn ws_only(
     State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(gw, &headers, upgrade)
+    accept(gw, peer, &headers, upgrade)
 }
 
 /// Admits a connection whose origin is allowed, under `MAX_CONNECTIONS`, and hands it to its
 /// task. The origin is checked first, so refused pages never hold a slot.
-fn accept(gw: Arc<Gateway>, headers: &HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    if let Err(refusal) = gw.origins.check_headers(headers) {
+fn accept(
+    gw: Arc<Gateway>,
+    PeerAddr(peer): PeerAddr,
+    headers: &HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let checked = match gw.proxies.resolve(peer.ip(), headers) {
+        Ok(forwarded) => gw
+            .origins
+            .check_headers(headers, forwarded.site.as_ref())
+            .map_err(|refusal| (forwarded.client, refusal)),
+        // Only a trusted proxy's headers are read, so it is the one to blame.
+        Err(refusal) => Err((peer.ip().to_canonical(), refusal)),
+    };
+    if let Err((client, refusal)) = checked {
         gw.stats
             .connections_forbidden
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(
+            %client,
             origin = %loggable(headers, ORIGIN),
             host = %loggable(headers, HOST),
             %refusal,

@@ -1,5 +1,6 @@
 //! Cross-site WebSocket hijacking and DNS rebinding: which `Origin`/`Host` pairs the real
-//! gateway upgrades, which it answers with HTTP 403, and the counter of the latter.
+//! gateway upgrades, which it answers with HTTP 403, and the counter of the latter; and how
+//! `TRUSTED_PROXIES` lets a reverse proxy's `X-Forwarded-Host` stand in for `Host`.
 
 mod common;
 
@@ -83,4 +84,57 @@ async fn allowlisted_origins_connect_through_a_proxy() {
     connects(&server, &proxied).await;
     forbidden(&server, &[("Origin", "https://other.example.com")]).await;
     assert_eq!(forbidden_total(&server).await, 1);
+}
+
+/// What a reverse proxy at 127.0.0.1 serving `https://term.example.com` sends.
+fn proxied(port: u16) -> [(&'static str, String); 4] {
+    [
+        ("Origin", "https://term.example.com".to_owned()),
+        ("Host", format!("127.0.0.1:{port}")),
+        ("X-Forwarded-Host", "term.example.com".to_owned()),
+        ("X-Forwarded-Proto", "https".to_owned()),
+    ]
+}
+
+fn borrowed<'h>(headers: &'h [(&'static str, String)]) -> Vec<(&'static str, &'h str)> {
+    headers.iter().map(|(n, v)| (*n, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxys_forwarded_host_stands_in_for_host() {
+    let server = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("network")];
+    })
+    .await;
+    let port = server.addr.port();
+    connects(&server, &borrowed(&proxied(port))).await;
+    // Rebinding through the proxy: no X-Forwarded-Host, so Host decides, as without one.
+    let evil_host = format!("evil.example:{port}");
+    let evil_page = format!("http://{evil_host}");
+    forbidden(&server, &[("Origin", &evil_page), ("Host", &evil_host)]).await;
+    // Another site than the one the proxy says it serves.
+    let mut other = proxied(port);
+    other[0].1 = "https://evil.example".to_owned();
+    forbidden(&server, &borrowed(&other)).await;
+    let headers = proxied(port);
+    let mut twice = borrowed(&headers);
+    twice.push(("X-Forwarded-Host", "term.example.com"));
+    forbidden(&server, &twice).await;
+    assert_eq!(forbidden_total(&server).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_from_untrusted_peers_are_ignored() {
+    let server = TestServer::start().await;
+    let port = server.addr.port();
+    forbidden(&server, &borrowed(&proxied(port))).await;
+    let evil_host = format!("evil.example:{port}");
+    let evil_page = format!("http://{evil_host}");
+    let rebinding = [
+        ("Origin", evil_page.as_str()),
+        ("Host", evil_host.as_str()),
+        ("X-Forwarded-Host", evil_host.as_str()),
+    ];
+    forbidden(&server, &rebinding).await;
+    assert_eq!(forbidden_total(&server).await, 2);
 }

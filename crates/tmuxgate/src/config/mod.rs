@@ -18,6 +18,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cidr::Cidr;
+
 pub use identity::MIN_JWT_SECRET_BYTES;
 pub use preset::Preset;
 pub use resolve::{Layers, Resolved, Source, Sources};
@@ -73,6 +75,9 @@ pub struct Config {
     /// `ALLOWED_ORIGINS`: browser origins (`https://host[:port]`) allowed to open a WebSocket
     /// besides the gateway's own loopback page; see [`crate::origin`].
     pub allowed_origins: Vec<String>,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-*` headers are believed (from
+    /// any other peer they are ignored); see [`crate::forwarded`].
+    pub trusted_proxies: Vec<Cidr>,
     /// `PROXY_PRESET`: the preset these values started from.
     pub preset: Preset,
     /// `TMUX_BIN`: tmux executable (looked up in `PATH` when bare).
@@ -225,6 +230,7 @@ impl Default for Config {
             health_port: 9090,
             allow_insecure_no_auth: false,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             preset: Preset::Development,
             tmux_bin: PathBuf::from("tmux"),
             default_command: None,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::resolve::{Source, Sources};
 use super::secret::MASK;
 use super::{Config, JwtAlgorithm, LogFormat, Preset, Secret};
+use crate::cidr::Cidr;
 use crate::origin::Origin;
 
 macro_rules! settings {
@@ -103,6 +104,9 @@ settings! {
     allow_insecure_no_auth: bool = "ALLOW_INSECURE_NO_AUTH", "allow-insecure-no-auth";
     /// Browser origins allowed to open WebSockets, comma-separated scheme://host[:port]
     allowed_origins: String = "ALLOWED_ORIGINS", "allowed-origins";
+    /// Reverse proxies whose X-Forwarded-* headers are believed, comma-separated IPs or CIDRs
+    #[arg(value_parser = super::validate::parse_trusted_proxies)]
+    trusted_proxies: Networks = "TRUSTED_PROXIES", "trusted-proxies";
     /// Starting point for every other value
     preset: Preset = "PROXY_PRESET", "preset";
     /// tmux executable
@@ -159,6 +163,17 @@ settings! {
     jwt_leeway: u64 = "JWT_LEEWAY", "jwt-leeway";
     /// Lifetime of tokens issued at login, in ms (1 min-24 h)
     token_ttl: u64 = "TOKEN_TTL", "token-ttl";
+}
+
+/// `TRUSTED_PROXIES` as read: parsed (and refused with the bad entry named) by clap, so
+/// a typo stops start-up instead of silently trusting nobody.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Networks(pub Vec<Cidr>);
+
+impl FromSetting<Networks> for Vec<Cidr> {
+    fn from_setting(value: Networks) -> Vec<Cidr> {
+        value.0
+    }
 }
 
 /// A path that may be empty (clap's own path parser refuses empty values; here empty means
@@ -311,6 +326,13 @@ impl ToSetting for Vec<PathBuf> {
     }
 }
 
+/// A JSON array of `address/prefix` strings.
+impl ToSetting for Vec<Cidr> {
+    fn to_setting(&self) -> Value {
+        Value::Array(self.iter().map(|n| Value::String(n.to_string())).collect())
+    }
+}
+
 /// Masked as a whole: not even the number of secrets is shown.
 impl ToSetting for Vec<Secret> {
     fn to_setting(&self) -> Value {
@@ -439,6 +461,27 @@ mod tests {
         let cleared = parse(&["--allowed-origins="])?;
         cleared.apply_to(&mut config, &mut Sources::default(), Source::Flag);
         assert!(config.allowed_origins.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_when_read() -> Result<(), clap::Error> {
+        let parsed = parse(&["--trusted-proxies", "127.0.0.1, ::1/128"])?;
+        let mut config = Config::default();
+        parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        let shown: Vec<String> = config.trusted_proxies.iter().map(Cidr::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "::1/128"]);
+        let value = entries(&config)
+            .into_iter()
+            .find(|(n, _)| *n == "TRUSTED_PROXIES");
+        let expected = serde_json::json!(["127.0.0.1/32", "::1/128"]);
+        assert_eq!(value.map(|(_, v)| v), Some(expected));
+        let refused = parse(&["--trusted-proxies", "10.0.0.1/8"]).err();
+        let message = refused.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("invalid TRUSTED_PROXIES=10.0.0.1/8"),
+            "{message}"
+        );
         Ok(())
     }
 

@@ -6,7 +6,9 @@ use std::ops::RangeInclusive;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
+use super::settings::Networks;
 use super::{Config, KIB, MIB};
+use crate::cidr::Cidr;
 use crate::origin::Origin;
 
 /// Unix socket paths must stay shorter than this (`sun_path` is 104–108 bytes).
@@ -261,6 +263,25 @@ impl Config {
     }
 }
 
+/// Parses `TRUSTED_PROXIES`: comma-separated IP addresses or `address/prefix` networks,
+/// empty items dropped. The first bad entry is named in the error.
+pub(super) fn parse_trusted_proxies(text: &str) -> Result<Networks, ConfigError> {
+    let mut networks = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.parse::<Cidr>() {
+            Ok(network) => networks.push(network),
+            Err(malformed) => {
+                return Err(ConfigError::Invalid {
+                    variable: "TRUSTED_PROXIES",
+                    value: entry.to_owned(),
+                    reason: malformed.to_string(),
+                });
+            }
+        }
+    }
+    Ok(Networks(networks))
+}
+
 fn check_range(
     variable: &'static str,
     value: u64,
@@ -490,6 +511,32 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_a_bad_one_is_named() {
+        let parsed = parse_trusted_proxies(" 10.0.0.0/8,, 127.0.0.1 ,fd00::/8,");
+        let shown: Vec<String> = parsed
+            .map(|n| n.0.iter().map(Cidr::to_string).collect())
+            .unwrap_or_default();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        assert_eq!(parse_trusted_proxies(""), Ok(Networks(Vec::new())));
+        let refusal = |text| parse_trusted_proxies(text).err().map(|e| e.to_string());
+        assert_eq!(
+            refusal("10.0.0.0/8, 10.0.0.0/33"),
+            Some(
+                "invalid TRUSTED_PROXIES=10.0.0.0/33: the prefix length must be 0 to 32 for \
+                 IPv4"
+                    .to_owned()
+            )
+        );
+        let name = refusal("proxy.internal").unwrap_or_default();
+        assert!(name.starts_with("invalid TRUSTED_PROXIES=proxy.internal: must be an IP"));
+        let host_bits = refusal("192.168.1.1/24").unwrap_or_default();
+        assert!(
+            host_bits.contains("bits set past the prefix"),
+            "{host_bits}"
+        );
     }
 
     #[test]
