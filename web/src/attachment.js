@@ -56,6 +56,7 @@ export const kResume = Symbol('resume');
  * @property {(cols: number, rows: number) => void} [onResize] the pane changed size (`session-resized`)
  * @property {(viewers: number) => void} [onViewers] the session's attachment count changed
  * @property {(state: AttachmentState) => void} [onState] the attachment's state changed
+ * @property {(mode: 'read') => void} [onMode] the gateway took write access away (`access-changed`): input is refused from now on
  */
 
 const noop = () => {};
@@ -94,6 +95,7 @@ export class Attachment {
       onResize: options.onResize ?? noop,
       onViewers: options.onViewers ?? noop,
       onState: options.onState ?? noop,
+      onMode: options.onMode ?? noop,
     };
     this.#size = options.cols && options.rows ? { cols: options.cols, rows: options.rows } : null;
     /** @type {string} */
@@ -246,6 +248,10 @@ export class Attachment {
       this[kEnd](data.reason);
     } else if (name === 'backend-lost') {
       this[kEnd]('backend-lost', { backend: data.backend });
+    } else if (name === 'access-changed') {
+      // Re-attaches after a reconnect ask for the mode the gateway now allows.
+      this.mode = data.mode;
+      callSafely(this.#callbacks.onMode, data.mode);
     }
   }
 

@@ -76,7 +76,7 @@ const GAP_REPAIRS_BEFORE_FRESH = 3;
 const GAP_REPAIR_WINDOW_MS = 10_000;
 
 /** Events that name a channel, routed to the attachment holding it. */
-const CHANNEL_EVENTS = new Set(['session-closed', 'session-resized', 'backend-lost', 'input-refused']);
+const CHANNEL_EVENTS = new Set(['session-closed', 'session-resized', 'backend-lost', 'input-refused', 'access-changed']);
 /** Events that name a session, routed to every attachment of it. */
 const SESSION_EVENTS = new Set(['viewer-joined', 'viewer-left']);
 
@@ -87,7 +87,7 @@ const SESSION_EVENTS = new Set(['viewer-joined', 'viewer-left']);
  * - `unauthorized` ({code, reason}): the gateway refused the credentials (close 4401); the
  *   client is `closed` and does not reconnect
  * - each protocol event by name (`session-closed`, `session-resized`, `viewer-joined`,
- *   `viewer-left`, `backend-lost`, `input-refused`): (data, attachment | undefined)
+ *   `viewer-left`, `backend-lost`, `access-changed`, `input-refused`): (data, attachment | undefined)
  */
 export class TerminalWebSocketClient {
   #options;

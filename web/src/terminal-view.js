@@ -278,6 +278,10 @@ export class TerminalView {
       onResize: current((cols, rows) => this.#applySessionSize(cols, rows)),
       onViewers: current((viewers) => this.setViewers(viewers)),
       onState: current((state) => this.#follow(state)),
+      onMode: current((mode) => {
+        this.mode = mode;
+        this.#applyMode();
+      }),
       onClose: current((reason, info) => this.#ended(reason, info?.error)),
     };
   }

@@ -301,3 +301,21 @@ test('pastes lose every control character but tab and line breaks', () => {
   assert.equal(sanitizePaste('a\tb\x00c\x07d\x7fe\u009bf\u00e9g'), 'a\tbcdef\u00e9g');
   assert.equal(sanitizePaste('中文 😀'), '中文 😀');
 });
+
+test('access-changed turns a write attachment read-only, and a re-attach asks for read', async () => {
+  const client = await connected();
+  const modes = [];
+  const { attachment } = await liveAttachment(client, { onMode: (mode) => modes.push(mode) });
+  assert.equal(attachment.mode, 'write');
+  const event = { type: 'event', event: 'access-changed', data: { sessionId: 's1', channel: 1, mode: 'read' } };
+  latest().onmessage?.({ data: JSON.stringify(event) });
+  assert.deepEqual(modes, ['read']);
+  assert.equal(attachment.mode, 'read');
+  const sockets = FakeSocket.made.length;
+  latest().drop();
+  await until(() => FakeSocket.made.length === sockets + 1, 'a new socket');
+  latest().open();
+  await until(() => latest().requests('session-attach').length === 1, 'the re-attach');
+  assert.equal(latest().requests('session-attach')[0].data.mode, 'read');
+  client.close();
+});
