@@ -50,6 +50,9 @@ export async function startGateway({ bin, env = {} } = {}) {
     PROXY_PORT: '0',
     HEALTH_PORT: '0',
     TMUX_SOCKET_PATH: socketDir,
+    DATA_DIR: path.join(dir, 'state'),
+    // Most page tests exercise terminals, not identity; those that do pass ENABLE_AUTH.
+    ENABLE_AUTH: 'false',
     DEFAULT_COMMAND: 'exec bash --norc --noprofile',
     LOG_FORMAT: 'json',
     RUST_LOG: 'warn,tmuxgate::cli=info',

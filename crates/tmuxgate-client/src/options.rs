@@ -82,6 +82,12 @@ impl ClientOptions {
         self
     }
 
+    /// Presents `token` at the upgrade (`Authorization: Bearer`), so the connection starts
+    /// authenticated.
+    pub fn token(self, token: &str) -> Self {
+        self.header("Authorization", format!("Bearer {token}"))
+    }
+
     /// Adds an HTTP header to the upgrade request; one the handshake sets itself (`Host`)
     /// replaces the generated value.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tmuxgate_protocol::request::{
-    ChannelRef, Heartbeat, Request, SessionAttach, SessionCreate, SessionOptions, SessionRef,
-    SessionResize, TerminalInput,
+    AttachMode, Auth, ChannelRef, Credential, Heartbeat, Request, SessionAttach, SessionCreate,
+    SessionOptions, SessionRef, SessionResize, SessionShare, SessionUnshare, TerminalInput,
 };
-use tmuxgate_protocol::response::{Attached, HeartbeatReply, SessionInfo, SessionList};
+use tmuxgate_protocol::response::{Attached, AuthReply, HeartbeatReply, SessionInfo, SessionList};
 
 use crate::error::{into_data, into_typed};
 use crate::{Attachment, Client, ClientError};
@@ -126,6 +126,50 @@ impl Client {
             .await?;
         let elapsed = started.elapsed();
         Ok((into_typed(body)?, elapsed))
+    }
+
+    /// `auth` with a user name and password: the token issued and who it speaks for.
+    pub async fn login(&self, user: &str, password: &str) -> Result<AuthReply, ClientError> {
+        let auth = Auth {
+            username: Some(user.into()),
+            password: Some(Credential::new(password)),
+            token: None,
+        };
+        into_typed(self.request(Request::Auth(auth)).await?)
+    }
+
+    /// `auth` with a token.
+    pub async fn authenticate(&self, token: &str) -> Result<AuthReply, ClientError> {
+        let auth = Auth {
+            username: None,
+            password: None,
+            token: Some(Credential::new(token)),
+        };
+        into_typed(self.request(Request::Auth(auth)).await?)
+    }
+
+    /// `session-share`: lets `user` attach to the session in `mode`.
+    pub async fn share(
+        &self,
+        session_id: &str,
+        user: &str,
+        mode: AttachMode,
+    ) -> Result<Value, ClientError> {
+        let share = SessionShare {
+            session_id: session_id.into(),
+            user: user.into(),
+            mode,
+        };
+        Ok(into_data(self.request(Request::SessionShare(share)).await?)?.unwrap_or_default())
+    }
+
+    /// `session-unshare`: takes `user`'s share back.
+    pub async fn unshare(&self, session_id: &str, user: &str) -> Result<Value, ClientError> {
+        let unshare = SessionUnshare {
+            session_id: session_id.into(),
+            user: user.into(),
+        };
+        Ok(into_data(self.request(Request::SessionUnshare(unshare)).await?)?.unwrap_or_default())
     }
 
     /// `metrics`: the gateway's JSON summary of its counters.

@@ -156,7 +156,10 @@ async fn start(layers: &Layers) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
     let (preset, backends, tls) = (config.preset, config.backend_pool_size, config.enable_ssl);
-    let server = Server::start(config).await?;
+    let mut server = Server::start(config).await?;
+    if let Some(first) = server.take_first_start() {
+        account::print_first_start(&first)?;
+    }
     watch_hangup(server.handle())?;
     tracing::info!(
         proxy = %listener.local_addr()?,

@@ -33,7 +33,7 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{Listener, ListenerExt as _};
@@ -42,13 +42,21 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::Principal;
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
+use crate::connection::Admitted;
 use crate::forwarded::{PeerAddr, TrustedProxies, WithPeers};
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
+use crate::security::transport::{self, Presented};
+use crate::security::{AuthError, Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
+
+/// How often the users and revocations files are checked for changes made by another
+/// process (`tmuxgate user`, a second gateway): affected connections close within this.
+const IDENTITY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -64,6 +72,8 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// Silence after which a connection is closed.
     pub idle_timeout: Duration,
+    /// Time a connection without a token has to authenticate.
+    pub auth_timeout: Duration,
 }
 
 /// State shared by every connection.
@@ -76,6 +86,8 @@ pub struct Gateway {
     pub limits: Limits,
     /// Cancelled when the gateway shuts down.
     pub shutdown: CancellationToken,
+    /// Users, roles and tokens; `None` with `ENABLE_AUTH=false`.
+    pub auth: Option<Authenticator>,
     config: Config,
     origins: OriginPolicy,
     proxies: TrustedProxies,
@@ -85,9 +97,19 @@ pub struct Gateway {
     tasks: TaskTracker,
 }
 
+/// A request from a page whose origin is not allowed: 403.
+pub(crate) struct ForbiddenOrigin;
+
+impl IntoResponse for ForbiddenOrigin {
+    fn into_response(self) -> Response {
+        (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+    }
+}
+
 /// A started gateway.
 pub struct Server {
     gw: Arc<Gateway>,
+    first_start: Option<FirstStart>,
 }
 
 /// A handle to ask a running gateway's status or stop it.
@@ -161,13 +183,24 @@ impl Server {
             max_message_bytes: config.max_message_bytes,
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
+            auth_timeout: config.auth_timeout,
         };
         let proxies = TrustedProxies::new(config.trusted_proxies.clone());
+        let (auth, first_start) = match config.enable_auth {
+            true => {
+                let (auth, first) = Authenticator::open(&config)
+                    .await
+                    .context("opening the users, keys and revocations (DATA_DIR)")?;
+                (Some(auth), first)
+            }
+            false => (None, None),
+        };
         let gw = Gateway {
             sessions,
             stats,
             limits,
             shutdown: CancellationToken::new(),
+            auth,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
@@ -176,7 +209,16 @@ impl Server {
             started: Instant::now(),
             tasks: TaskTracker::new(),
         };
-        Ok(Server { gw: Arc::new(gw) })
+        Ok(Server {
+            gw: Arc::new(gw),
+            first_start,
+        })
+    }
+
+    /// On the first start with authentication on (no users file yet), the `admin` account
+    /// created and its one-time password: show it to the operator once, never log it.
+    pub fn take_first_start(&mut self) -> Option<FirstStart> {
+        self.first_start.take()
     }
 
     /// A handle for status and shutdown.
@@ -206,6 +248,9 @@ impl Server {
                 _ = internal.cancelled() => {}
             }
         });
+        if let Some(auth) = gw.auth.clone() {
+            tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
+        }
         let main = serve_main(gw.clone(), listener);
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
@@ -298,6 +343,43 @@ impl Gateway {
         }
     }
 
+    /// The client behind `peer` (through trusted proxies) if the request's origin is
+    /// allowed; otherwise the 403 to answer, counted and logged.
+    pub(crate) fn screen(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<crate::forwarded::Forwarded, ForbiddenOrigin> {
+        let checked = match self.proxies.resolve(peer.ip(), headers) {
+            Ok(forwarded) => match self.origins.check_headers(headers, forwarded.site.as_ref()) {
+                Ok(()) => Ok(forwarded),
+                Err(refusal) => Err((forwarded.client, refusal)),
+            },
+            // Only a trusted proxy's headers are read, so it is the one to blame.
+            Err(refusal) => Err((peer.ip().to_canonical(), refusal)),
+        };
+        checked.map_err(|(client, refusal)| {
+            self.stats
+                .connections_forbidden
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                target: "audit",
+                event = "ORIGIN_REJECTED",
+                %client,
+                origin = %loggable(headers, ORIGIN),
+                host = %loggable(headers, HOST),
+                %refusal,
+                "request from a forbidden origin"
+            );
+            ForbiddenOrigin
+        })
+    }
+
+    /// Whether the main listener serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Whether `/metrics` is served.
     pub fn metrics_enabled(&self) -> bool {
         self.config.enable_metrics
@@ -309,6 +391,7 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
     let app = Router::new()
         .route("/", get(root))
         .route("/ws", get(ws_only))
+        .merge(crate::api::router())
         .route("/{*path}", get(crate::web::serve))
         .with_state(gw.clone());
     let shutdown = gw.shutdown.clone();
@@ -346,11 +429,12 @@ where
 async fn root(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
-        Ok(upgrade) => accept(gw, peer, &headers, upgrade),
+        Ok(upgrade) => accept(gw, peer, &uri, &headers, upgrade).await,
         Err(_) => crate::web::respond("/", &headers),
     }
 }
@@ -358,41 +442,28 @@ async fn root(
 async fn ws_only(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(gw, peer, &headers, upgrade)
+    accept(gw, peer, &uri, &headers, upgrade).await
 }
 
-/// Admits a connection whose origin is allowed, under `MAX_CONNECTIONS`, and hands it to its
-/// task. The origin is checked first, so refused pages never hold a slot.
-fn accept(
+/// Admits a connection whose origin is allowed, under `MAX_CONNECTIONS`, checks the token
+/// it presents, and hands it to its task. The origin is checked first, so refused pages
+/// never hold a slot. A refused token still gets its upgrade, then close 4401 at once:
+/// browsers cannot see an HTTP status, only a close code.
+async fn accept(
     gw: Arc<Gateway>,
     PeerAddr(peer): PeerAddr,
+    uri: &Uri,
     headers: &HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let checked = match gw.proxies.resolve(peer.ip(), headers) {
-        Ok(forwarded) => gw
-            .origins
-            .check_headers(headers, forwarded.site.as_ref())
-            .map_err(|refusal| (forwarded.client, refusal)),
-        // Only a trusted proxy's headers are read, so it is the one to blame.
-        Err(refusal) => Err((peer.ip().to_canonical(), refusal)),
+    let client = match gw.screen(peer, headers) {
+        Ok(forwarded) => forwarded.client,
+        Err(refused) => return refused.into_response(),
     };
-    if let Err((client, refusal)) = checked {
-        gw.stats
-            .connections_forbidden
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(
-            %client,
-            origin = %loggable(headers, ORIGIN),
-            host = %loggable(headers, HOST),
-            %refusal,
-            "WebSocket upgrade forbidden"
-        );
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
-    }
     if gw.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
@@ -402,15 +473,55 @@ fn accept(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
+    let principal = match authenticate(&gw, uri, headers).await {
+        Ok(principal) => principal,
+        Err((error, via)) => {
+            tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
+                ?via, %client, "token refused at the upgrade");
+            let reason = crate::connection::close_reason(&error);
+            return upgrade
+                .protocols([transport::SUBPROTOCOL])
+                .on_upgrade(move |ws| crate::connection::refuse(ws, reason));
+        }
+    };
     let max = gw.limits.max_message_bytes;
     let token = gw.tasks.token();
+    let admitted = Admitted {
+        permit,
+        principal,
+        peer: client,
+    };
     upgrade
+        .protocols([transport::SUBPROTOCOL])
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |ws| async move {
-            crate::connection::serve(ws, gw, permit).await;
+            crate::connection::serve(ws, gw, admitted).await;
             drop(token);
         })
+}
+
+/// Whom an upgrade acts for: everyone with authentication off; the verified token's user;
+/// `None` (authenticate with `auth`) when no token came.
+async fn authenticate(
+    gw: &Gateway,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, (AuthError, Option<transport::Transport>)> {
+    let Some(auth) = &gw.auth else {
+        return Ok(Some(Principal::Anyone));
+    };
+    match transport::presented(headers, uri.query()) {
+        Presented::Nothing => Ok(None),
+        Presented::Malformed(via) => Err((AuthError::Malformed, Some(via))),
+        Presented::Token(token, via) => match auth.verify(token).await {
+            Ok(identity) => {
+                tracing::debug!(user = %identity.user, ?via, "token accepted at the upgrade");
+                Ok(Some(Principal::User(Box::new(identity), auth.clone())))
+            }
+            Err(error) => Err((error, Some(via))),
+        },
+    }
 }

@@ -150,14 +150,7 @@ fn non_numeric_value_is_a_usage_error_naming_the_variable() {
 
 #[test]
 fn unsupported_features_are_refused_at_start() {
-    let cases = [
-        (
-            "ENABLE_AUTH",
-            "true",
-            "ENABLE_AUTH=true is not yet supported",
-        ),
-        ("REDIS_HOST", "redis", "REDIS_HOST is not yet supported"),
-    ];
+    let cases = [("REDIS_HOST", "redis", "REDIS_HOST is not yet supported")];
     for (variable, value, message) in cases {
         for command in ["start", "config"] {
             let output = tmuxgate(
@@ -200,13 +193,14 @@ fn tls_needs_its_files_and_production_needs_tls_beyond_loopback() {
 }
 
 #[test]
-fn non_loopback_host_needs_the_explicit_flag() {
+fn non_loopback_host_without_auth_needs_the_explicit_flag() {
+    // Authentication is on by default: any address is fine.
     let output = tmuxgate(&["config"], &[("PROXY_HOST", "0.0.0.0")]);
+    stderr_of(&output, 0);
+    let no_auth = [("PROXY_HOST", "0.0.0.0"), ("ENABLE_AUTH", "false")];
+    let output = tmuxgate(&["config"], &no_auth);
     assert!(stderr_of(&output, 1).contains("--allow-insecure-no-auth"));
-    let output = tmuxgate(
-        &["config", "--allow-insecure-no-auth"],
-        &[("PROXY_HOST", "0.0.0.0")],
-    );
+    let output = tmuxgate(&["config", "--allow-insecure-no-auth"], &no_auth);
     stderr_of(&output, 0);
     let text = stdout(&output);
     assert!(text.contains("PROXY_HOST = 0.0.0.0  # env\n"), "{text}");
@@ -356,6 +350,8 @@ fn start_serves_health_and_stops_gracefully_on_sigterm() {
         .args(["--tmux-socket-path", sockets, "--log-format", "json"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATA_DIR", dir.path().join("state"))
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start tmuxgate");
@@ -381,4 +377,12 @@ fn start_serves_health_and_stops_gracefully_on_sigterm() {
     assert!(killed.success());
     let status = gateway.wait_at_most(std::time::Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
+    // Authentication is on by default: the first start made an admin and said so on stdout.
+    let mut printed = String::new();
+    let mut out = gateway.0.stdout.take().expect("piped stdout");
+    std::io::Read::read_to_string(&mut out, &mut printed).expect("read stdout");
+    assert!(
+        printed.contains("First start: created user admin"),
+        "{printed}"
+    );
 }

@@ -37,9 +37,9 @@ pub struct Config {
     pub proxy_host: IpAddr,
     /// `MAX_CONNECTIONS`: concurrent WebSocket connections accepted.
     pub max_connections: usize,
-    /// `ENABLE_AUTH`: authentication. Refused by [`Config::validate`] until connections
-    /// enforce it (users, roles and tokens already exist: [`crate::security`]); never
-    /// fail open.
+    /// `ENABLE_AUTH`: every connection authenticates and every request is checked against
+    /// its user's role and sessions ([`crate::security`]). On by default; off is allowed
+    /// only on loopback or with `allow_insecure_no_auth`.
     pub enable_auth: bool,
     /// `ENABLE_SSL`: serve HTTPS and WSS on the main listener with `tls_cert` and `tls_key`.
     pub enable_ssl: bool,
@@ -137,6 +137,9 @@ pub struct Config {
     pub jwt_leeway: Duration,
     /// `TOKEN_TTL`: lifetime of tokens issued at login.
     pub token_ttl: Duration,
+    /// `AUTH_TIMEOUT`: how long a connection that came without a token may take to
+    /// authenticate with `auth` before it is closed with 4401.
+    pub auth_timeout: Duration,
 }
 
 /// How tokens are signed (`JWT_ALGORITHM`). Exactly one is accepted at a time, so a token
@@ -210,7 +213,7 @@ impl Default for Config {
             proxy_port: 8080,
             proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             max_connections: 1000,
-            enable_auth: false,
+            enable_auth: true,
             enable_ssl: false,
             tls_cert: None,
             tls_key: None,
@@ -262,6 +265,7 @@ impl Default for Config {
             jwt_audience: "tmuxgate".to_owned(),
             jwt_leeway: Duration::from_secs(30),
             token_ttl: Duration::from_secs(12 * 60 * 60),
+            auth_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -283,6 +287,8 @@ impl Config {
             // Shells without rc files: tests must not depend on (or be slowed by) the
             // machine's interactive shell set-up.
             default_command: Some("exec bash --norc --noprofile".to_owned()),
+            // Most tests exercise sessions, not identity; those that do turn it on.
+            enable_auth: false,
             ..Config::default()
         }
     }

@@ -63,7 +63,7 @@ settings! {
     proxy_host: IpAddr = "PROXY_HOST", "host";
     /// Concurrent WebSocket connections accepted
     max_connections: usize = "MAX_CONNECTIONS", "max-connections";
-    /// Authentication (validated; `start` refuses it until connections enforce it)
+    /// Authentication (false is allowed only on loopback or with --allow-insecure-no-auth)
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     enable_auth: bool = "ENABLE_AUTH", "enable-auth";
     /// Serve HTTPS and WSS on the proxy port (needs TLS_CERT and TLS_KEY)
@@ -163,6 +163,8 @@ settings! {
     jwt_leeway: u64 = "JWT_LEEWAY", "jwt-leeway";
     /// Lifetime of tokens issued at login, in ms (1 min-24 h)
     token_ttl: u64 = "TOKEN_TTL", "token-ttl";
+    /// Time a connection without a token has to send a successful auth, in ms (1 s-5 min)
+    auth_timeout: u64 = "AUTH_TIMEOUT", "auth-timeout";
 }
 
 /// `TRUSTED_PROXIES` as read: parsed (and refused with the bad entry named) by clap, so

@@ -88,19 +88,13 @@ impl Config {
 
     fn check_unsupported(&self) -> Result<(), ConfigError> {
         let unsupported = |setting, reason| Err(ConfigError::Unsupported { setting, reason });
-        if self.enable_auth {
-            return unsupported(
-                "ENABLE_AUTH=true",
-                "authentication arrives in a later release",
-            );
-        }
         if self.redis_host.is_some() {
             return unsupported("REDIS_HOST", "the Redis store arrives in a later release");
         }
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 17] {
+    fn bounds(&self) -> [Bound; 18] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -178,6 +172,12 @@ impl Config {
                 "TOKEN_TTL",
                 ms(self.token_ttl),
                 MIN_TOKEN_TTL_MS..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound(
+                "AUTH_TIMEOUT",
+                ms(self.auth_timeout),
+                1_000..=300_000,
                 " ms",
             ),
         ]
@@ -349,10 +349,6 @@ mod tests {
 
     #[test]
     fn unsupported_features_are_refused() {
-        assert_eq!(
-            error(|c| c.enable_auth = true),
-            "ENABLE_AUTH=true is not yet supported: authentication arrives in a later release"
-        );
         assert_eq!(
             error(|c| c.redis_host = Some("redis".into())),
             "REDIS_HOST is not yet supported: the Redis store arrives in a later release"

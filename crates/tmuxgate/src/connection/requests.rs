@@ -5,14 +5,18 @@ use std::time::Instant;
 use axum::extract::ws::WebSocket;
 use serde_json::{Value, json};
 use tmuxgate_protocol::request::{
-    AttachMode, SessionAttach, SessionCreate, SessionResize, TerminalInput,
+    AttachMode, SessionAttach, SessionCreate, SessionResize, SessionShare, SessionUnshare,
+    TerminalInput,
 };
 use tmuxgate_protocol::response::{Attached, BackendInfo, HeartbeatReply, SessionList};
 use tmuxgate_protocol::{ErrorCode, Request, Response, decode_request};
 
-use super::{Close, Conn, MAX_CHANNELS_PER_CONNECTION};
+use super::{Close, Conn, MAX_CHANNELS_PER_CONNECTION, Who};
+use crate::access::Listing;
 use crate::backends::Backend;
 use crate::error::WireError;
+use crate::security::Permission;
+use crate::sessions::access;
 use crate::sessions::{SessionError, Start};
 
 /// A channel to start once the attach response is sent: the channel, the attachment, where
@@ -41,7 +45,14 @@ impl Conn {
         };
         let kind = incoming.request.type_name();
         let mut start = None;
-        let outcome = self.handle(incoming.request, &mut start).await;
+        let outcome = match (&self.who, &incoming.request) {
+            (Who::Pending { .. }, Request::Auth(_) | Request::Heartbeat(_))
+            | (Who::Known(_), _) => self.handle(incoming.request, &mut start).await,
+            (Who::Pending { .. }, _) => Err(WireError::new(
+                ErrorCode::Unauthorized,
+                "authenticate first (send auth)",
+            )),
+        };
         let mut response = match outcome {
             Ok((data, backend)) => {
                 let mut r = Response::ok(incoming.id, data);
@@ -63,6 +74,7 @@ impl Conn {
         response.latency = Some(elapsed.as_secs_f64() * 1000.0);
         self.gw.stats.request(Some(kind), elapsed);
         self.respond(ws, response).await?;
+        self.check_auth_failures()?;
         if let Some((channel, att, start, status)) = start {
             self.start_channel(ws, channel, att, start, status).await?;
         }
@@ -71,25 +83,7 @@ impl Conn {
 
     async fn handle(&mut self, request: Request, start: &mut Option<Starting>) -> Outcome {
         match request {
-            Request::SessionCreate(req) => self.create(req).await,
-            Request::SessionList => {
-                let list = SessionList {
-                    sessions: self.gw.sessions.list(),
-                };
-                Ok((to_value(list), None))
-            }
-            Request::SessionAttach(req) => self.attach(req, start).await,
-            Request::SessionDetach(req) => match self.remove_channel(req.channel) {
-                Some(_) => Ok((json!({ "channel": req.channel }), None)),
-                None => Err(unknown_channel()),
-            },
-            Request::SessionDestroy(req) => {
-                let t0 = Instant::now();
-                let backend = self.gw.sessions.destroy(&req.session_id).await?;
-                Ok((json!({ "sessionId": req.session_id }), Some((backend, t0))))
-            }
-            Request::SessionResize(req) => self.resize(req).await,
-            Request::TerminalInput(req) => self.input(req),
+            Request::Auth(req) => Ok((to_value(self.on_auth(req).await?), None)),
             Request::Heartbeat(req) => {
                 let reply = HeartbeatReply {
                     timestamp: req.timestamp,
@@ -97,28 +91,135 @@ impl Conn {
                 };
                 Ok((to_value(reply), None))
             }
-            Request::Metrics => Ok((self.gw.stats.summary(self.gw.sessions.count()), None)),
-            // Authentication is refused at start-up until it is wired in (issue 5): with it
-            // off there are no users to log in as and no owners to share from.
-            Request::Auth(_) => Err(WireError::new(
-                ErrorCode::InvalidRequest,
-                "authentication is off on this gateway",
-            )),
-            Request::SessionShare(_) | Request::SessionUnshare(_) => Err(WireError::new(
-                ErrorCode::InvalidRequest,
-                "sessions have no owners while authentication is off",
+            Request::SessionCreate(req) => self.create(req).await,
+            Request::SessionList => self.list(),
+            Request::SessionAttach(req) => self.attach(req, start).await,
+            Request::SessionDetach(req) => match self.remove_channel(req.channel) {
+                Some(_) => Ok((json!({ "channel": req.channel }), None)),
+                None => Err(unknown_channel()),
+            },
+            Request::SessionDestroy(req) => {
+                self.session(&req.session_id, |may| may.destroy)?;
+                let t0 = Instant::now();
+                let backend = self.gw.sessions.destroy(&req.session_id).await?;
+                Ok((json!({ "sessionId": req.session_id }), Some((backend, t0))))
+            }
+            Request::SessionResize(req) => self.resize(req).await,
+            Request::TerminalInput(req) => self.input(req),
+            Request::Metrics => {
+                self.require(Permission::Metrics)?;
+                Ok((self.gw.stats.summary(self.gw.sessions.count()), None))
+            }
+            Request::SessionShare(req) => self.share(req).await,
+            Request::SessionUnshare(req) => self.unshare(req).await,
+        }
+    }
+
+    fn require(&self, permission: Permission) -> Result<(), WireError> {
+        match self.principal()?.may(permission) {
+            true => Ok(()),
+            false => Err(WireError::new(
+                ErrorCode::Forbidden,
+                "your role does not allow this",
             )),
         }
     }
 
     async fn create(&mut self, req: SessionCreate) -> Outcome {
+        self.require(Permission::SessionCreate)?;
+        let owner = self.principal()?.user().map(str::to_owned);
         let t0 = Instant::now();
         let (info, backend) = self
             .gw
             .sessions
-            .create(&req.name, &req.options, None)
+            .create(&req.name, &req.options, owner.as_deref())
             .await?;
         Ok((to_value(info), Some((backend, t0))))
+    }
+
+    /// The sessions the principal may see; shares only where it may see them.
+    fn list(&self) -> Outcome {
+        let principal = self.principal()?;
+        let listing = principal
+            .listing()
+            .ok_or_else(|| WireError::new(ErrorCode::Forbidden, "your role does not allow this"))?;
+        let mut sessions = self.gw.sessions.list();
+        sessions.retain_mut(|info| {
+            let grant = principal
+                .user()
+                .and_then(|user| access::grant(info.owner.as_deref(), &info.shares, user));
+            let reach = principal.reach(info.owner.as_deref(), grant);
+            if !reach.see_shares {
+                info.shares.clear();
+            }
+            listing == Listing::All || grant.is_some()
+        });
+        Ok((to_value(SessionList { sessions }), None))
+    }
+
+    async fn share(&mut self, req: SessionShare) -> Outcome {
+        no_owners_without_auth(self)?;
+        self.session(&req.session_id, |may| may.share)?;
+        self.check_share_target(&req.user)?;
+        let before = self
+            .gw
+            .sessions
+            .share(&req.session_id, &req.user, req.mode)
+            .await?;
+        tracing::info!(target: "audit", event = "SESSION_SHARED", session = %req.session_id,
+            by = self.principal()?.user().unwrap_or_default(), user = %req.user,
+            mode = ?req.mode, "session shared");
+        Ok((
+            json!({ "sessionId": req.session_id, "user": req.user, "mode": req.mode, "previous": before }),
+            None,
+        ))
+    }
+
+    async fn unshare(&mut self, req: SessionUnshare) -> Outcome {
+        no_owners_without_auth(self)?;
+        self.session(&req.session_id, |may| may.share)?;
+        let before = self
+            .gw
+            .sessions
+            .unshare(&req.session_id, &req.user)
+            .await
+            .map_err(|e| match e {
+                SessionError::NotFound => WireError::new(
+                    ErrorCode::NotFound,
+                    "the session is not shared with this user",
+                ),
+                other => other.into(),
+            })?;
+        tracing::info!(target: "audit", event = "SESSION_UNSHARED", session = %req.session_id,
+            by = self.principal()?.user().unwrap_or_default(), user = %req.user, "share taken back");
+        Ok((
+            json!({ "sessionId": req.session_id, "user": req.user, "previous": before }),
+            None,
+        ))
+    }
+
+    /// A session is shared with an existing user other than its owner.
+    fn check_share_target(&self, user: &str) -> Result<(), WireError> {
+        let invalid = |m: &str| WireError::new(ErrorCode::InvalidRequest, m);
+        let auth = no_owners_without_auth(self)?;
+        let name = user
+            .parse::<crate::security::UserName>()
+            .map_err(|_| invalid("`user` is not a valid user name"))?;
+        match auth.users().get(&name) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(WireError::new(ErrorCode::NotFound, "no such user")),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the users file");
+                return Err(WireError::new(
+                    ErrorCode::Internal,
+                    "the users file cannot be read",
+                ));
+            }
+        }
+        if self.principal()?.user() == Some(user) {
+            return Err(invalid("a session cannot be shared with its own user"));
+        }
+        Ok(())
     }
 
     async fn attach(&mut self, req: SessionAttach, start: &mut Option<Starting>) -> Outcome {
@@ -126,6 +227,10 @@ impl Conn {
             let msg = format!("at most {MAX_CHANNELS_PER_CONNECTION} attachments per connection");
             return Err(WireError::new(ErrorCode::Conflict, msg));
         }
+        self.session(&req.session_id, |may| match req.mode {
+            AttachMode::Write => may.write,
+            AttachMode::Read => may.read,
+        })?;
         let t0 = Instant::now();
         let (att, how) = self.gw.sessions.attach(&req).await?;
         let channel = self.next_channel;
@@ -160,6 +265,9 @@ impl Conn {
         // Only writers size a shared session; a read-only viewer's size is noted, not applied.
         let applied = c.att.mode == AttachMode::Write;
         if applied {
+            self.require(Permission::SessionResize)?;
+        }
+        if applied {
             c.att.hub.resize(req.cols, req.rows).await?;
         }
         Ok((
@@ -187,6 +295,16 @@ impl Conn {
             None,
         ))
     }
+}
+
+/// Sharing needs owners, and sessions have none while authentication is off.
+fn no_owners_without_auth(conn: &Conn) -> Result<&crate::security::Authenticator, WireError> {
+    conn.gw.auth.as_ref().ok_or_else(|| {
+        WireError::new(
+            ErrorCode::InvalidRequest,
+            "sessions have no owners while authentication is off",
+        )
+    })
 }
 
 fn unknown_channel() -> WireError {

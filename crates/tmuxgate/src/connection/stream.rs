@@ -94,9 +94,19 @@ impl Conn {
         let (now, before) = (c.att.view.status(), c.last);
         c.last = now;
         let resized = (now.cols, now.rows) != (before.cols, before.rows);
+        if now.access != before.access && now.closed.is_none() {
+            // A share changed: this channel may have lost access, before anything else.
+            self.recheck_access(ws, channel).await?;
+            if !self.channels.contains_key(&channel) {
+                return Ok(());
+            }
+        }
         if !resized && now.viewers == before.viewers && now.closed.is_none() {
             return Ok(()); // only output, already sent
         }
+        let Some(c) = self.channels.get(&channel) else {
+            return Ok(());
+        };
         let session_id = c.att.hub.entry.id.clone();
         if (now.cols, now.rows) != (before.cols, before.rows) {
             let event = Event::SessionResized {

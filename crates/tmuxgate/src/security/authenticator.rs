@@ -7,16 +7,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
 use super::keys::{KeyError, KeyInfo};
-use super::names::UserName;
+use super::names::{RoleName, UserName};
 use super::password::Hasher;
 use super::private_files::{self, FileError};
 use super::revocation::{FileRevocations, Revocations};
 use super::roles::{Permission, Roles, RolesError};
-use super::tokens::{Claims, Tokens};
+use super::tokens::Tokens;
 use super::users::{UserError, UserRecord, Users};
 use super::{AuthError, FirstStart, Identity, Issued, clock};
 use crate::config::{Config, Secret};
+
+/// The embedded revocation store's file in `DATA_DIR`.
+const REVOCATIONS_FILE: &str = "revoked.jsonl";
 
 /// Why the identity files could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,8 @@ struct Inner {
     revocations: Arc<dyn Revocations>,
     token_ttl: Duration,
     data_dir: PathBuf,
+    /// Bumped whenever an accepted identity may have stopped being valid.
+    changes: watch::Sender<u64>,
 }
 
 /// Names what is configured, never a key, hash or token.
@@ -66,7 +74,7 @@ impl Authenticator {
     /// start (no users file) also returns the `admin` account's one-time password.
     pub async fn open(config: &Config) -> Result<(Authenticator, Option<FirstStart>), OpenError> {
         private_files::ensure_private_dir(&config.data_dir)?;
-        let path = config.data_dir.join("revoked.jsonl");
+        let path = config.data_dir.join(REVOCATIONS_FILE);
         let revocations = FileRevocations::open(&path, config.jwt_leeway)?;
         Authenticator::open_with(config, Arc::new(revocations), Hasher::default()).await
     }
@@ -88,6 +96,7 @@ impl Authenticator {
             revocations,
             token_ttl: config.token_ttl,
             data_dir: config.data_dir.clone(),
+            changes: watch::Sender::new(0),
         };
         Ok((Authenticator(Arc::new(inner)), first))
     }
@@ -113,21 +122,67 @@ impl Authenticator {
         if self.0.revocations.is_revoked(&claims.jti).await? {
             return Err(AuthError::Revoked);
         }
-        self.check_user(&claims)?;
+        self.check_user(&claims.sub, &claims.role, claims.generation)?;
         Ok(Identity {
             user: claims.sub,
             role: claims.role,
             jti: claims.jti,
             expires_at: clock::from_unix(claims.exp),
+            generation: claims.generation,
         })
     }
 
-    /// Revokes the token `identity` came from (logout); it is refused from now on.
+    /// Checks an identity accepted earlier again (an open connection, after a logout or a
+    /// change to the users file): refused once its token is revoked, or its user removed
+    /// or changed. Expiry is the caller's timer.
+    pub async fn recheck(&self, identity: &Identity) -> Result<(), AuthError> {
+        if self.0.revocations.is_revoked(&identity.jti).await? {
+            return Err(AuthError::Revoked);
+        }
+        self.check_user(&identity.user, &identity.role, identity.generation)
+    }
+
+    /// Revokes the token `identity` came from (logout); it is refused from now on, and
+    /// connections holding it learn it through [`Authenticator::changes`].
     pub async fn revoke(&self, identity: &Identity) -> Result<(), AuthError> {
         let revocations = &self.0.revocations;
-        Ok(revocations
+        revocations
             .revoke(&identity.jti, identity.expires_at)
-            .await?)
+            .await?;
+        self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Changes whenever an identity accepted earlier may have become invalid: a token
+    /// revoked here, or the users file changed (by this process or by `tmuxgate user` in
+    /// another, which [`Authenticator::watch_files`] notices). Holders of an [`Identity`]
+    /// call [`Authenticator::recheck`] then.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.0.changes.subscribe()
+    }
+
+    /// Polls the users and revocations files every `every` until `stop`, announcing each
+    /// change through [`Authenticator::changes`]: a user removed, demoted or whose tokens
+    /// were revoked from the command line, or a token revoked by another gateway on the same
+    /// `DATA_DIR`, loses its open connections within one interval.
+    pub async fn watch_files(self, every: Duration, stop: CancellationToken) {
+        let paths = [
+            self.0.users.path().to_path_buf(),
+            self.0.data_dir.join(REVOCATIONS_FILE),
+        ];
+        let stamps = || paths.each_ref().map(|p| private_files::stamp(p));
+        let mut seen = stamps();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let now = stamps();
+            if now != seen {
+                seen = now;
+                self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
     }
 
     /// Whether `identity`'s role allows `permission`.
@@ -172,11 +227,16 @@ impl Authenticator {
 
     /// The user must exist, with the token's role and token generation (a token without
     /// `gen` never got this far: the claim is required).
-    fn check_user(&self, claims: &Claims) -> Result<(), AuthError> {
-        let Some(user) = self.0.users.get(&claims.sub)? else {
+    fn check_user(
+        &self,
+        name: &UserName,
+        role: &RoleName,
+        generation: u64,
+    ) -> Result<(), AuthError> {
+        let Some(user) = self.0.users.get(name)? else {
             return Err(AuthError::Superseded);
         };
-        if user.role != claims.role || claims.generation != user.generation {
+        if user.role != *role || generation != user.generation {
             return Err(AuthError::Superseded);
         }
         Ok(())

@@ -137,6 +137,8 @@ pub struct Identity {
     pub jti: String,
     /// When the token expires (`exp`).
     pub expires_at: SystemTime,
+    /// The user's token generation it was issued under (`gen`).
+    pub generation: u64,
 }
 
 /// A freshly issued token and what the client is told about it.

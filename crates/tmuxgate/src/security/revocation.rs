@@ -57,6 +57,9 @@ struct Inner {
     live: Mutex<Index>,
     /// Only touched on the blocking pool.
     file: Mutex<FileState>,
+    /// The file's stamp when last read: another process (a second gateway on the same
+    /// `DATA_DIR`) appending changes it, and the next check reads the file again.
+    seen: Mutex<Option<private_files::Stamp>>,
 }
 
 /// Revoked ids, by id for lookups and by expiry for pruning.
@@ -109,6 +112,7 @@ impl FileRevocations {
     /// bad line refuses to start.
     pub fn open(path: &Path, leeway: Duration) -> Result<FileRevocations, FileError> {
         let leeway_secs = leeway.as_secs();
+        let seen = private_files::stamp(path);
         let mut live = Index::default();
         for entry in read_lines(path)? {
             live.insert(entry.jti, entry.exp);
@@ -120,6 +124,7 @@ impl FileRevocations {
             leeway_secs,
             live: Mutex::new(live),
             file: Mutex::new(FileState { appended: 0, kept }),
+            seen: Mutex::new(seen),
         })))
     }
 
@@ -131,6 +136,28 @@ impl FileRevocations {
     /// Whether no revocation is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Reads the file again if it changed since it was last read (on the blocking pool).
+    async fn refresh(&self) -> Result<(), RevocationError> {
+        let stamp = private_files::stamp(&self.0.path);
+        if *self.0.seen.lock().unwrap_or_else(|e| e.into_inner()) == stamp {
+            return Ok(());
+        }
+        let store = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let lines = read_lines(&store.0.path)?;
+            let mut live = store.index();
+            for entry in lines {
+                live.insert(entry.jti, entry.exp);
+            }
+            // The stamp from before the read: a change during it is read next time.
+            *store.0.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+            Ok::<(), FileError>(())
+        });
+        read.await
+            .map_err(|e| RevocationError(e.to_string()))?
+            .map_err(|e| RevocationError(e.to_string()))
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -256,8 +283,10 @@ impl Revocations for FileRevocations {
     }
 
     fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, RevocationError>> {
-        let revoked = self.index().by_jti.contains_key(jti);
-        Box::pin(std::future::ready(Ok(revoked)))
+        Box::pin(async move {
+            self.refresh().await?;
+            Ok(self.index().by_jti.contains_key(jti))
+        })
     }
 }
 

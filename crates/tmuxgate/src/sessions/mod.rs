@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 
 use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pool};
 pub use hub::{Hub, HubSettings, ViewerGuard};
-use registry::{Registry, SessionEntry};
+use registry::Registry;
+pub use registry::SessionEntry;
 pub use snapshot::Snapshot;
 pub use view::{PaneStatus, PaneView};
 

@@ -160,13 +160,15 @@ impl Bench {
     }
 
     /// The gateway to measure: a new own gateway whose sessions run `default_command` and
-    /// that accepts `connections` connections, or the `--url` one.
+    /// that accepts `connections` connections, or the `--url` one (whose token, if it needs
+    /// one, comes from `TMUXGATE_TOKEN`).
     pub async fn gateway(
         &self,
         default_command: &str,
         connections: u64,
     ) -> anyhow::Result<Gateway> {
         if let Some(url) = &self.global.url {
+            crate::auth::from_env();
             return Ok(Gateway::External {
                 url: url.clone(),
                 pid: self.global.pid,

@@ -17,13 +17,16 @@ use crate::stats::Latency;
 pub const STEP: Duration = Duration::from_secs(30);
 
 /// A connection that keeps no output bytes (see `ClientOptions::keep_output`), trusting the
-/// run's certificate under `--tls`.
+/// run's certificate under `--tls` and presenting the run's token.
 pub async fn connect(url: &str) -> Result<Client, ClientError> {
     let mut options = ClientOptions::default()
         .keep_output(false)
         .request_timeout(STEP);
     if let Some(config) = crate::tls::client_config() {
         options = options.tls(config);
+    }
+    if let Some(token) = crate::auth::token() {
+        options = options.token(&token);
     }
     Client::connect_with(url, options).await
 }

@@ -120,8 +120,10 @@ impl OwnGateway {
     pub async fn start(spec: &GatewaySpec, dir: &Path) -> anyhow::Result<OwnGateway> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let socket_dir = dir.join("sock");
+        let data_dir = dir.join("state");
         let log_path = dir.join("gateway.log");
-        let mut child = command(spec, &socket_dir)
+        crate::auth::prepare(&spec.bin, &data_dir).await?;
+        let mut child = command(spec, &socket_dir, &data_dir)
             .spawn()
             .with_context(|| format!("cannot run the gateway {}", spec.bin.display()))?;
         let pid = child.id().context("gateway exited at once")?;
@@ -237,8 +239,9 @@ async fn server_pids(tmux_bin: &str, sockets: &[PathBuf]) -> Vec<u32> {
 }
 
 /// The gateway's command line: every setting it needs in the environment, loopback only,
-/// free ports, JSON logs with only warnings and the listening line.
-fn command(spec: &GatewaySpec, socket_dir: &Path) -> Command {
+/// free ports, authentication on with the run's own `DATA_DIR`, JSON logs with only
+/// warnings and the listening line.
+fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
     let mut cmd = Command::new(&spec.bin);
     cmd.arg("start")
         .env_remove("TMUX")
@@ -247,6 +250,7 @@ fn command(spec: &GatewaySpec, socket_dir: &Path) -> Command {
         .env("PROXY_PORT", "0")
         .env("HEALTH_PORT", "0")
         .env("TMUX_SOCKET_PATH", socket_dir)
+        .env("DATA_DIR", data_dir)
         .env("TMUX_BIN", &spec.tmux_bin)
         .env("DEFAULT_COMMAND", &spec.default_command)
         .env("MAX_CONNECTIONS", spec.max_connections.to_string())

@@ -8,6 +8,7 @@
 //! 1 on an error, 3 when a machine limit stopped a scenario early (it says which).
 #![forbid(unsafe_code)]
 
+mod auth;
 mod bare;
 mod bench;
 mod conn;

@@ -1,0 +1,221 @@
+//! The web UI's login endpoints (docs/protocol.md, "HTTP API"): `POST /api/login` turns a
+//! password (or a token, for the old `?token=` links) into an `HttpOnly`, `SameSite=Strict`
+//! cookie, `POST /api/logout` revokes it, `GET /api/me` says who the cookie speaks for.
+//!
+//! Every request passes the same origin check as a WebSocket upgrade, so another site's
+//! page can neither log a visitor in nor out; `login` accepts only `application/json`,
+//! which a cross-site form cannot send. The token never appears in a response body.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tmuxgate_protocol::request::Auth;
+
+use crate::forwarded::PeerAddr;
+use crate::origin::Scheme;
+use crate::security::transport::{self, COOKIE_NAME, Presented};
+use crate::security::{AuthError, Authenticator, Identity, unix};
+use crate::server::{ForbiddenOrigin, Gateway};
+
+/// Largest login body accepted.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The `/api` routes.
+pub fn router() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn login(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (secure, client) = match screen(&gw, peer, &headers) {
+        Ok(screened) => screened,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(auth) = &gw.auth else {
+        return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
+    };
+    if !is_json(&headers) {
+        let message = "send the credentials as application/json";
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            message,
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Auth>(&body) else {
+        let message = "expected {\"username\", \"password\"} or {\"token\"}";
+        return error(StatusCode::BAD_REQUEST, "invalid_request", message);
+    };
+    let outcome = match (req.username, req.password, req.token) {
+        (Some(user), Some(password), None) => {
+            let password = crate::config::Secret::new(password.expose());
+            match auth.login(&user, &password).await {
+                Ok(issued) => auth
+                    .verify(issued.token.expose())
+                    .await
+                    .map(|id| (id, issued.token)),
+                Err(e) => Err(e),
+            }
+        }
+        (None, None, Some(token)) => auth
+            .verify(token.expose())
+            .await
+            .map(|id| (id, crate::config::Secret::new(token.expose()))),
+        _ => Err(AuthError::Malformed),
+    };
+    match outcome {
+        Ok((identity, token)) => {
+            tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
+                role = %identity.role, %client, via = "http", "logged in");
+            let cookie = cookie(token.expose(), &identity, secure);
+            let mut response = no_store(axum::Json(who(&identity)).into_response());
+            response.headers_mut().insert(SET_COOKIE, cookie);
+            response
+        }
+        Err(e) => {
+            tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = e.reason(),
+                %client, via = "http", "login refused");
+            let message = crate::connection::client_message(&e);
+            error(StatusCode::UNAUTHORIZED, "unauthorized", &message)
+        }
+    }
+}
+
+async fn logout(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (secure, client) = match screen(&gw, peer, &headers) {
+        Ok(screened) => screened,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(auth) = &gw.auth else {
+        return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
+    };
+    if let Ok(identity) = identify(auth, &headers).await {
+        if let Err(e) = auth.revoke(&identity).await {
+            tracing::warn!(error = %e, "could not revoke a token at logout");
+            let message = "the token could not be revoked; try again";
+            return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        }
+        tracing::info!(target: "audit", event = "TOKEN_REVOKED", user = %identity.user,
+            %client, via = "logout", "logged out");
+    }
+    let mut response = no_store(StatusCode::NO_CONTENT.into_response());
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, clear_cookie(secure));
+    response
+}
+
+async fn me(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = screen(&gw, peer, &headers) {
+        return refused.into_response();
+    }
+    let Some(auth) = &gw.auth else {
+        return no_store(axum::Json(json!({ "auth": false })).into_response());
+    };
+    match identify(auth, &headers).await {
+        Ok(identity) => {
+            let mut body = who(&identity);
+            body["auth"] = true.into();
+            no_store(axum::Json(body).into_response())
+        }
+        Err(e) => error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            &crate::connection::client_message(&e),
+        ),
+    }
+}
+
+/// The origin check of [`Gateway::screen`]; `Ok((secure, client))`: whether the page was served
+/// over HTTPS (by the gateway, or a trusted proxy in front of it), so the cookie is `Secure`.
+fn screen(
+    gw: &Gateway,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(bool, IpAddr), ForbiddenOrigin> {
+    let forwarded = gw.screen(peer, headers)?;
+    let proxied_https = forwarded
+        .site
+        .as_ref()
+        .is_some_and(|site| site.scheme == Some(Scheme::Https));
+    Ok((gw.is_tls() || proxied_https, forwarded.client))
+}
+
+/// The identity of the token the request carries (bearer header or cookie).
+async fn identify(auth: &Authenticator, headers: &HeaderMap) -> Result<Identity, AuthError> {
+    match transport::presented(headers, None) {
+        Presented::Token(token, _) => auth.verify(token).await,
+        Presented::Nothing | Presented::Malformed(_) => Err(AuthError::Malformed),
+    }
+}
+
+fn who(identity: &Identity) -> serde_json::Value {
+    json!({
+        "user": identity.user.as_str(),
+        "role": identity.role.as_str(),
+        "expiresAt": unix(identity.expires_at) * 1000,
+    })
+}
+
+fn cookie(token: &str, identity: &Identity, secure: bool) -> HeaderValue {
+    let max_age = identity
+        .expires_at
+        .duration_since(std::time::SystemTime::now())
+        .map_or(0, |left| left.as_secs());
+    let secure = if secure { "; Secure" } else { "" };
+    let value = format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    );
+    // A verified token is base64url and dots: always a valid header value.
+    HeaderValue::from_str(&value).unwrap_or_else(|_| clear_cookie(false))
+}
+
+fn clear_cookie(secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = axum::Json(json!({ "error": code, "message": message }));
+    no_store((status, body).into_response())
+}

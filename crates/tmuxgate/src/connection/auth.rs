@@ -1,0 +1,243 @@
+//! A connection's identity: the unauthenticated state and `auth`, the checks every request
+//! makes against [`crate::access`], and what happens when access changes while attached
+//! (a share taken back or made read-only, a token revoked or expired, a user changed).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::ws::WebSocket;
+use tmuxgate_protocol::request::{AttachMode, Auth};
+use tmuxgate_protocol::response::AuthReply;
+use tmuxgate_protocol::{CloseCode, ErrorCode, Event};
+
+use super::{Close, Conn};
+use crate::access::{Principal, Reach};
+use crate::config::Secret;
+use crate::error::WireError;
+use crate::security::{AuthError, Authenticator, Identity, Issued, unix};
+use crate::sessions::SessionEntry;
+
+/// Failed `auth` attempts after which the connection is closed with 4401.
+pub const MAX_AUTH_FAILURES: u8 = 3;
+
+/// Whom a connection acts for, once known.
+pub(super) enum Who {
+    /// No token came with the upgrade and `auth` has not succeeded yet: only `auth` and
+    /// `heartbeat` are accepted, until `AUTH_TIMEOUT`.
+    Pending {
+        /// Failed `auth` attempts so far.
+        failures: u8,
+    },
+    /// Authenticated (or authentication is off).
+    Known(Principal),
+}
+
+/// The tokio instant at which `identity`'s token expires.
+pub(super) fn expiry(identity: &Identity) -> tokio::time::Instant {
+    let left = identity
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::Instant::now() + left
+}
+
+/// What a client may be told about a refused login or token: the reason, except the
+/// internals of an unavailable store.
+pub fn client_message(error: &AuthError) -> String {
+    match error {
+        AuthError::Unavailable(_) => "authentication is unavailable; try again later".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Conn {
+    /// The principal, or `unauthorized` while the connection has not authenticated.
+    pub(super) fn principal(&self) -> Result<&Principal, WireError> {
+        match &self.who {
+            Who::Known(principal) => Ok(principal),
+            Who::Pending { .. } => Err(WireError::new(
+                ErrorCode::Unauthorized,
+                "authenticate first (send auth)",
+            )),
+        }
+    }
+
+    /// The session `id` as this connection's principal reaches it. A session it cannot see
+    /// is `not_found`, like one that does not exist; one it sees but may not use as `may`
+    /// asks is `forbidden`.
+    pub(super) fn session(
+        &self,
+        id: &str,
+        may: impl FnOnce(Reach) -> bool,
+    ) -> Result<(Arc<SessionEntry>, Reach), WireError> {
+        let principal = self.principal()?;
+        let entry = self.gw.sessions.get(id)?;
+        let grant = principal.user().and_then(|user| entry.grant(user));
+        let reach = principal.reach(entry.owner.as_deref(), grant);
+        if !reach.see {
+            return Err(crate::sessions::SessionError::NotFound.into());
+        }
+        if !may(reach) {
+            return Err(forbidden());
+        }
+        Ok((entry, reach))
+    }
+
+    /// `auth`: a password login or a token, on a connection that has not authenticated.
+    pub(super) async fn on_auth(&mut self, req: Auth) -> Result<AuthReply, WireError> {
+        let Some(auth) = self.gw.auth.clone() else {
+            return Err(WireError::new(
+                ErrorCode::InvalidRequest,
+                "authentication is off on this gateway",
+            ));
+        };
+        let Who::Pending { failures } = self.who else {
+            return Err(WireError::new(
+                ErrorCode::Conflict,
+                "this connection is already authenticated",
+            ));
+        };
+        match login(&auth, req).await {
+            Ok((identity, token)) => {
+                tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
+                    role = %identity.role, client = %self.peer, via = "auth", "authenticated");
+                let reply = AuthReply {
+                    token: token.map(|t| t.token.expose().to_owned()),
+                    expires_at: unix(identity.expires_at) * 1000,
+                    user: identity.user.to_string(),
+                    role: identity.role.to_string(),
+                };
+                self.auth_deadline = Some(expiry(&identity));
+                self.who = Who::Known(Principal::User(Box::new(identity), auth));
+                Ok(reply)
+            }
+            Err(error) => {
+                self.who = Who::Pending {
+                    failures: failures.saturating_add(1),
+                };
+                tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = error.reason(),
+                    client = %self.peer, attempt = failures + 1, "authentication failed");
+                Err(WireError::new(
+                    ErrorCode::Unauthorized,
+                    client_message(&error),
+                ))
+            }
+        }
+    }
+
+    /// After a response: too many failed `auth` attempts close the connection.
+    pub(super) fn check_auth_failures(&self) -> Result<(), Close> {
+        match self.who {
+            Who::Pending { failures } if failures >= MAX_AUTH_FAILURES => Err(Close(
+                CloseCode::Unauthorized,
+                "too many failed authentication attempts",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `AUTH_TIMEOUT` passed unauthenticated, or the token expired.
+    pub(super) fn auth_deadline_passed(&self) -> Close {
+        match &self.who {
+            Who::Pending { .. } => {
+                tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = "timeout",
+                    client = %self.peer, "no authentication within AUTH_TIMEOUT");
+                Close(CloseCode::Unauthorized, "authentication timed out")
+            }
+            Who::Known(principal) => {
+                tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = "expired",
+                    user = principal.user().unwrap_or_default(), client = %self.peer,
+                    "token expired while connected");
+                Close(CloseCode::Unauthorized, "token expired")
+            }
+        }
+    }
+
+    /// An identity accepted earlier may have become invalid (a logout, the users file
+    /// changed): checks it again, and closes the connection with 4401 if it is.
+    pub(super) async fn recheck_identity(&self) -> Result<(), Close> {
+        let Who::Known(Principal::User(identity, auth)) = &self.who else {
+            return Ok(());
+        };
+        match auth.recheck(identity).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
+                    user = %identity.user, client = %self.peer, "token no longer valid; closing");
+                Err(Close(CloseCode::Unauthorized, close_reason(&error)))
+            }
+        }
+    }
+
+    /// A share of `channel`'s session changed: a channel that lost its access ends
+    /// (`session-closed`, reason `revoked`); a write channel that may now only read becomes
+    /// read-only (`access-changed`). A channel never gains write access this way: the
+    /// client attaches again for that.
+    pub(super) async fn recheck_access(
+        &mut self,
+        ws: &mut WebSocket,
+        channel: u32,
+    ) -> Result<(), Close> {
+        let Some(c) = self.channels.get(&channel) else {
+            return Ok(());
+        };
+        let Who::Known(principal) = &self.who else {
+            return Ok(());
+        };
+        let entry = &c.att.hub.entry;
+        let grant = principal.user().and_then(|user| entry.grant(user));
+        let allowed = principal.reach(entry.owner.as_deref(), grant).mode();
+        let session_id = entry.id.clone();
+        let event = match (c.att.mode, allowed) {
+            (_, None) => {
+                self.remove_channel(channel);
+                Event::SessionClosed {
+                    session_id,
+                    channel,
+                    reason: "revoked".into(),
+                }
+            }
+            (AttachMode::Write, Some(AttachMode::Read)) => {
+                if let Some(c) = self.channels.get_mut(&channel) {
+                    c.att.mode = AttachMode::Read;
+                }
+                Event::AccessChanged {
+                    session_id,
+                    channel,
+                    mode: AttachMode::Read,
+                }
+            }
+            _ => return Ok(()),
+        };
+        self.send_text(ws, event.to_json()).await
+    }
+}
+
+/// Checks an `auth` request: exactly a user name and password, or exactly a token.
+async fn login(auth: &Authenticator, req: Auth) -> Result<(Identity, Option<Issued>), AuthError> {
+    match (req.username, req.password, req.token) {
+        (Some(user), Some(password), None) => {
+            let issued = auth.login(&user, &Secret::new(password.expose())).await?;
+            let identity = auth.verify(issued.token.expose()).await?;
+            Ok((identity, Some(issued)))
+        }
+        (None, None, Some(token)) => Ok((auth.verify(token.expose()).await?, None)),
+        _ => Err(AuthError::Malformed),
+    }
+}
+
+/// The close reason (at most 123 bytes, no secrets) for a refused token.
+pub fn close_reason(error: &AuthError) -> &'static str {
+    match error {
+        AuthError::Expired => "token expired",
+        AuthError::NotYetValid => "token not valid yet",
+        AuthError::Revoked => "token revoked",
+        AuthError::Superseded => "user removed or changed",
+        AuthError::Unavailable(_) => "authentication unavailable",
+        _ => "invalid token",
+    }
+}
+
+fn forbidden() -> WireError {
+    WireError::new(ErrorCode::Forbidden, "your role does not allow this")
+}
