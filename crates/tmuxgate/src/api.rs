@@ -24,7 +24,8 @@ use crate::forwarded::PeerAddr;
 use crate::origin::Scheme;
 use crate::security::transport::{self, COOKIE_NAME, Presented};
 use crate::security::{AuthError, Authenticator, Identity, unix};
-use crate::server::{ForbiddenOrigin, Gateway};
+use crate::server::Gateway;
+use crate::upgrade::ForbiddenOrigin;
 
 /// Largest login body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -23,6 +23,7 @@ pub mod security;
 pub mod server;
 pub mod sessions;
 pub mod tls;
+pub mod upgrade;
 pub mod web;
 
 pub use server::{Server, ServerHandle, Status};

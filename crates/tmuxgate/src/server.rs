@@ -1,5 +1,7 @@
-//! The gateway's listeners: WebSocket upgrade on `/` and `/ws` (browser pages checked by
-//! [`crate::origin`], through proxies by [`crate::forwarded`]), the embedded web UI on every other `GET` ([`crate::web`]), the
+//! The gateway's listeners: WebSocket upgrade on `/` and `/ws` ([`crate::upgrade`]: browser
+//! pages checked by [`crate::origin`], through proxies by [`crate::forwarded`], tokens by
+//! [`crate::security`]), the login API ([`crate::api`]), the embedded web UI on every other
+//! `GET` ([`crate::web`]), the
 //! health/metrics port, the connection cap and graceful shutdown. With `ENABLE_SSL` the main
 //! listener speaks HTTPS and WSS only ([`crate::tls`]) and every response carries HSTS; the
 //! health port stays plain HTTP (it binds `PROXY_HOST` like the main port: keep it off
@@ -28,13 +30,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{Listener, ListenerExt as _};
 use tokio::net::TcpListener;
@@ -42,26 +39,19 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::Principal;
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
-use crate::connection::Admitted;
 use crate::forwarded::{PeerAddr, TrustedProxies, WithPeers};
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
-use crate::security::transport::{self, Presented};
-use crate::security::{AuthError, Authenticator, FirstStart};
+use crate::security::{Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
+use crate::upgrade;
 
 /// How often the users and revocations files are checked for changes made by another
 /// process (`tmuxgate user`, a second gateway): affected connections close within this.
 const IDENTITY_POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
-pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
-/// WebSocket write buffer per connection.
-pub const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Limits a connection enforces.
 #[derive(Clone, Debug)]
@@ -89,21 +79,12 @@ pub struct Gateway {
     /// Users, roles and tokens; `None` with `ENABLE_AUTH=false`.
     pub auth: Option<Authenticator>,
     config: Config,
-    origins: OriginPolicy,
-    proxies: TrustedProxies,
-    tls: Option<Arc<Tls>>,
+    pub(crate) origins: OriginPolicy,
+    pub(crate) proxies: TrustedProxies,
+    pub(crate) tls: Option<Arc<Tls>>,
     started: Instant,
-    slots: Arc<Semaphore>,
-    tasks: TaskTracker,
-}
-
-/// A request from a page whose origin is not allowed: 403.
-pub(crate) struct ForbiddenOrigin;
-
-impl IntoResponse for ForbiddenOrigin {
-    fn into_response(self) -> Response {
-        (StatusCode::FORBIDDEN, "origin not allowed").into_response()
-    }
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) tasks: TaskTracker,
 }
 
 /// A started gateway.
@@ -349,7 +330,7 @@ impl Gateway {
         &self,
         peer: SocketAddr,
         headers: &HeaderMap,
-    ) -> Result<crate::forwarded::Forwarded, ForbiddenOrigin> {
+    ) -> Result<crate::forwarded::Forwarded, upgrade::ForbiddenOrigin> {
         let checked = match self.proxies.resolve(peer.ip(), headers) {
             Ok(forwarded) => match self.origins.check_headers(headers, forwarded.site.as_ref()) {
                 Ok(()) => Ok(forwarded),
@@ -371,7 +352,7 @@ impl Gateway {
                 %refusal,
                 "request from a forbidden origin"
             );
-            ForbiddenOrigin
+            upgrade::ForbiddenOrigin
         })
     }
 
@@ -389,8 +370,8 @@ impl Gateway {
 /// The main listener: UI and WebSocket upgrades, over TLS when it is on; ends on shutdown.
 async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/", get(root))
-        .route("/ws", get(ws_only))
+        .route("/", get(upgrade::root))
+        .route("/ws", get(upgrade::ws_only))
         .merge(crate::api::router())
         .route("/{*path}", get(crate::web::serve))
         .with_state(gw.clone());
@@ -424,104 +405,4 @@ where
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
-}
-
-async fn root(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<PeerAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    match upgrade {
-        Ok(upgrade) => accept(gw, peer, &uri, &headers, upgrade).await,
-        Err(_) => crate::web::respond("/", &headers),
-    }
-}
-
-async fn ws_only(
-    State(gw): State<Arc<Gateway>>,
-    ConnectInfo(peer): ConnectInfo<PeerAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    accept(gw, peer, &uri, &headers, upgrade).await
-}
-
-/// Admits a connection whose origin is allowed, under `MAX_CONNECTIONS`, checks the token
-/// it presents, and hands it to its task. The origin is checked first, so refused pages
-/// never hold a slot. A refused token still gets its upgrade, then close 4401 at once:
-/// browsers cannot see an HTTP status, only a close code.
-async fn accept(
-    gw: Arc<Gateway>,
-    PeerAddr(peer): PeerAddr,
-    uri: &Uri,
-    headers: &HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let client = match gw.screen(peer, headers) {
-        Ok(forwarded) => forwarded.client,
-        Err(refused) => return refused.into_response(),
-    };
-    if gw.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-    }
-    let Ok(permit) = gw.slots.clone().try_acquire_owned() else {
-        gw.stats
-            .connections_refused
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-    };
-    let principal = match authenticate(&gw, uri, headers).await {
-        Ok(principal) => principal,
-        Err((error, via)) => {
-            tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
-                ?via, %client, "token refused at the upgrade");
-            let reason = crate::connection::close_reason(&error);
-            return upgrade
-                .protocols([transport::SUBPROTOCOL])
-                .on_upgrade(move |ws| crate::connection::refuse(ws, reason));
-        }
-    };
-    let max = gw.limits.max_message_bytes;
-    let token = gw.tasks.token();
-    let admitted = Admitted {
-        permit,
-        principal,
-        peer: client,
-    };
-    upgrade
-        .protocols([transport::SUBPROTOCOL])
-        .read_buffer_size(WS_READ_BUFFER_BYTES)
-        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |ws| async move {
-            crate::connection::serve(ws, gw, admitted).await;
-            drop(token);
-        })
-}
-
-/// Whom an upgrade acts for: everyone with authentication off; the verified token's user;
-/// `None` (authenticate with `auth`) when no token came.
-async fn authenticate(
-    gw: &Gateway,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<Option<Principal>, (AuthError, Option<transport::Transport>)> {
-    let Some(auth) = &gw.auth else {
-        return Ok(Some(Principal::Anyone));
-    };
-    match transport::presented(headers, uri.query()) {
-        Presented::Nothing => Ok(None),
-        Presented::Malformed(via) => Err((AuthError::Malformed, Some(via))),
-        Presented::Token(token, via) => match auth.verify(token).await {
-            Ok(identity) => {
-                tracing::debug!(user = %identity.user, ?via, "token accepted at the upgrade");
-                Ok(Some(Principal::User(Box::new(identity), auth.clone())))
-            }
-            Err(error) => Err((error, Some(via))),
-        },
-    }
 }
