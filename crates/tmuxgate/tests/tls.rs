@@ -7,7 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::https::{Answer, https_get, https_get_with, request_head};
+use common::https::{Answer, https_get, https_get_with, https_send, request_head};
+use common::identity::{AuthServer, password};
 use common::pki::{Ca, CertFiles, Leaf};
 use common::{STEP, TestServer};
 use tmuxgate::config::Config;
@@ -338,4 +339,50 @@ async fn a_wss_url_without_trusted_certificates_is_refused_by_the_client() {
         panic!("connected without TLS settings");
     };
     assert!(message.contains("ClientOptions::tls"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_login_cookie_is_secure_and_tokens_open_wss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new();
+    let files = CertFiles::create(dir.path(), &ca.issue(1));
+    let (cert, key) = (files.cert.clone(), files.key.clone());
+    let server = AuthServer::start(&[("alice", "operator")], move |c| {
+        c.enable_ssl = true;
+        c.tls_cert = Some(cert);
+        c.tls_key = Some(key);
+    })
+    .await;
+    let addr = server.server.addr;
+    let body = format!(
+        r#"{{"username":"alice","password":"{}"}}"#,
+        password("alice")
+    );
+    let request = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let head = https_send(addr, &ca, &request).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .expect("a cookie");
+    for attribute in ["httponly", "samesite=strict", "; secure"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    let token = server.token_for("alice", Duration::from_secs(600)).await;
+    let options = ClientOptions::default()
+        .tls(ca.client_config())
+        .token(&token);
+    let url = format!("wss://127.0.0.1:{}/ws", addr.port());
+    let client = Client::connect_with(&url, options)
+        .await
+        .expect("WSS with a token");
+    let info = client
+        .create_session("over-tls", 80, 24)
+        .await
+        .expect("create");
+    assert_eq!(info.owner.as_deref(), Some("alice"));
 }

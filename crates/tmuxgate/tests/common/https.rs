@@ -65,6 +65,24 @@ pub async fn request_head(
     path: &str,
 ) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    send_head(stream, &request).await
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) over a new TLS connection to `addr`,
+/// trusting `ca`; returns the response's status line and headers, lower-cased.
+pub async fn https_send(addr: SocketAddr, ca: &Ca, request: &str) -> String {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let connector = TlsConnector::from(ca.client_config());
+    let name = ServerName::IpAddress(addr.ip().into());
+    let mut tls = tokio::time::timeout(STEP, connector.connect(name, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    send_head(&mut tls, request).await
+}
+
+/// Sends `request` and returns the response's status line and headers, lower-cased.
+async fn send_head(stream: &mut (impl AsyncRead + AsyncWrite + Unpin), request: &str) -> String {
     stream
         .write_all(request.as_bytes())
         .await
