@@ -1,27 +1,17 @@
-// End-to-end harness: a real tmuxgate gateway (own tmux sockets, free ports), headless
-// Chromium through playwright-core, a TCP proxy that can cut every connection, and helpers
-// that drive the UI through its test contract (ids, data attributes, window.tmuxgate).
-// Everything waits on events or page conditions, never on fixed sleeps.
+// End-to-end harness: a real tmuxgate gateway (gateway.mjs: own tmux sockets, free ports),
+// headless Chromium through playwright-core, a TCP proxy that can cut every connection
+// (proxy.mjs), and helpers that drive the UI through its test contract (ids, data
+// attributes, window.tmuxgate). Everything waits on events or page conditions, never on
+// fixed sleeps.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
+import { startGateway } from './gateway.mjs';
+import { startProxy } from './proxy.mjs';
 
-/** The repository root (web/test/ is two levels below it). */
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO, startGateway } from './gateway.mjs';
+export { startProxy } from './proxy.mjs';
 
-/** How long the gateway may take to print its listening line. */
-const GATEWAY_START_TIMEOUT_MS = 20_000;
-/** How long the gateway may take to exit after SIGTERM before it is killed. */
-const GATEWAY_STOP_TIMEOUT_MS = 10_000;
-/** How long `tmux kill-server` may take (it can hang on a server whose clients are gone). */
-const KILL_SERVER_TIMEOUT_MS = 3_000;
 /** Default wait for a page condition. */
 export const WAIT_TIMEOUT_MS = 20_000;
 
@@ -29,230 +19,6 @@ const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
-
-// ---------------------------------------------------------------- gateway
-
-/** Gateways still running in this process: stopped by the exit hook if a test forgot. */
-const running = new Set();
-
-/**
- * Starts `tmuxgate start` on 127.0.0.1 with free ports and a private tmux socket
- * directory; resolves once it logged `tmuxgate listening`.
- * @param {{bin?: string, env?: Record<string,string>}} [options]
- */
-export async function startGateway({ bin, env = {} } = {}) {
-  bin ??= process.env.TMUXGATE_BIN || path.join(REPO, 'target/debug/tmuxgate');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmuxgate-e2e-'));
-  const socketDir = path.join(dir, 'tmux');
-  const childEnv = {
-    ...process.env,
-    PROXY_HOST: '127.0.0.1',
-    PROXY_PORT: '0',
-    HEALTH_PORT: '0',
-    TMUX_SOCKET_PATH: socketDir,
-    DATA_DIR: path.join(dir, 'state'),
-    // Most page tests exercise terminals, not identity; those that do pass ENABLE_AUTH.
-    ENABLE_AUTH: 'false',
-    DEFAULT_COMMAND: 'exec bash --norc --noprofile',
-    LOG_FORMAT: 'json',
-    RUST_LOG: 'warn,tmuxgate::cli=info',
-    ...env,
-  };
-  delete childEnv.TMUX;
-  delete childEnv.TMUX_PANE;
-  const child = spawn(bin, ['start'], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-  const gateway = new Gateway(child, dir, socketDir);
-  running.add(gateway);
-  try {
-    gateway.addr = await gateway.listening();
-  } catch (error) {
-    await gateway.stop();
-    throw error;
-  }
-  return gateway;
-}
-
-class Gateway {
-  constructor(child, dir, socketDir) {
-    this.child = child;
-    this.dir = dir;
-    this.socketDir = socketDir;
-    /** Every stderr line, for diagnostics. */
-    this.logLines = [];
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.spawnError = new Promise((resolve) => child.once('error', resolve));
-    this.lines = createInterface({ input: child.stderr });
-    this.lines.on('line', (line) => this.logLines.push(line));
-  }
-
-  /** `http://127.0.0.1:PORT` */
-  get url() { return `http://${this.addr}`; }
-
-  /** The log so far, one line per entry. */
-  log() { return this.logLines.join('\n'); }
-
-  /** The proxy address from the listening line; rejects on exit, spawn error or timeout. */
-  listening() {
-    return new Promise((resolve, reject) => {
-      const fail = (why) => {
-        clearTimeout(timer);
-        reject(new Error(`tmuxgate did not start: ${why}\n--- gateway log ---\n${this.log()}`));
-      };
-      const timer = setTimeout(() => fail(`no listening line in ${GATEWAY_START_TIMEOUT_MS} ms`),
-        GATEWAY_START_TIMEOUT_MS);
-      this.lines.on('line', (line) => {
-        const addr = listeningAddress(line);
-        if (addr) {
-          clearTimeout(timer);
-          resolve(addr);
-        }
-      });
-      this.exited.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal})`));
-      this.spawnError.then((error) => fail(`spawn failed: ${error.message}`));
-    });
-  }
-
-  /** SIGTERM, wait for the exit, kill its tmux servers, remove the directory. Idempotent. */
-  async stop() {
-    if (!running.delete(this)) return;
-    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), GATEWAY_STOP_TIMEOUT_MS);
-      await Promise.race([this.exited, this.spawnError]);
-      clearTimeout(timer);
-    }
-    await Promise.all(tmuxSockets(this.socketDir).map(killServer));
-    killStragglers(this.socketDir);
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** The synchronous last resort of the exit hook. */
-  stopNow() {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    for (const socket of tmuxSockets(this.socketDir)) {
-      spawnSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore', timeout: KILL_SERVER_TIMEOUT_MS });
-    }
-    killStragglers(this.socketDir);
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** `fields.proxy` of a JSON `tmuxgate listening` log line, else null. */
-function listeningAddress(line) {
-  try {
-    const entry = JSON.parse(line);
-    return entry?.fields?.message === 'tmuxgate listening' ? entry.fields.proxy : null;
-  } catch {
-    return null;
-  }
-}
-
-function tmuxSockets(socketDir) {
-  let entries;
-  try {
-    entries = fs.readdirSync(socketDir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries.filter((e) => e.isSocket()).map((e) => path.join(socketDir, e.name));
-}
-
-function killServer(socket) {
-  return new Promise((resolve) => {
-    const kill = spawn('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore' });
-    const timer = setTimeout(() => kill.kill('SIGKILL'), KILL_SERVER_TIMEOUT_MS);
-    kill.once('exit', () => { clearTimeout(timer); resolve(); });
-    kill.once('error', () => { clearTimeout(timer); resolve(); });
-  });
-}
-
-/**
- * SIGKILLs the tmux servers that survived `kill-server` (it hangs on tmux 3.3a while a control
- * client is unread): processes whose command line names our private socket directory.
- */
-function killStragglers(socketDir) {
-  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let cmdline;
-    try {
-      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes(socketDir)) {
-      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
-    }
-  }
-}
-
-process.on('exit', () => {
-  for (const gateway of running) gateway.stopNow();
-});
-
-// ---------------------------------------------------------------- TCP proxy
-
-/**
- * A TCP proxy in front of `target` (`host:port`). `dropAll()` destroys every proxied
- * connection on both sides at once, as a network failure would; `block()` refuses new
- * connections (an outage) until `unblock()`.
- */
-export async function startProxy(target) {
-  const [host, port] = splitAddr(target);
-  const pairs = new Set();
-  let blocked = false;
-  const server = net.createServer((client) => {
-    if (blocked) {
-      client.resetAndDestroy?.() ?? client.destroy();
-      return;
-    }
-    const upstream = net.connect({ host, port });
-    const pair = { client, upstream };
-    pairs.add(pair);
-    client.setNoDelay(true);
-    upstream.setNoDelay(true);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const end = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: ownPort } = server.address();
-  return {
-    addr: `127.0.0.1:${ownPort}`,
-    url: `http://127.0.0.1:${ownPort}`,
-    /** Destroys every open connection; returns how many there were. */
-    dropAll() {
-      const count = pairs.size;
-      for (const { client, upstream } of [...pairs]) {
-        client.resetAndDestroy?.() ?? client.destroy();
-        upstream.destroy();
-      }
-      pairs.clear();
-      return count;
-    },
-    /** Cuts every connection and refuses new ones until `unblock()`; returns how many were cut. */
-    block() {
-      blocked = true;
-      return this.dropAll();
-    },
-    unblock() {
-      blocked = false;
-    },
-    async close() {
-      this.dropAll();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-function splitAddr(addr) {
-  const colon = addr.lastIndexOf(':');
-  return [addr.slice(0, colon), Number(addr.slice(colon + 1))];
-}
 
 // ---------------------------------------------------------------- per-file fixture
 
@@ -290,11 +56,11 @@ export function launchBrowser({ args = [] } = {}) {
 }
 
 /**
- * A new browser context and page on the UI at `url`, once `#status` is `open`. Page errors
- * and console errors are collected in `page.problems` for assertion messages. `beforeLoad`
- * gets the page before it loads (to watch its WebSocket from the start).
+ * A new browser context and page, not yet loaded. Page errors and console errors are
+ * collected in `page.problems` for assertion messages. `beforeLoad` gets the page before
+ * it loads (to watch its WebSocket from the start).
  */
-export async function openUi(browser, url, { viewport = { width: 1280, height: 800 }, colorScheme, beforeLoad } = {}) {
+export async function newPage(browser, { viewport = { width: 1280, height: 800 }, colorScheme, beforeLoad } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
   await beforeLoad?.(page);
@@ -304,6 +70,12 @@ export async function openUi(browser, url, { viewport = { width: 1280, height: 8
     if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
   });
   page.on('dialog', (dialog) => dialog.accept());
+  return page;
+}
+
+/** A page (as `newPage` makes it) on the UI at `url`, once `#status` is `open`. */
+export async function openUi(browser, url, options = {}) {
+  const page = await newPage(browser, options);
   await page.goto(url);
   await waitForStatus(page, 'open');
   return page;

@@ -1,0 +1,211 @@
+// The gateway under test: `tmuxgate start` on 127.0.0.1 with free ports, its own tmux
+// sockets and DATA_DIR, authentication off unless asked for (then with users added
+// through `tmuxgate user add`), stopped with its tmux servers even when a test forgot.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (web/test/ is two levels below it). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** How long the gateway may take to print its listening line. */
+const GATEWAY_START_TIMEOUT_MS = 20_000;
+/** How long the gateway may take to exit after SIGTERM before it is killed. */
+const GATEWAY_STOP_TIMEOUT_MS = 10_000;
+/** How long `tmux kill-server` may take (it can hang on a server whose clients are gone). */
+const KILL_SERVER_TIMEOUT_MS = 3_000;
+
+/** Gateways still running in this process: stopped by the exit hook if a test forgot. */
+const running = new Set();
+
+/**
+ * Starts `tmuxgate start` on 127.0.0.1 with free ports, a private tmux socket directory and
+ * a private DATA_DIR; resolves once it logged `tmuxgate listening`. Authentication is off
+ * (`ENABLE_AUTH=false`) unless `auth` is given: then it is on, and `auth.users` (`{name,
+ * role, password}`) are added first with `tmuxgate user add`.
+ * @param {{bin?: string, env?: Record<string,string>, auth?: {users: {name: string, role: string, password: string}[]}}} [options]
+ */
+export async function startGateway({ bin, env = {}, auth } = {}) {
+  bin ??= process.env.TMUXGATE_BIN || path.join(REPO, 'target/debug/tmuxgate');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmuxgate-e2e-'));
+  const socketDir = path.join(dir, 'tmux');
+  const childEnv = {
+    ...process.env,
+    PROXY_HOST: '127.0.0.1',
+    PROXY_PORT: '0',
+    HEALTH_PORT: '0',
+    TMUX_SOCKET_PATH: socketDir,
+    DATA_DIR: path.join(dir, 'state'),
+    ENABLE_AUTH: auth ? 'true' : 'false',
+    DEFAULT_COMMAND: 'exec bash --norc --noprofile',
+    LOG_FORMAT: 'json',
+    RUST_LOG: 'warn,tmuxgate::cli=info',
+    ...env,
+  };
+  delete childEnv.TMUX;
+  delete childEnv.TMUX_PANE;
+  try {
+    for (const user of auth?.users ?? []) addUser(bin, childEnv, user);
+  } catch (error) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const child = spawn(bin, ['start'], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+  const gateway = new Gateway(child, dir, socketDir);
+  gateway.env = childEnv;
+  gateway.bin = bin;
+  running.add(gateway);
+  try {
+    gateway.addr = await gateway.listening();
+  } catch (error) {
+    await gateway.stop();
+    throw error;
+  }
+  return gateway;
+}
+
+/** `tmuxgate user add NAME --role ROLE --password-stdin` with the gateway's settings. */
+function addUser(bin, env, { name, role, password }) {
+  const result = spawnSync(bin, ['user', 'add', name, '--role', role, '--password-stdin'], {
+    env, input: `${password}\n`, encoding: 'utf8', timeout: GATEWAY_START_TIMEOUT_MS,
+  });
+  if (result.status !== 0) {
+    throw new Error(`tmuxgate user add ${name} failed (${result.status ?? result.error}):\n${result.stderr}`);
+  }
+}
+
+class Gateway {
+  constructor(child, dir, socketDir) {
+    this.child = child;
+    this.dir = dir;
+    this.socketDir = socketDir;
+    /** Every stderr line, for diagnostics. */
+    this.logLines = [];
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.spawnError = new Promise((resolve) => child.once('error', resolve));
+    this.lines = createInterface({ input: child.stderr });
+    this.lines.on('line', (line) => this.logLines.push(line));
+  }
+
+  /** `http://127.0.0.1:PORT` */
+  get url() { return `http://${this.addr}`; }
+
+  /**
+   * Runs `tmuxgate ARGS` with the gateway's settings (DATA_DIR…), e.g. `['user', 'token',
+   * 'alice']`; resolves with its stdout, rejects when it fails.
+   */
+  cli(args) {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.bin, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`tmuxgate ${args.join(' ')}: exit ${code}\n${stderr}`))));
+    });
+  }
+
+  /** The log so far, one line per entry. */
+  log() { return this.logLines.join('\n'); }
+
+  /** The proxy address from the listening line; rejects on exit, spawn error or timeout. */
+  listening() {
+    return new Promise((resolve, reject) => {
+      const fail = (why) => {
+        clearTimeout(timer);
+        reject(new Error(`tmuxgate did not start: ${why}\n--- gateway log ---\n${this.log()}`));
+      };
+      const timer = setTimeout(() => fail(`no listening line in ${GATEWAY_START_TIMEOUT_MS} ms`),
+        GATEWAY_START_TIMEOUT_MS);
+      this.lines.on('line', (line) => {
+        const addr = listeningAddress(line);
+        if (addr) {
+          clearTimeout(timer);
+          resolve(addr);
+        }
+      });
+      this.exited.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal})`));
+      this.spawnError.then((error) => fail(`spawn failed: ${error.message}`));
+    });
+  }
+
+  /** SIGTERM, wait for the exit, kill its tmux servers, remove the directory. Idempotent. */
+  async stop() {
+    if (!running.delete(this)) return;
+    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), GATEWAY_STOP_TIMEOUT_MS);
+      await Promise.race([this.exited, this.spawnError]);
+      clearTimeout(timer);
+    }
+    await Promise.all(tmuxSockets(this.socketDir).map(killServer));
+    killStragglers(this.socketDir);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The synchronous last resort of the exit hook. */
+  stopNow() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    for (const socket of tmuxSockets(this.socketDir)) {
+      spawnSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore', timeout: KILL_SERVER_TIMEOUT_MS });
+    }
+    killStragglers(this.socketDir);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** `fields.proxy` of a JSON `tmuxgate listening` log line, else null. */
+function listeningAddress(line) {
+  try {
+    const entry = JSON.parse(line);
+    return entry?.fields?.message === 'tmuxgate listening' ? entry.fields.proxy : null;
+  } catch {
+    return null;
+  }
+}
+
+function tmuxSockets(socketDir) {
+  let entries;
+  try {
+    entries = fs.readdirSync(socketDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => e.isSocket()).map((e) => path.join(socketDir, e.name));
+}
+
+function killServer(socket) {
+  return new Promise((resolve) => {
+    const kill = spawn('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore' });
+    const timer = setTimeout(() => kill.kill('SIGKILL'), KILL_SERVER_TIMEOUT_MS);
+    kill.once('exit', () => { clearTimeout(timer); resolve(); });
+    kill.once('error', () => { clearTimeout(timer); resolve(); });
+  });
+}
+
+/**
+ * SIGKILLs the tmux servers that survived `kill-server` (it hangs on tmux 3.3a while a control
+ * client is unread): processes whose command line names our private socket directory.
+ */
+function killStragglers(socketDir) {
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let cmdline;
+    try {
+      cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(socketDir)) {
+      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const gateway of running) gateway.stopNow();
+});
