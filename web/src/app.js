@@ -1,14 +1,21 @@
 // The tmuxgate browser UI: a sessions panel, terminals in tabs over one
-// WebSocket, and a connection status pill. Built on client.js.
+// WebSocket, and a connection status pill. Built on client.js. With
+// authentication, account.js decides between the login page and the workspace;
+// the WebSocket carries the sign-in cookie by itself, so no token is ever handed
+// to the client or put in a URL.
 //
 // `window.tmuxgate` is a stable hook for tests and the curious:
-// `{ client, terminals() }`, see `describeView` for the terminal fields.
+// `{ client, terminals(), identity() }`, see `describeView` for the terminal fields.
 
 import '@xterm/xterm/css/xterm.css';
 import './app.css';
+import './auth.css';
+import { Account } from './account.js';
+import { takeUrlToken } from './auth.js';
 import { TerminalWebSocketClient } from './client.js';
 import { LEAVE_SHORTCUT } from './keys.js';
 import { SessionPanel } from './session-panel.js';
+import { ShareDialog } from './share-dialog.js';
 import { bindStatus } from './status.js';
 import { createNotifier } from './toasts.js';
 import { Workspace } from './workspace.js';
@@ -17,15 +24,6 @@ import { Workspace } from './workspace.js';
 const LIST_EVENTS = ['session-closed', 'session-resized', 'backend-lost', 'viewer-joined', 'viewer-left'];
 const narrowQuery = matchMedia('(max-width: 720px)');
 const $ = (selector) => document.querySelector(selector);
-
-/**
- * Client options carrying credentials. Protocol v1 has no authentication; when it
- * arrives, a login step resolves a token here and the client sends it as `?token=`.
- * @returns {Promise<{token?: string}>}
- */
-async function credentials() {
-  return {};
-}
 
 /** The panel is a column on wide screens (collapsible) and a drawer on narrow ones. */
 function createLayout() {
@@ -78,10 +76,8 @@ function describeView(view) {
   };
 }
 
-async function main() {
-  const client = new TerminalWebSocketClient(await credentials());
-  const notify = createNotifier($('#toasts'));
-  const layout = createLayout();
+/** The sessions panel and the terminals, wired to each other and to the share dialog. */
+function createWorkspace({ client, notify, layout, identity }) {
   let panel = null;
   const workspace = new Workspace({
     client,
@@ -98,21 +94,52 @@ async function main() {
       panel.focus(workspace.active?.sessionId);
     },
   });
+  const shareDialog = new ShareDialog({ dialog: $('#share-dialog'), client, notify, onChange: () => panel.refresh() });
   panel = new SessionPanel({
     client,
     root: $('#panel'),
     openMode: (sessionId) => workspace.find(sessionId)?.mode ?? null,
     activeId: () => workspace.active?.sessionId ?? null,
     notify,
+    identity,
     onOpen: (session, mode) => {
       layout.closeDrawer();
       workspace.open(session, mode);
     },
+    onShare: (session) => shareDialog.open(session),
     onList: (sessions) => {
+      shareDialog.sync(sessions);
       for (const session of sessions) {
         const view = workspace.find(session.sessionId);
         if (view?.state === 'live') view.setViewers(session.viewers);
       }
+    },
+  });
+  return { workspace, panel, shareDialog };
+}
+
+async function main() {
+  // First of all, before any request: a `?token=` leaves the address bar (and the history).
+  const urlToken = takeUrlToken();
+  const client = new TerminalWebSocketClient();
+  const notify = createNotifier($('#toasts'));
+  const layout = createLayout();
+  let account = null;
+  const { workspace, panel, shareDialog } = createWorkspace({ client, notify, layout, identity: () => account?.identity });
+  account = new Account({
+    loginRoot: $('#login-page'),
+    badge: $('#account'),
+    onEnter: () => {
+      $('#app').hidden = false;
+      document.title = 'tmuxgate';
+      client.connect().catch(() => {}); // only rejects on close(); the status pill shows progress
+    },
+    onLeave: () => {
+      shareDialog.close();
+      client.close();
+      workspace.closeAll();
+      panel.clear();
+      $('#app').hidden = true;
     },
   });
   $('#welcome-new').addEventListener('click', () => {
@@ -124,7 +151,9 @@ async function main() {
   client.on('state', (state) => state === 'open' && panel.refresh());
   for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
-  client.on('unauthorized', () => notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error'));
+  client.on('unauthorized', () => {
+    if (!account.unauthorized()) notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error');
+  });
   window.addEventListener('online', () => client.reconnectNow());
   // Ctrl+W closes the page in Chrome before any terminal sees the key: ask first.
   window.addEventListener('beforeunload', (event) => {
@@ -133,10 +162,10 @@ async function main() {
     event.returnValue = ''; // older browsers ask only when this is set
   });
 
-  window.tmuxgate = { client, terminals: () => workspace.views.map(describeView) };
+  window.tmuxgate = { client, terminals: () => workspace.views.map(describeView), identity: () => account.identity };
   panel.startPolling();
-  client.connect().catch(() => {}); // only rejects on close(); the status pill shows progress
   bindStatus(client, $('#status'), $('#status-announce'));
+  await account.start(urlToken);
 }
 
 main();

@@ -1,8 +1,10 @@
 // The sessions side panel: the create form and the session list (open, open
-// read-only, destroy), kept fresh by polling `session-list` and by session events.
+// read-only, share, destroy), kept fresh by polling `session-list` and by session
+// events. With authentication a row names the session's owner when it is someone
+// else, and offers sharing when this user may share it.
 //
-// Keyboard: the current row's three buttons are in the tab order; Up/Down (and
-// Home/End) move between rows, Left/Right between a row's buttons.
+// Keyboard: the current row's buttons are in the tab order; Up/Down (and Home/End)
+// move between rows, Left/Right between a row's buttons.
 
 import { debounce, h } from './dom.js';
 import { icon } from './icons.js';
@@ -33,6 +35,8 @@ export class SessionPanel {
   #activeId;
   #notify;
   #onList;
+  #onShare;
+  #identity;
   /** @type {Map<string, HTMLLIElement>} */
   #items = new Map();
   #sessions = [];
@@ -48,8 +52,10 @@ export class SessionPanel {
    * @param {() => (string | null)} options.activeId the session of the visible terminal
    * @param {(message: string, kind?: string) => void} options.notify
    * @param {(sessions: object[]) => void} [options.onList] each fresh list
+   * @param {(session: object) => void} [options.onShare] the row's Share button
+   * @param {() => (import('./auth.js').Identity | null)} [options.identity] who is signed in
    */
-  constructor({ client, root, onOpen, openMode, activeId, notify, onList }) {
+  constructor({ client, root, onOpen, openMode, activeId, notify, onList, onShare, identity = () => null }) {
     this.#client = client;
     this.#list = root.querySelector('#sessions');
     this.#form = root.querySelector('#create-session');
@@ -61,6 +67,8 @@ export class SessionPanel {
     this.#activeId = activeId;
     this.#notify = notify;
     this.#onList = onList;
+    this.#onShare = onShare;
+    this.#identity = identity;
     this.#form.addEventListener('submit', (event) => this.#onSubmit(event));
     this.#form.elements.name.addEventListener('input', () => this.#showFormError(''));
     root.querySelector('#refresh').addEventListener('click', () => this.refresh());
@@ -97,6 +105,14 @@ export class SessionPanel {
     this.#pollTimer = setInterval(() => {
       if (this.#client.state === 'open') this.refresh();
     }, REFRESH_INTERVAL_MS);
+  }
+
+  /** Empties the list (signed out: the next user must not see this one's sessions). */
+  clear() {
+    this.scheduleRefresh.cancel();
+    this.#render([]);
+    this.#form.reset();
+    this.#showFormError('');
   }
 
   /** Re-marks which sessions are open in tabs, and which one is shown. */
@@ -201,6 +217,7 @@ export class SessionPanel {
             { class: 'session-title' },
             h('span', { class: 'session-name', text: session.name }),
             h('span', { class: 'session-open-mark', hidden: true }),
+            h('span', { class: 'owner', hidden: true }),
           ),
           h('span', { class: 'session-meta' }),
         ),
@@ -210,6 +227,12 @@ export class SessionPanel {
         { type: 'button', class: 'open-readonly icon-button', title: 'Open read-only', onclick: () => this.#onOpen(item.session, 'read') },
         icon('eye'),
         label(`Open ${session.name} read-only`),
+      ),
+      h(
+        'button',
+        { type: 'button', class: 'share icon-button', title: 'Share', hidden: true, onclick: () => this.#onShare?.(item.session) },
+        icon('users'),
+        label(`Share ${session.name}`),
       ),
       h(
         'button',
@@ -223,9 +246,23 @@ export class SessionPanel {
 
   #fillItem(item, session) {
     const viewers = `${session.viewers} ${session.viewers === 1 ? 'viewer' : 'viewers'}`;
+    const me = this.#identity();
+    const foreign = session.owner && session.owner !== me?.user ? session.owner : null;
+    const owner = item.querySelector('.owner');
+    owner.hidden = !foreign;
+    owner.textContent = foreign ?? '';
+    owner.title = foreign ? `Owned by ${foreign}` : '';
+    item.querySelector('button.share').hidden = !this.#canShare(session, me);
     item.querySelector('.session-meta').textContent = `${session.cols}×${session.rows} · ${viewers}`;
-    item.querySelector('button.open').setAttribute('aria-label', `Open ${session.name}, ${session.cols} by ${session.rows}, ${viewers}`);
+    const ownedBy = foreign ? `, owned by ${foreign}` : '';
+    item.querySelector('button.open').setAttribute('aria-label', `Open ${session.name}${ownedBy}, ${session.cols} by ${session.rows}, ${viewers}`);
     this.#markItem(item, session.sessionId);
+  }
+
+  /** The gateway lists `shares` only to those who may share (owner, admins); the role backs it up. */
+  #canShare(session, me) {
+    if (!this.#onShare || !me?.auth) return false;
+    return Array.isArray(session.shares) || session.owner === me.user || me.role === 'admin';
   }
 
   #markItem(item, sessionId) {
@@ -240,7 +277,7 @@ export class SessionPanel {
   #setCurrent(sessionId) {
     this.#currentId = sessionId;
     for (const [id, item] of this.#items) {
-      for (const button of item.querySelectorAll('button')) button.tabIndex = id === sessionId ? 0 : -1;
+      for (const button of buttonsOf(item)) button.tabIndex = id === sessionId ? 0 : -1;
     }
   }
 
@@ -248,7 +285,7 @@ export class SessionPanel {
     const item = event.target.closest('li');
     if (!item || event.target.tagName !== 'BUTTON') return;
     const rows = [...this.#list.children];
-    const buttons = [...item.querySelectorAll('button')];
+    const buttons = buttonsOf(item);
     const column = buttons.indexOf(event.target);
     const row = rows.indexOf(item);
     let next = null;
@@ -264,6 +301,14 @@ export class SessionPanel {
   }
 }
 
+/** A row's shown buttons, in order. */
+function buttonsOf(row) {
+  return [...row.querySelectorAll('button:not([hidden])')];
+}
+
+/** The row's button in `column`, or its last when it has fewer. */
 function cell(row, column) {
-  return row?.querySelectorAll('button')[column] ?? null;
+  if (!row) return null;
+  const buttons = buttonsOf(row);
+  return buttons[Math.min(column, buttons.length - 1)] ?? null;
 }

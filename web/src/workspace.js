@@ -119,6 +119,17 @@ export class Workspace {
     this.#viewChanged(null);
   }
 
+  /** Closes every tab (signing out: the next user must not see this one's terminals). */
+  closeAll() {
+    for (const [view, tab] of this.#tabs) {
+      tab.remove();
+      view.dispose();
+    }
+    this.#tabs.clear();
+    this.#active = null;
+    this.#viewChanged(null);
+  }
+
   #viewChanged(view) {
     const tab = view && this.#tabs.get(view);
     if (tab) {
