@@ -146,6 +146,29 @@ test('a ?token= link leaves the address bar at once and signs in through the coo
   await page.context().close();
 });
 
+test('a token revoked elsewhere brings the login page back (4401) with a notice', async () => {
+  const page = await openLoginPage(fixture.browser, `${fixture.gateway.url}/`);
+  await signIn(page, ALICE.name, ALICE.password);
+  const sessionId = await createSession(page, uniqueName('revoked'));
+  const cookie = await tokenCookie(page);
+
+  // Another browser holding the same cookie signs out: the gateway revokes the token.
+  const other = await fixture.browser.newContext();
+  await other.addCookies([cookie]);
+  const response = await other.request.post(`${fixture.gateway.url}/api/logout`);
+  assert.equal(response.status(), 204);
+  await other.close();
+
+  await waitForLoginPage(page);
+  assert.match(await page.locator('#login-notice').textContent(), /signed out|expired/i);
+  assert.equal(await page.locator(`.terminal-view[data-session-id="${sessionId}"]`).count(), 0, 'the terminal is gone');
+  assert.equal(await page.locator('#app').isVisible(), false);
+  await signIn(page, ALICE.name, ALICE.password);
+  await page.locator(`#sessions li[data-session-id="${sessionId}"]`).waitFor({ timeout: WAIT_TIMEOUT_MS });
+  assert.deepEqual(unexpectedProblems(page), []);
+  await page.context().close();
+});
+
 /** Waits until the logout's answer cleared the sign-in cookie. */
 async function waitForCookieGone(page) {
   const deadline = Date.now() + WAIT_TIMEOUT_MS;
