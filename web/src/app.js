@@ -118,15 +118,9 @@ function createWorkspace({ client, notify, layout, identity }) {
   return { workspace, panel, shareDialog };
 }
 
-async function main() {
-  // First of all, before any request: a `?token=` leaves the address bar (and the history).
-  const urlToken = takeUrlToken();
-  const client = new TerminalWebSocketClient();
-  const notify = createNotifier($('#toasts'));
-  const layout = createLayout();
-  let account = null;
-  const { workspace, panel, shareDialog } = createWorkspace({ client, notify, layout, identity: () => account?.identity });
-  account = new Account({
+/** The login page and the workspace: entering connects, leaving forgets everything shown. */
+function createAccount({ client, workspace, panel, shareDialog }) {
+  return new Account({
     loginRoot: $('#login-page'),
     badge: $('#account'),
     onEnter: () => {
@@ -142,6 +136,18 @@ async function main() {
       $('#app').hidden = true;
     },
   });
+}
+
+async function main() {
+  // First of all, before any request: a `?token=` leaves the address bar (and the history).
+  const urlToken = takeUrlToken();
+  const client = new TerminalWebSocketClient();
+  const notify = createNotifier($('#toasts'));
+  const layout = createLayout();
+  let account = null;
+  const parts = createWorkspace({ client, notify, layout, identity: () => account?.identity });
+  const { workspace, panel } = parts;
+  account = createAccount({ client, ...parts });
   $('#welcome-new').addEventListener('click', () => {
     layout.showPanel();
     $('#create-session input[name="name"]').focus();
