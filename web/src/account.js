@@ -81,12 +81,14 @@ export class Account {
   }
 
   /**
-   * The gateway closed the connection with 4401. Returns false when the page does not
-   * authenticate (the caller tells the user as before), true when the login page took over.
+   * The gateway closed the connection with 4401; `reason` is the close reason (`token
+   * expired`, `token revoked`, `user removed or changed`). Returns false when the page does
+   * not authenticate (the caller tells the user as before), true when the login page took over.
    */
-  unauthorized() {
+  unauthorized(reason = '') {
     if (this.#identity?.auth === false && !this.#identity.unknown) return false;
-    const expired = this.#identity?.expiresAt && this.#identity.expiresAt <= Date.now();
+    const expiresAt = this.#identity?.expiresAt;
+    const expired = /expired/i.test(reason) || (expiresAt && expiresAt <= Date.now());
     this.#leave({ notice: expired ? NOTICES.expired : NOTICES.refused });
     return true;
   }

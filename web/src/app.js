@@ -157,8 +157,8 @@ async function main() {
   client.on('state', (state) => state === 'open' && panel.refresh());
   for (const event of LIST_EVENTS) client.on(event, () => panel.scheduleRefresh());
   client.on('input-refused', () => notify('This terminal is read-only: the input was not sent.', 'error'));
-  client.on('unauthorized', () => {
-    if (!account.unauthorized()) notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error');
+  client.on('unauthorized', ({ reason }) => {
+    if (!account.unauthorized(reason)) notify('Signed out: the gateway no longer accepts this page’s credentials. Reload to sign in again.', 'error');
   });
   window.addEventListener('online', () => client.reconnectNow());
   // Ctrl+W closes the page in Chrome before any terminal sees the key: ask first.

@@ -85,10 +85,11 @@ export class ShareDialog {
     const submit = this.#form.querySelector('button[type="submit"]');
     submit.disabled = true;
     try {
-      await this.#client.request('session-share', { sessionId: session.sessionId, user, mode });
+      const answer = await this.#client.request('session-share', { sessionId: session.sessionId, user, mode });
       this.#setShare(session, user, mode);
       input.value = '';
-      this.#notify(`“${session.name}” shared with ${user}: ${MODE_LABELS[mode]}.`);
+      const was = answer?.previous && answer.previous !== mode ? ` (was: ${MODE_LABELS[answer.previous] ?? answer.previous})` : '';
+      this.#notify(`“${session.name}” shared with ${user}: ${MODE_LABELS[mode]}${was}.`);
       this.#onChange();
     } catch (error) {
       this.#failed(`Could not share “${session.name}” with ${user}`, error);
