@@ -46,11 +46,15 @@ test('alice shares a session read-only with bob, then takes it back', async () =
   assert.equal(await own.locator('.owner').isVisible(), false, 'no owner shown on her own session');
   await waitForListed(bob, name, false);
 
+  // Shared for writing first, then changed to read: one share, the last mode.
   let dialog = await openShareDialog(alice, name);
-  await dialog.locator('input[name="user"]').fill(BOB.name);
-  await dialog.locator('select[name="mode"]').selectOption('read');
-  await dialog.locator('form [type="submit"]').click();
-  await dialog.locator('li[data-user="bob"]').waitFor({ timeout: WAIT_TIMEOUT_MS });
+  for (const mode of ['write', 'read']) {
+    await dialog.locator('input[name="user"]').fill(BOB.name);
+    await dialog.locator('select[name="mode"]').selectOption(mode);
+    await dialog.locator('form [type="submit"]').click();
+    await dialog.locator(`li[data-user="bob"][data-mode="${mode}"]`).waitFor({ timeout: WAIT_TIMEOUT_MS });
+  }
+  assert.equal(await dialog.locator('li[data-user]').count(), 1);
   assert.match(await dialog.locator('li[data-user="bob"]').textContent(), /view/);
   await dialog.locator('.share-close').click();
   await dialog.waitFor({ state: 'hidden', timeout: WAIT_TIMEOUT_MS });
