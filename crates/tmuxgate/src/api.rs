@@ -111,14 +111,19 @@ async fn logout(
     let Some(auth) = &gw.auth else {
         return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
     };
-    if let Ok(identity) = identify(auth, &headers).await {
-        if let Err(e) = auth.revoke(&identity).await {
+    let revoked = match transport::presented(&headers, None) {
+        Presented::Token(token, _) => auth.revoke_token(token).await,
+        Presented::Nothing | Presented::Malformed(_) => Ok(None),
+    };
+    match revoked {
+        Ok(Some(user)) => tracing::info!(target: "audit", event = "TOKEN_REVOKED", %user,
+            %client, via = "logout", "logged out"),
+        Ok(None) => {}
+        Err(e) => {
             tracing::warn!(error = %e, "could not revoke a token at logout");
             let message = "the token could not be revoked; try again";
             return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
         }
-        tracing::info!(target: "audit", event = "TOKEN_REVOKED", user = %identity.user,
-            %client, via = "logout", "logged out");
     }
     let mut response = no_store(StatusCode::NO_CONTENT.into_response());
     response

@@ -80,6 +80,8 @@ async fn accept(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
+    // Before the token is checked: a revocation from now on reaches the connection.
+    let changes = gw.auth.as_ref().map(|auth| auth.changes());
     let principal = match authenticate(&gw, uri, headers).await {
         Ok(principal) => principal,
         Err((error, via)) => {
@@ -96,6 +98,7 @@ async fn accept(
     let admitted = Admitted {
         permit,
         principal,
+        changes,
         peer: client,
     };
     upgrade

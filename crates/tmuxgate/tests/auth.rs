@@ -30,11 +30,19 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// Claims as the gateway issues them for `alice` (generation 0), valid now.
-fn claims() -> Value {
+/// Claims as the gateway issues them for `alice` at token generation `generation`, valid
+/// now.
+fn claims_at(generation: u64) -> Value {
     let now = now();
     json!({"sub": "alice", "role": "operator", "iat": now, "nbf": now, "exp": now + 600,
-           "jti": "AAAAAAAAAAAAAAAAAAAAAA", "iss": "tmuxgate", "aud": "tmuxgate", "gen": 0})
+           "jti": "AAAAAAAAAAAAAAAAAAAAAA", "iss": "tmuxgate", "aud": "tmuxgate", "gen": generation})
+}
+
+/// Alice's current token generation (random from her creation on).
+fn generation(server: &AuthServer) -> u64 {
+    let alice = "alice".parse().expect("name");
+    let record = server.auth.users().get(&alice).expect("users file");
+    record.expect("alice exists").generation
 }
 
 fn b64(value: &Value) -> String {
@@ -71,6 +79,8 @@ async fn every_bad_token_is_refused_with_4401_at_the_upgrade_and_in_auth() {
     .await;
     let kid = server.auth.keys()[0].kid.clone();
     let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
+    let current = generation(&server);
+    let claims = || claims_at(current);
     let with = |change: &dyn Fn(&mut Value)| {
         let mut c = claims();
         change(&mut c);
@@ -126,7 +136,10 @@ async fn every_bad_token_is_refused_with_4401_at_the_upgrade_and_in_auth() {
         ),
         ("unknown user", with(&|c| c["sub"] = json!("mallory"))),
         ("role not the user's", with(&|c| c["role"] = json!("admin"))),
-        ("old generation", with(&|c| c["gen"] = json!(7))),
+        (
+            "old generation",
+            with(&|c| c["gen"] = json!(current.wrapping_sub(1))),
+        ),
         ("not a JWT", "definitely.not.a-jwt".to_owned()),
         ("revoked", revoked),
     ];
@@ -179,7 +192,7 @@ async fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
     let confused = hs256(
         &pem,
         &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
-        &claims(),
+        &claims_at(generation(&server)),
     );
     let (code, _) = closed_with(&server, &confused).await;
     assert_eq!(code, unauthorized());
@@ -334,6 +347,50 @@ async fn an_open_connection_ends_when_its_token_expires_is_revoked_or_its_user_g
     let (code, _) = closed_with(&server, &token).await;
     assert_eq!(code, unauthorized(), "a revoked token cannot reconnect");
 
+    // A role change, a password change and `tmuxgate user revoke` each end them too.
+    let bob = "bob".parse().expect("name");
+    let client = server.client_as("bob").await;
+    client.heartbeat().await.expect("valid now");
+    let viewer = "viewer".parse().expect("role");
+    server
+        .auth
+        .users()
+        .set_role(&bob, &viewer)
+        .await
+        .expect("demote");
+    let (code, reason) = client
+        .wait_closed(STEP)
+        .await
+        .expect("closed after demotion");
+    assert_eq!(
+        (code, reason.as_str()),
+        (unauthorized(), "user removed or changed")
+    );
+    let client = server.client_as("bob").await;
+    client.heartbeat().await.expect("valid now");
+    let secret = Secret::new("a-brand-new-password");
+    server
+        .auth
+        .users()
+        .set_password(&bob, &secret)
+        .await
+        .expect("passwd");
+    let (code, _) = client.wait_closed(STEP).await.expect("closed after passwd");
+    assert_eq!(code, unauthorized());
+    let client = server.client_as("bob").await;
+    client.heartbeat().await.expect("valid now");
+    server
+        .auth
+        .users()
+        .revoke_tokens(&bob)
+        .await
+        .expect("user revoke");
+    let (code, _) = client
+        .wait_closed(STEP)
+        .await
+        .expect("closed after user revoke");
+    assert_eq!(code, unauthorized());
+
     // Removing the user (as `tmuxgate user remove` does, through the file) ends theirs.
     let client = server.client_as("bob").await;
     client.heartbeat().await.expect("valid now");
@@ -390,4 +447,32 @@ async fn tokens_travel_by_subprotocol_cookie_and_query_too() {
         client.wait_closed(STEP).await.expect("closed").0,
         unauthorized()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_removed_and_added_again_does_not_get_the_old_tokens_back() {
+    let server = AuthServer::start(&[("dave", "operator")], |_| {}).await;
+    let old = server.token_for("dave", Duration::from_secs(600)).await;
+    let dave = "dave".parse().expect("name");
+    server.auth.users().remove(&dave).await.expect("remove");
+    let operator = "operator".parse().expect("role");
+    let secret = Secret::new("someone-else-entirely");
+    server
+        .auth
+        .users()
+        .add(&dave, &secret, &operator)
+        .await
+        .expect("add again");
+    let (code, reason) = closed_with(&server, &old).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (unauthorized(), "user removed or changed")
+    );
+    let fresh = server.token_for("dave", Duration::from_secs(600)).await;
+    server
+        .client_with_token(&fresh)
+        .await
+        .heartbeat()
+        .await
+        .expect("a new token works");
 }

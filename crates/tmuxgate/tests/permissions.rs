@@ -345,6 +345,18 @@ async fn sharing_read_then_write_then_unsharing_changes_an_attached_viewer_at_on
         outcome(bob.terminal_input(channel, "echo LATE\r").await),
         Forbidden
     );
+    bob.send_input(channel, b"echo LATE\r").await.expect("send");
+    bob.wait_event(
+        |e| matches!(e, Event::InputRefused { channel: c, .. } if *c == channel),
+        STEP,
+    )
+    .await
+    .expect("INPUT on the downgraded channel is refused");
+    let resized = bob.resize(channel, 100, 30).await.expect("resize");
+    assert_eq!(
+        resized["applied"], false,
+        "a downgraded channel sizes nothing"
+    );
 
     // Unshared: the channel ends with reason revoked and the session disappears for bob.
     alice.unshare(id, "bob").await.expect("unshare");
@@ -384,5 +396,65 @@ fn clone_error(e: &ClientError) -> ClientError {
             message: message.clone(),
         },
         other => ClientError::Protocol(other.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_taken_back_while_an_attach_is_in_flight_leaves_no_write_access() {
+    let users = [("alice", "operator"), ("bob", "operator")];
+    let server = AuthServer::start(&users, |_| {}).await;
+    let alice = server.client_as("alice").await;
+    let bob = server.client_as("bob").await;
+    // The delays move the unshare across the attach's steps (lookup, hub, snapshot, reply).
+    for delay_ms in [0u64, 1, 2, 3, 5, 8, 13] {
+        let name = format!("race{delay_ms}");
+        let info = alice.create_session(&name, 80, 24).await.expect("create");
+        let id = info.session_id.as_str();
+        alice
+            .share(id, "bob", AttachMode::Write)
+            .await
+            .expect("share");
+        let (attached, unshared) = tokio::join!(bob.attach(attach(id, AttachMode::Write)), async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            alice.unshare(id, "bob").await
+        });
+        unshared.expect("unshare");
+        let Result::Ok(attachment) = attached else {
+            continue; // refused outright: fine
+        };
+        let channel = attachment.terminal().channel();
+        // The unshare has answered, so it is in force for bob's next message.
+        bob.send_input(channel, b"echo LEAK-$((6*7))\r")
+            .await
+            .expect("send");
+        assert!(
+            bob.terminal_input(channel, "echo LEAK-$((6*7))\r")
+                .await
+                .is_err(),
+            "delay {delay_ms}: terminal-input accepted after the unshare"
+        );
+        bob.wait_event(
+            |e| matches!(e, Event::SessionClosed { channel: c, reason, .. } if *c == channel && reason == "revoked"),
+            STEP,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("delay {delay_ms}: no session-closed revoked: {e}"));
+        let mut owner = alice
+            .attach(attach(id, AttachMode::Write))
+            .await
+            .expect("owner attaches");
+        alice
+            .send_input(owner.terminal().channel(), b"echo OWNER-$((6*7))\r")
+            .await
+            .expect("owner types");
+        owner
+            .wait_for(b"OWNER-42", STEP)
+            .await
+            .expect("owner's input runs");
+        let pane = server.server.tmux(0, &["capture-pane", "-p", "-t", &name]);
+        assert!(
+            !pane.contains("LEAK-42"),
+            "delay {delay_ms}: bob's input reached the pane:\n{pane}"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The real binary at debug log level through a full identity scenario (CLI user
-//! management, HTTP login and logout, every token transport, `auth` by password and by
-//! token, wrong passwords, forged and revoked tokens), then every line it wrote is searched
-//! for the passwords and tokens used: none may appear.
+//! management, HTTP login, `/api/me` and logout, every token transport (bearer, cookie,
+//! query, subprotocol), `auth` by password and by token, wrong passwords, forged and
+//! revoked tokens), then every line it and the CLI wrote is searched for the passwords and
+//! tokens used: none may appear.
 
 mod common;
 
@@ -214,6 +215,34 @@ async fn no_password_or_token_reaches_any_log_line() {
         .heartbeat()
         .await
         .expect("subprotocol");
+
+    // The bearer header, /api/me with it, and a token login (the UI's ?token= swap).
+    let bearer = ClientOptions::default().token(&cli_token);
+    Client::connect_with(&url, bearer)
+        .await
+        .expect("connect")
+        .heartbeat()
+        .await
+        .expect("bearer");
+    let auth_header = format!("Bearer {cli_token}");
+    let me = http(
+        addr,
+        "GET",
+        "/api/me",
+        &[("Authorization", &auth_header)],
+        "",
+    )
+    .await;
+    assert_eq!(me.status, 200);
+    let swap = http(
+        addr,
+        "POST",
+        "/api/login",
+        &json,
+        &format!(r#"{{"token":"{cli_token}"}}"#),
+    )
+    .await;
+    assert_eq!(swap.status, 200);
 
     // Forged and malformed tokens at the upgrade and in auth.
     let mut forged = cli_token.clone();

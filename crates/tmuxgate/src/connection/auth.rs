@@ -63,24 +63,42 @@ impl Conn {
     }
 
     /// The session `id` as this connection's principal reaches it. A session it cannot see
-    /// is `not_found`, like one that does not exist; one it sees but may not use as `may`
-    /// asks is `forbidden`.
+    /// is `not_found`, like one that does not exist, whatever its state; one it sees but
+    /// may not use as `may` asks is `forbidden`.
     pub(super) fn session(
         &self,
         id: &str,
         may: impl FnOnce(Reach) -> bool,
     ) -> Result<(Arc<SessionEntry>, Reach), WireError> {
-        let principal = self.principal()?;
-        let entry = self.gw.sessions.get(id)?;
-        let grant = principal.user().and_then(|user| entry.grant(user));
-        let reach = principal.reach(entry.owner.as_deref(), grant);
+        let not_found = || WireError::from(crate::sessions::SessionError::NotFound);
+        let entry = self.gw.sessions.lookup(id).ok_or_else(not_found)?;
+        let reach = self.reach_of(&entry)?;
         if !reach.see {
-            return Err(crate::sessions::SessionError::NotFound.into());
+            return Err(not_found());
         }
+        self.gw.sessions.get(id)?; // lost, or being destroyed
         if !may(reach) {
-            return Err(forbidden());
+            return Err(self.denied("session", Some(id)));
         }
         Ok((entry, reach))
+    }
+
+    /// What the principal may do with `entry` now.
+    pub(super) fn reach_of(&self, entry: &SessionEntry) -> Result<Reach, WireError> {
+        let principal = self.principal()?;
+        let grant = principal.user().and_then(|user| entry.grant(user));
+        Ok(principal.reach(entry.owner.as_deref(), grant))
+    }
+
+    /// `forbidden`, audited: the principal may not do `what` (to session `session`).
+    pub(super) fn denied(&self, what: &str, session: Option<&str>) -> WireError {
+        let user = match &self.who {
+            Who::Known(principal) => principal.user().unwrap_or_default(),
+            Who::Pending { .. } => "",
+        };
+        tracing::info!(target: "audit", event = "PERMISSION_DENIED", user, what,
+            session = session.unwrap_or_default(), client = %self.peer, "request refused");
+        WireError::new(ErrorCode::Forbidden, "your role does not allow this")
     }
 
     /// `auth`: a password login or a token, on a connection that has not authenticated.
@@ -112,8 +130,10 @@ impl Conn {
                 Ok(reply)
             }
             Err(error) => {
+                // A busy hasher is the gateway's failure, not the client's.
+                let failed = !matches!(error, AuthError::Unavailable(_));
                 self.who = Who::Pending {
-                    failures: failures.saturating_add(1),
+                    failures: failures.saturating_add(u8::from(failed)),
                 };
                 tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = error.reason(),
                     client = %self.peer, attempt = failures + 1, "authentication failed");
@@ -169,10 +189,28 @@ impl Conn {
         }
     }
 
-    /// A share of `channel`'s session changed: a channel that lost its access ends
-    /// (`session-closed`, reason `revoked`); a write channel that may now only read becomes
-    /// read-only (`access-changed`). A channel never gains write access this way: the
-    /// client attaches again for that.
+    /// Re-checks every channel whose session's shares changed since it was last checked.
+    pub(super) async fn recheck_changed(&mut self, ws: &mut WebSocket) -> Result<(), Close> {
+        let stale = |c: &super::Channel| c.access != c.att.hub.entry.access_epoch();
+        if !self.channels.values().any(stale) {
+            return Ok(());
+        }
+        let changed: Vec<u32> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| stale(c))
+            .map(|(channel, _)| *channel)
+            .collect();
+        for channel in changed {
+            self.recheck_access(ws, channel).await?;
+        }
+        Ok(())
+    }
+
+    /// If the shares of `channel`'s session changed since it was checked: a channel that
+    /// lost its access ends (`session-closed`, reason `revoked`); a write channel that may
+    /// now only read becomes read-only (`access-changed`). A channel never gains write
+    /// access this way: the client attaches again for that.
     pub(super) async fn recheck_access(
         &mut self,
         ws: &mut WebSocket,
@@ -181,12 +219,16 @@ impl Conn {
         let Some(c) = self.channels.get(&channel) else {
             return Ok(());
         };
-        let Who::Known(principal) = &self.who else {
+        let entry = c.att.hub.entry.clone();
+        let epoch = entry.access_epoch();
+        if c.access == epoch {
+            return Ok(());
+        }
+        let allowed = self.reach_of(&entry).ok().and_then(Reach::mode);
+        let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());
         };
-        let entry = &c.att.hub.entry;
-        let grant = principal.user().and_then(|user| entry.grant(user));
-        let allowed = principal.reach(entry.owner.as_deref(), grant).mode();
+        c.access = epoch;
         let session_id = entry.id.clone();
         let event = match (c.att.mode, allowed) {
             (_, None) => {
@@ -198,9 +240,7 @@ impl Conn {
                 }
             }
             (AttachMode::Write, Some(AttachMode::Read)) => {
-                if let Some(c) = self.channels.get_mut(&channel) {
-                    c.att.mode = AttachMode::Read;
-                }
+                c.att.mode = AttachMode::Read;
                 Event::AccessChanged {
                     session_id,
                     channel,
@@ -236,8 +276,4 @@ pub fn close_reason(error: &AuthError) -> &'static str {
         AuthError::Unavailable(_) => "authentication unavailable",
         _ => "invalid token",
     }
-}
-
-fn forbidden() -> WireError {
-    WireError::new(ErrorCode::Forbidden, "your role does not allow this")
 }

@@ -48,6 +48,8 @@ struct Channel {
     refused_notice_sent: bool,
     /// Bulk output: the next pump waits until then (see `stream::BULK_HOLD`).
     hold_until: Option<Instant>,
+    /// The session's access epoch when this channel's access was last decided.
+    access: u32,
 }
 
 /// The state of one connection.
@@ -74,6 +76,10 @@ pub struct Admitted {
     pub permit: tokio::sync::OwnedSemaphorePermit,
     /// Whom it acts for; `None`: it came without a token and must send `auth`.
     pub principal: Option<Principal>,
+    /// Identity changes ([`crate::security::Authenticator::changes`]), subscribed before
+    /// the token was verified so that no revocation falls between the two; `None` with
+    /// authentication off.
+    pub changes: Option<tokio::sync::watch::Receiver<u64>>,
     /// The client's address.
     pub peer: IpAddr,
 }
@@ -107,7 +113,7 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         auth_deadline,
         peer: admitted.peer,
     };
-    if let Err(Close(code, reason)) = conn.run(&mut ws).await {
+    if let Err(Close(code, reason)) = conn.run(&mut ws, admitted.changes).await {
         tracing::debug!(code = code.code(), reason, "closing connection");
         let frame = CloseFrame {
             code: code.code(),
@@ -132,12 +138,15 @@ pub async fn refuse(mut ws: WebSocket, reason: &'static str) {
 }
 
 impl Conn {
-    async fn run(&mut self, ws: &mut WebSocket) -> Result<(), Close> {
+    async fn run(
+        &mut self,
+        ws: &mut WebSocket,
+        mut identity_changes: Option<tokio::sync::watch::Receiver<u64>>,
+    ) -> Result<(), Close> {
         let interval = self.gw.limits.ping_interval;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Announces revocations and user changes; only authenticated connections listen.
-        let mut identity_changes = self.gw.auth.as_ref().map(|auth| auth.changes());
         let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         let auth_timer = tokio::time::sleep_until(self.auth_deadline.unwrap_or(far));
         tokio::pin!(auth_timer);
@@ -217,6 +226,13 @@ impl Conn {
     async fn on_binary(&mut self, ws: &mut WebSocket, data: &[u8]) -> Result<(), Close> {
         let ClientFrame::Input { channel, data } = decode_client_frame(data)
             .map_err(|_| Close(CloseCode::BadFrame, "undecodable binary frame"))?;
+        // One atomic load per frame: a share taken back or made read-only is in force
+        // before the next keystroke, however busy the socket keeps this loop.
+        if let Some(c) = self.channels.get(&channel)
+            && c.access != c.att.hub.entry.access_epoch()
+        {
+            self.recheck_access(ws, channel).await?;
+        }
         let Some(c) = self.channels.get_mut(&channel) else {
             // Channels are never reused: one below `next_channel` was attached and has ended
             // (detached, or its session closed while this input was on the wire). Typing into

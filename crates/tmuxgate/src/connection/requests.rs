@@ -26,6 +26,7 @@ type Starting = (
     crate::sessions::Attachment,
     Start,
     crate::sessions::PaneStatus,
+    u32,
 );
 
 /// A handled request: its data, and the backend it touched.
@@ -44,6 +45,8 @@ impl Conn {
             }
         };
         let kind = incoming.request.type_name();
+        // A share changed under a channel this request may use: decide that first.
+        self.recheck_changed(ws).await?;
         let mut start = None;
         let outcome = match (&self.who, &incoming.request) {
             (Who::Pending { .. }, Request::Auth(_) | Request::Heartbeat(_))
@@ -75,8 +78,9 @@ impl Conn {
         self.gw.stats.request(Some(kind), elapsed);
         self.respond(ws, response).await?;
         self.check_auth_failures()?;
-        if let Some((channel, att, start, status)) = start {
-            self.start_channel(ws, channel, att, start, status).await?;
+        if let Some((channel, att, start, status, access)) = start {
+            self.start_channel(ws, channel, att, start, status, access)
+                .await?;
         }
         Ok(())
     }
@@ -118,10 +122,7 @@ impl Conn {
     fn require(&self, permission: Permission) -> Result<(), WireError> {
         match self.principal()?.may(permission) {
             true => Ok(()),
-            false => Err(WireError::new(
-                ErrorCode::Forbidden,
-                "your role does not allow this",
-            )),
+            false => Err(self.denied(permission.name(), None)),
         }
     }
 
@@ -142,7 +143,7 @@ impl Conn {
         let principal = self.principal()?;
         let listing = principal
             .listing()
-            .ok_or_else(|| WireError::new(ErrorCode::Forbidden, "your role does not allow this"))?;
+            .ok_or_else(|| self.denied("session.list", None))?;
         let mut sessions = self.gw.sessions.list();
         sessions.retain_mut(|info| {
             let grant = principal
@@ -152,15 +153,15 @@ impl Conn {
             if !reach.see_shares {
                 info.shares.clear();
             }
-            listing == Listing::All || grant.is_some()
+            listing == Listing::All || reach.see
         });
         Ok((to_value(SessionList { sessions }), None))
     }
 
     async fn share(&mut self, req: SessionShare) -> Outcome {
         no_owners_without_auth(self)?;
-        self.session(&req.session_id, |may| may.share)?;
-        self.check_share_target(&req.user)?;
+        let (entry, _) = self.session(&req.session_id, |may| may.share)?;
+        self.check_share_target(&req.user, entry.owner.as_deref())?;
         let before = self
             .gw
             .sessions
@@ -199,7 +200,7 @@ impl Conn {
     }
 
     /// A session is shared with an existing user other than its owner.
-    fn check_share_target(&self, user: &str) -> Result<(), WireError> {
+    fn check_share_target(&self, user: &str, owner: Option<&str>) -> Result<(), WireError> {
         let invalid = |m: &str| WireError::new(ErrorCode::InvalidRequest, m);
         let auth = no_owners_without_auth(self)?;
         let name = user
@@ -216,23 +217,36 @@ impl Conn {
                 ));
             }
         }
-        if self.principal()?.user() == Some(user) {
-            return Err(invalid("a session cannot be shared with its own user"));
+        if owner == Some(user) {
+            return Err(invalid("a session cannot be shared with its owner"));
         }
         Ok(())
     }
 
-    async fn attach(&mut self, req: SessionAttach, start: &mut Option<Starting>) -> Outcome {
+    async fn attach(&mut self, mut req: SessionAttach, start: &mut Option<Starting>) -> Outcome {
         if self.channels.len() >= MAX_CHANNELS_PER_CONNECTION {
             let msg = format!("at most {MAX_CHANNELS_PER_CONNECTION} attachments per connection");
             return Err(WireError::new(ErrorCode::Conflict, msg));
         }
-        self.session(&req.session_id, |may| match req.mode {
+        let mode = req.mode;
+        let allows = move |may: crate::access::Reach| match mode {
             AttachMode::Write => may.write,
             AttachMode::Read => may.read,
-        })?;
+        };
+        let (entry, _) = self.session(&req.session_id, allows)?;
+        if mode == AttachMode::Write && !self.principal()?.may(Permission::SessionResize) {
+            // The attach's size would resize the session: only for roles that may.
+            (req.cols, req.rows) = (None, None);
+        }
         let t0 = Instant::now();
         let (att, how) = self.gw.sessions.attach(&req).await?;
+        // Shares may have changed while the attach awaited tmux: decide again, with the
+        // epoch read first, so any later change is seen when the channel is next used.
+        let access = entry.access_epoch();
+        if !allows(self.reach_of(&entry)?) {
+            drop(att);
+            return Err(self.denied("session", Some(&req.session_id)));
+        }
         let channel = self.next_channel;
         self.next_channel = self.next_channel.wrapping_add(1).max(1);
         let status = att.view.status();
@@ -251,7 +265,7 @@ impl Conn {
             rows: status.rows,
         };
         let backend = att.hub.entry.backend.clone();
-        *start = Some((channel, att, how, status));
+        *start = Some((channel, att, how, status, access));
         Ok((to_value(data), Some((backend, t0))))
     }
 

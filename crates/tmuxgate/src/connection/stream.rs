@@ -40,6 +40,7 @@ impl Conn {
         att: Attachment,
         start: Start,
         last: PaneStatus,
+        access: u32,
     ) -> Result<(), Close> {
         let updates = WatchStream::from_changes(att.view.subscribe());
         let offset = match &start {
@@ -54,9 +55,15 @@ impl Conn {
                 last,
                 refused_notice_sent: false,
                 hold_until: None,
+                access,
             },
         );
         self.updates.insert(channel, updates);
+        // A share changed between the attach's decision and the subscription above.
+        self.recheck_access(ws, channel).await?;
+        if !self.channels.contains_key(&channel) {
+            return Ok(());
+        }
         if let Start::Snapshot(snap) = start {
             self.send_snapshot(ws, channel, &snap).await?;
         }
@@ -76,6 +83,8 @@ impl Conn {
         ws: &mut WebSocket,
         channel: u32,
     ) -> Result<(), Close> {
+        // A share changed: the channel may have lost access, before any more output.
+        self.recheck_access(ws, channel).await?;
         // Output printed before a resize, a count change or the end goes out before their
         // events, held or not: an event never overtakes output, and a closing channel
         // loses nothing.
@@ -94,13 +103,6 @@ impl Conn {
         let (now, before) = (c.att.view.status(), c.last);
         c.last = now;
         let resized = (now.cols, now.rows) != (before.cols, before.rows);
-        if now.access != before.access && now.closed.is_none() {
-            // A share changed: this channel may have lost access, before anything else.
-            self.recheck_access(ws, channel).await?;
-            if !self.channels.contains_key(&channel) {
-                return Ok(());
-            }
-        }
         if !resized && now.viewers == before.viewers && now.closed.is_none() {
             return Ok(()); // only output, already sent
         }

@@ -51,6 +51,7 @@ struct Inner {
     tokens: Tokens,
     revocations: Arc<dyn Revocations>,
     token_ttl: Duration,
+    leeway: Duration,
     data_dir: PathBuf,
     /// Bumped whenever an accepted identity may have stopped being valid.
     changes: watch::Sender<u64>,
@@ -95,6 +96,7 @@ impl Authenticator {
             tokens,
             revocations,
             token_ttl: config.token_ttl,
+            leeway: config.jwt_leeway,
             data_dir: config.data_dir.clone(),
             changes: watch::Sender::new(0),
         };
@@ -136,6 +138,10 @@ impl Authenticator {
     /// change to the users file): refused once its token is revoked, or its user removed
     /// or changed. Expiry is the caller's timer.
     pub async fn recheck(&self, identity: &Identity) -> Result<(), AuthError> {
+        // The caller's timer is monotonic and stops while the machine sleeps.
+        if std::time::SystemTime::now() > identity.expires_at + self.0.leeway {
+            return Err(AuthError::Expired);
+        }
         if self.0.revocations.is_revoked(&identity.jti).await? {
             return Err(AuthError::Revoked);
         }
@@ -151,6 +157,23 @@ impl Authenticator {
             .await?;
         self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
+    }
+
+    /// Revokes `token` if it is one of this gateway's and has not expired (logout): only
+    /// its signature and claims are checked, not its user, so a token whose user was
+    /// removed or changed meanwhile is revoked all the same. `Ok(None)`: nothing to revoke.
+    pub async fn revoke_token(&self, token: &str) -> Result<Option<UserName>, AuthError> {
+        let claims = match self.0.tokens.verify(token) {
+            Ok(claims) => claims,
+            Err(AuthError::Unavailable(reason)) => return Err(AuthError::Unavailable(reason)),
+            Err(_) => return Ok(None),
+        };
+        let revocations = &self.0.revocations;
+        revocations
+            .revoke(&claims.jti, clock::from_unix(claims.exp))
+            .await?;
+        self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(Some(claims.sub))
     }
 
     /// Changes whenever an identity accepted earlier may have become invalid: a token

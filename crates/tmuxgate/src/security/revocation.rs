@@ -60,6 +60,8 @@ struct Inner {
     /// The file's stamp when last read: another process (a second gateway on the same
     /// `DATA_DIR`) appending changes it, and the next check reads the file again.
     seen: Mutex<Option<private_files::Stamp>>,
+    /// One re-read at a time: the checks of many connections after one change share it.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// Revoked ids, by id for lookups and by expiry for pruning.
@@ -125,6 +127,7 @@ impl FileRevocations {
             live: Mutex::new(live),
             file: Mutex::new(FileState { appended: 0, kept }),
             seen: Mutex::new(seen),
+            refreshing: tokio::sync::Mutex::new(()),
         })))
     }
 
@@ -140,10 +143,14 @@ impl FileRevocations {
 
     /// Reads the file again if it changed since it was last read (on the blocking pool).
     async fn refresh(&self) -> Result<(), RevocationError> {
-        let stamp = private_files::stamp(&self.0.path);
-        if *self.0.seen.lock().unwrap_or_else(|e| e.into_inner()) == stamp {
+        if self.is_current() {
             return Ok(());
         }
+        let _one = self.0.refreshing.lock().await;
+        if self.is_current() {
+            return Ok(()); // read by the check that held the lock before this one
+        }
+        let stamp = private_files::stamp(&self.0.path);
         let store = self.clone();
         let read = tokio::task::spawn_blocking(move || {
             let lines = read_lines(&store.0.path)?;
@@ -158,6 +165,20 @@ impl FileRevocations {
         read.await
             .map_err(|e| RevocationError(e.to_string()))?
             .map_err(|e| RevocationError(e.to_string()))
+    }
+
+    /// Whether the file is as it was when last read (or written by this process).
+    fn is_current(&self) -> bool {
+        *self.0.seen.lock().unwrap_or_else(|e| e.into_inner()) == private_files::stamp(&self.0.path)
+    }
+
+    /// After this process changed the file from `before`: if it had read everything up to
+    /// then, it has now read everything (its own change included).
+    fn wrote(&self, before: Option<private_files::Stamp>) {
+        let mut seen = self.0.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == before {
+            *seen = private_files::stamp(&self.0.path);
+        }
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -180,7 +201,9 @@ impl FileRevocations {
             // Compaction drops the torn line.
             (state.kept, state.appended) = (self.compact_locked()?, 0);
         }
+        let before = private_files::stamp(path);
         append_line(path, &line).map_err(io)?;
+        self.wrote(before);
         state.appended += 1;
         if state.appended > COMPACT_MIN_LINES.max(state.kept) {
             (state.kept, state.appended) = (self.compact_locked()?, 0);
@@ -211,6 +234,8 @@ impl FileRevocations {
         let kept = live.by_jti.len();
         drop(live);
         private_files::write_private(&self.0.path, text.as_bytes())?;
+        // Everything on disk was merged above, under the lock: the new file is read.
+        *self.0.seen.lock().unwrap_or_else(|e| e.into_inner()) = private_files::stamp(&self.0.path);
         Ok(kept)
     }
 

@@ -206,7 +206,7 @@ impl Users {
             password: self.0.hasher.hash(password).await?,
             created_at: clock::now_unix(),
             tokens_after: 0,
-            generation: 0,
+            generation: first_generation()?,
         };
         let record = UserRecord::new(name, &stored);
         let name = name.clone();
@@ -305,7 +305,7 @@ impl Users {
             password: self.0.hasher.hash(&password).await?,
             created_at: clock::now_unix(),
             tokens_after: 0,
-            generation: 0,
+            generation: first_generation()?,
         };
         let path = self.0.path.clone();
         let user = name.clone();
@@ -328,16 +328,15 @@ impl Users {
     }
 
     /// The users as the file holds them now, re-read when it changed.
+    /// The file is small; it is read under the cache's lock, so the checks of many
+    /// connections after one change read it once, not once each.
     fn current(&self) -> Result<Arc<UserMap>, FileError> {
         let stamp = private_files::stamp(&self.0.path);
-        {
-            let cache = self.0.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.stamp == stamp && stamp.is_some() {
-                return Ok(Arc::clone(&cache.users));
-            }
+        let mut cache = self.0.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.stamp == stamp && stamp.is_some() {
+            return Ok(Arc::clone(&cache.users));
         }
         let users = Arc::new(users_file::read(&self.0.path)?.unwrap_or_default());
-        let mut cache = self.0.cache.lock().unwrap_or_else(|e| e.into_inner());
         *cache = Cache {
             stamp,
             users: Arc::clone(&users),
@@ -349,6 +348,17 @@ impl Users {
     pub fn hasher(&self) -> &Hasher {
         &self.0.hasher
     }
+}
+
+/// A new user's first token generation: random (53 bits, exact in any JSON reader), so a
+/// user removed and later added again under the same name does not bring back the tokens
+/// of the one before, nor does a users file deleted and recreated.
+fn first_generation() -> Result<u64, FileError> {
+    use rand::TryRngCore;
+    let random = rand::rngs::OsRng
+        .try_next_u64()
+        .map_err(|e| FileError::io(Path::new("/dev/urandom"), std::io::Error::other(e)))?;
+    Ok(random >> 11)
 }
 
 fn first_name() -> Result<UserName, UserError> {

@@ -71,6 +71,7 @@ struct Shared {
 
 /// The tmux reader's side of a hub: appends output as it is read and wakes each pane's
 /// viewers once per read from tmux (one wake-up per batch of `%output` lines, not per line).
+#[derive(Clone)]
 struct Reader {
     shared: Arc<Shared>,
     /// Panes with output appended since the last flush.
@@ -183,9 +184,25 @@ impl Hub {
             shared: shared.clone(),
             appended: Vec::new(),
         };
-        let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
         let churn = entry.backend.churn().await;
-        let client = ControlClient::spawn(options, reader).await?;
+        let client = match ControlClient::spawn(
+            entry.backend.spawn_options(Target::Attach(entry.tmux_id)),
+            reader.clone(),
+        )
+        .await
+        {
+            // Seen rarely under load in tests: the control client ended before tmux said
+            // it was attached, while the session lives on. Once more, then give up.
+            Err(tmux_control::Error::Exited { reason })
+                if entry.backend.has_session(entry.tmux_id).await =>
+            {
+                tracing::warn!(session = %entry.id, ?reason,
+                    "tmux control client ended before attaching; retrying once");
+                let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
+                ControlClient::spawn(options, reader).await?
+            }
+            other => other?,
+        };
         drop(churn);
         let hub = Arc::new(Hub {
             entry,

@@ -243,8 +243,9 @@ impl Sessions {
     }
 
     /// Shares a session with `user` (at most `mode`), or changes the share's mode; returns the
-    /// mode it had. Channels attached through a write share made `read` learn it from their
-    /// pane status (`access` epoch) at once.
+    /// mode it had. Stored in tmux first, then in effect: a failed write changes nothing.
+    /// Channels attached through a write share made `read` learn it at once (the entry's
+    /// access epoch, and a wake-up through their pane status).
     pub async fn share(
         &self,
         id: &str,
@@ -257,33 +258,43 @@ impl Sessions {
             ));
         }
         let entry = self.get(id)?;
-        let (before, encoded) = entry.edit_shares(|shares| {
-            let before = access::set_share(shares, user, mode);
-            (before, access::encode_shares(shares))
-        });
-        self.store_shares(&entry, &encoded).await?;
+        let _order = entry.sharing.lock().await;
+        let mut shares = entry.shares();
+        let before = access::set_share(&mut shares, user, mode);
+        let encoded = access::encode_shares(&shares);
+        entry.backend.set_shares(entry.tmux_id, &encoded).await?;
+        entry.edit_shares(|current| *current = shares);
+        Self::wake_channels(&entry);
         Ok(before)
     }
 
-    /// Takes `user`'s share back; their channels attached through it end at once.
+    /// Takes `user`'s share back. In effect at once (their channels attached through it
+    /// end), then stored in tmux; if that write fails the error says so, and the share is
+    /// gone until the gateway restarts.
     pub async fn unshare(&self, id: &str, user: &str) -> Result<AttachMode, SessionError> {
         let entry = self.get(id)?;
+        let _order = entry.sharing.lock().await;
         let (before, encoded) = entry.edit_shares(|shares| {
             let before = access::remove_share(shares, user);
             (before, access::encode_shares(shares))
         });
         let before = before.ok_or(SessionError::NotFound)?;
-        self.store_shares(&entry, &encoded).await?;
+        Self::wake_channels(&entry);
+        entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         Ok(before)
     }
 
-    /// Persists the shares in tmux and tells the attached channels to check their access.
-    async fn store_shares(&self, entry: &SessionEntry, encoded: &str) -> Result<(), SessionError> {
+    /// Wakes the channels attached to `entry` so they compare its access epoch now.
+    fn wake_channels(entry: &SessionEntry) {
         if let Some(hub) = entry.live_hub() {
             hub.access_changed();
         }
-        entry.backend.set_shares(entry.tmux_id, encoded).await?;
-        Ok(())
+    }
+
+    /// The entry for `id` whatever its state (lost, being destroyed): for callers that must
+    /// decide visibility before telling anything about the session.
+    pub fn lookup(&self, id: &str) -> Option<Arc<SessionEntry>> {
+        self.registry.get(id)
     }
 
     /// Attaches a viewer: joins (or opens) the hub    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an

@@ -4,7 +4,7 @@
 //! user options at start-up and kept in step with `%sessions-changed`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use tmux_control::SessionId;
@@ -43,6 +43,11 @@ pub struct SessionEntry {
     /// The user who created it (none with authentication off).
     pub owner: Option<String>,
     shares: Mutex<Vec<Share>>,
+    /// Bumped whenever `shares` changes: a channel remembers the value it was checked at
+    /// and checks again when it differs.
+    access: AtomicU32,
+    /// Serialises share changes, so memory and tmux see them in one order.
+    pub(super) sharing: tokio::sync::Mutex<()>,
     state: AtomicU8,
     size: Mutex<(u16, u16)>,
     /// The live hub, if any viewer is (or recently was) attached.
@@ -71,6 +76,8 @@ impl SessionEntry {
             registered: REGISTRATION.fetch_add(1, Ordering::AcqRel),
             owner: access.0,
             shares: Mutex::new(access.1),
+            access: AtomicU32::new(0),
+            sharing: tokio::sync::Mutex::new(()),
             state: AtomicU8::new(LIVE),
             size: Mutex::new(size),
             hub: Mutex::new(Weak::new()),
@@ -119,9 +126,19 @@ impl SessionEntry {
             .clone()
     }
 
-    /// Changes the shares under the entry's lock; returns what `f` returns.
+    /// Changes the shares under the entry's lock and bumps [`SessionEntry::access_epoch`];
+    /// returns what `f` returns.
     pub(super) fn edit_shares<T>(&self, f: impl FnOnce(&mut Vec<Share>) -> T) -> T {
-        f(&mut self.shares.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
+        let out = f(&mut shares);
+        self.access.fetch_add(1, Ordering::AcqRel);
+        out
+    }
+
+    /// Changes with every share change; read it before deciding access, and decide again
+    /// when it moved.
+    pub fn access_epoch(&self) -> u32 {
+        self.access.load(Ordering::Acquire)
     }
 
     /// The access `user` has through ownership or a share (roles aside).
