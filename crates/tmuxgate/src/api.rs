@@ -22,7 +22,7 @@ use tmuxgate_protocol::request::Auth;
 
 use crate::forwarded::PeerAddr;
 use crate::origin::Scheme;
-use crate::security::transport::{self, COOKIE_NAME, Presented};
+use crate::security::transport::{self, COOKIE_NAME, Presented, SECURE_COOKIE_NAME};
 use crate::security::{AuthError, Authenticator, Identity, unix};
 use crate::server::Gateway;
 use crate::upgrade::ForbiddenOrigin;
@@ -158,7 +158,8 @@ async fn me(
 }
 
 /// The origin check of [`Gateway::screen`]; `Ok((secure, client))`: whether the page was served
-/// over HTTPS (by the gateway, or a trusted proxy in front of it), so the cookie is `Secure`.
+/// over HTTPS (by the gateway, a trusted proxy in front of it, or as its `Origin` says), so
+/// the cookie is `Secure`.
 fn screen(
     gw: &Gateway,
     peer: SocketAddr,
@@ -169,7 +170,13 @@ fn screen(
         .site
         .as_ref()
         .is_some_and(|site| site.scheme == Some(Scheme::Https));
-    Ok((gw.is_tls() || proxied_https, forwarded.client))
+    // An allowed page served over HTTPS (by a proxy this gateway does not know of): the
+    // browser reaches the gateway over HTTPS too, so the cookie can and must be Secure.
+    let https_page = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| origin.starts_with("https://"));
+    Ok((gw.is_tls() || proxied_https || https_page, forwarded.client))
 }
 
 /// The identity of the token the request carries (bearer header or cookie).
@@ -188,22 +195,31 @@ fn who(identity: &Identity) -> serde_json::Value {
     })
 }
 
+/// Over HTTPS the `__Host-` cookie (`Secure`, `Path=/`, no `Domain`), else the plain one.
 fn cookie(token: &str, identity: &Identity, secure: bool) -> HeaderValue {
     let max_age = identity
         .expires_at
         .duration_since(std::time::SystemTime::now())
         .map_or(0, |left| left.as_secs());
-    let secure = if secure { "; Secure" } else { "" };
-    let value = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    );
+    let value = match secure {
+        true => format!(
+            "{SECURE_COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}; Secure"
+        ),
+        false => {
+            format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+        }
+    };
     // A verified token is base64url and dots: always a valid header value.
-    HeaderValue::from_str(&value).unwrap_or_else(|_| clear_cookie(false))
+    HeaderValue::from_str(&value).unwrap_or_else(|_| clear_cookie(secure))
 }
 
 fn clear_cookie(secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let value = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    let value = match secure {
+        true => {
+            format!("{SECURE_COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
+        }
+        false => format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    };
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 

@@ -369,7 +369,8 @@ async fn over_tls_the_login_cookie_is_secure_and_tokens_open_wss() {
         .lines()
         .find(|l| l.starts_with("set-cookie:"))
         .expect("a cookie");
-    for attribute in ["httponly", "samesite=strict", "; secure"] {
+    assert!(cookie.contains("__host-tmuxgate_token="), "{cookie}");
+    for attribute in ["httponly", "samesite=strict", "; secure", "path=/"] {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
     let token = server.token_for("alice", Duration::from_secs(600)).await;

@@ -9,8 +9,11 @@ use axum::http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
 
 /// Longest token accepted from any transport, in bytes (the verifier's own limit).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// The UI's cookie.
+/// The UI's cookie over plain HTTP (loopback).
 pub const COOKIE_NAME: &str = "tmuxgate_token";
+/// The UI's cookie over HTTPS: the `__Host-` prefix makes browsers accept it only with
+/// `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
+pub const SECURE_COOKIE_NAME: &str = "__Host-tmuxgate_token";
 /// The subprotocol a client offers (and the gateway selects) to carry a token that way.
 pub const SUBPROTOCOL: &str = "tmuxgate.v1";
 /// Prefix of the subprotocol entry carrying the token.
@@ -132,16 +135,23 @@ fn subprotocol(headers: &HeaderMap) -> Found<'_> {
     }
 }
 
+/// The `__Host-` cookie when present (only this host over HTTPS can have set it), else the
+/// plain one.
 fn cookie(headers: &HeaderMap) -> Found<'_> {
+    match named_cookie(headers, SECURE_COOKIE_NAME) {
+        Found::Absent => named_cookie(headers, COOKIE_NAME),
+        found => found,
+    }
+}
+
+fn named_cookie<'a>(headers: &'a HeaderMap, wanted: &str) -> Found<'a> {
     let pairs = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='));
-    let mut tokens = pairs
-        .filter(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, v)| v);
+    let mut tokens = pairs.filter(|(name, _)| *name == wanted).map(|(_, v)| v);
     match (tokens.next(), tokens.next()) {
         (None, _) => Found::Absent,
         (Some(token), None) => Found::Value(token),
@@ -171,6 +181,22 @@ mod tests {
     use axum::http::HeaderValue;
 
     const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2ln-_";
+
+    #[test]
+    fn the_host_prefixed_cookie_wins_over_a_planted_plain_one() {
+        let both = format!("tmuxgate_token=planted.by.sibling; __Host-tmuxgate_token={JWT}");
+        let headers = headers(&[("cookie", both.as_str())]);
+        assert_eq!(
+            presented(&headers, None),
+            Presented::Token(JWT, Transport::Cookie)
+        );
+        let plain = format!("tmuxgate_token={JWT}");
+        let headers_plain = super::tests::headers(&[("cookie", plain.as_str())]);
+        assert_eq!(
+            presented(&headers_plain, None),
+            Presented::Token(JWT, Transport::Cookie)
+        );
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
