@@ -458,3 +458,35 @@ async fn a_share_taken_back_while_an_attach_is_in_flight_leaves_no_write_access(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_role_gets_exactly_its_permissions() {
+    let roles = tempfile::NamedTempFile::new().expect("roles file");
+    let text =
+        "[roles.auditor]\npermissions = [\"session.list.all\", \"session.attach.read.any\"]\n";
+    std::fs::write(roles.path(), text).expect("write roles");
+    let path = roles.path().to_path_buf();
+    let users = [("alice", "operator"), ("audrey", "auditor")];
+    let server = AuthServer::start(&users, move |c| c.roles_file = Some(path)).await;
+    let alice = server.client_as("alice").await;
+    let info = alice
+        .create_session("audited", 80, 24)
+        .await
+        .expect("create");
+    let id = info.session_id.as_str();
+    let audrey = server.client_as("audrey").await;
+    let listed = audrey.list_sessions().await.expect("list");
+    assert_eq!(listed.len(), 1, "session.list.all: every session");
+    assert!(listed[0].shares.is_empty());
+    let reader = audrey.attach(attach(id, AttachMode::Read)).await;
+    assert_eq!(outcome(reader.map(|_| ())), Ok, "session.attach.read.any");
+    let writer = audrey.attach(attach(id, AttachMode::Write)).await;
+    assert_eq!(outcome(writer.map(|_| ())), Forbidden);
+    assert_eq!(outcome(audrey.destroy_session(id).await), Forbidden);
+    assert_eq!(
+        outcome(audrey.share(id, "alice", AttachMode::Read).await),
+        Forbidden
+    );
+    let created = audrey.create_session("mine", 80, 24).await;
+    assert_eq!(outcome(created), Forbidden);
+}
