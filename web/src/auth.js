@@ -25,6 +25,8 @@ export class AuthError extends Error {
  * @property {string} [user]
  * @property {string} [role] `admin`, `operator`, `viewer` or one from the gateway's roles file
  * @property {number} [expiresAt] when the sign-in ends, ms since the epoch
+ * @property {string[]} [permissions] what the role allows (`session.create`, ...); absent
+ *   from older gateways
  */
 
 /**
@@ -53,7 +55,7 @@ export async function fetchIdentity() {
   if (response.status === 401) return null;
   const body = await readBody(response);
   if (!response.ok) throw failure(response, body);
-  return body.auth === false ? { auth: false } : { auth: true, user: body.user, role: body.role, expiresAt: body.expiresAt };
+  return body.auth === false ? { auth: false } : identityFrom(body);
 }
 
 /**
@@ -69,7 +71,29 @@ export async function signIn(credentials) {
   });
   const body = await readBody(response);
   if (!response.ok) throw failure(response, body);
-  return { auth: true, user: body.user, role: body.role, expiresAt: body.expiresAt };
+  return identityFrom(body);
+}
+
+/**
+ * @param {any} body an `api/me` or `api/login` answer
+ * @returns {Identity}
+ */
+function identityFrom(body) {
+  const { user, role, expiresAt, permissions } = body;
+  const identity = { auth: true, user, role, expiresAt };
+  if (Array.isArray(permissions)) identity.permissions = permissions;
+  return identity;
+}
+
+/**
+ * Whether the signed-in role may `permission`. Unknown (no sign-in, no authentication, an
+ * older gateway): yes, and the gateway decides.
+ * @param {Identity | null} identity
+ * @param {string} permission
+ */
+export function allows(identity, permission) {
+  if (!identity?.auth || !identity.permissions) return true;
+  return identity.permissions.includes(permission);
 }
 
 /** Revokes the cookie's token and clears the cookie. Failures are the caller's to show. */

@@ -6,6 +6,7 @@
 // Keyboard: the current row's buttons are in the tab order; Up/Down (and Home/End)
 // move between rows, Left/Right between a row's buttons.
 
+import { allows } from './auth.js';
 import { debounce, h } from './dom.js';
 import { icon } from './icons.js';
 
@@ -177,6 +178,8 @@ export class SessionPanel {
   }
 
   #render(sessions) {
+    // Only roles that may create see the form; the gateway refuses the others anyway.
+    this.#form.hidden = !allows(this.#identity(), 'session.create');
     this.#sessions = [...sessions].sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
     const listHadFocus = this.#list.contains(document.activeElement);
     const seen = new Set();

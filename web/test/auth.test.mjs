@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthError, fetchIdentity, signIn, signOut, takeUrlToken } from '../src/auth.js';
+import { AuthError, allows, fetchIdentity, signIn, signOut, takeUrlToken } from '../src/auth.js';
 
 /** Points `location`/`history` at `href`; returns the list of URLs `replaceState` was given. */
 function useUrl(href) {
@@ -94,4 +94,15 @@ test('api/login sends JSON and turns refusals into sentences; api/logout', async
   await signOut();
   assert.equal(calls[0].url, 'http://gw.test/api/logout');
   assert.equal(calls[0].init.method, 'POST');
+});
+
+test('allows follows the role\'s permissions, and says yes when they are unknown', async () => {
+  useFetch(200, { user: 'vera', role: 'viewer', expiresAt: 3, permissions: ['session.list.own'] });
+  const vera = await fetchIdentity();
+  assert.deepEqual(vera.permissions, ['session.list.own']);
+  assert.equal(allows(vera, 'session.create'), false);
+  assert.equal(allows(vera, 'session.list.own'), true);
+  assert.equal(allows({ auth: true, user: 'old', role: 'operator' }, 'session.create'), true, 'an older gateway');
+  assert.equal(allows({ auth: false }, 'session.create'), true, 'authentication off');
+  assert.equal(allows(null, 'session.create'), true);
 });

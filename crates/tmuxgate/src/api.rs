@@ -86,7 +86,7 @@ async fn login(
             tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
                 role = %identity.role, %client, via = "http", "logged in");
             let cookie = cookie(token.expose(), &identity, secure);
-            let mut response = no_store(axum::Json(who(&identity)).into_response());
+            let mut response = no_store(axum::Json(who(auth, &identity)).into_response());
             response.headers_mut().insert(SET_COOKIE, cookie);
             response
         }
@@ -145,7 +145,7 @@ async fn me(
     };
     match identify(auth, &headers).await {
         Ok(identity) => {
-            let mut body = who(&identity);
+            let mut body = who(auth, &identity);
             body["auth"] = true.into();
             no_store(axum::Json(body).into_response())
         }
@@ -187,11 +187,20 @@ async fn identify(auth: &Authenticator, headers: &HeaderMap) -> Result<Identity,
     }
 }
 
-fn who(identity: &Identity) -> serde_json::Value {
+/// Who the token speaks for, and what their role allows (so the UI offers only that; the
+/// gateway checks every request regardless).
+fn who(auth: &Authenticator, identity: &Identity) -> serde_json::Value {
+    let permissions: Vec<&str> = auth
+        .roles()
+        .permissions(identity.role.as_str())
+        .iter()
+        .map(|p| p.name())
+        .collect();
     json!({
         "user": identity.user.as_str(),
         "role": identity.role.as_str(),
         "expiresAt": unix(identity.expires_at) * 1000,
+        "permissions": permissions,
     })
 }
 

@@ -67,6 +67,12 @@ async fn login_sets_a_strict_httponly_cookie_that_opens_websockets_until_logout(
         (me["auth"].as_bool(), me["user"].as_str()),
         (Some(true), Some("alice"))
     );
+    let permissions = me["permissions"].as_array().expect("permissions");
+    assert!(permissions.iter().any(|p| p == "session.create"), "{me}");
+    assert!(
+        !permissions.iter().any(|p| p == "session.list.all"),
+        "an operator lists own: {me}"
+    );
 
     let options = ClientOptions::default().header("Cookie", pair.clone());
     let client = Client::connect_with(&server.server.url(), options.clone())
