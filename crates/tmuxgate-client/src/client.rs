@@ -296,10 +296,55 @@ async fn open(
         .clone()
         .map(tokio_tungstenite::Connector::Rustls);
     let config = Some(options.websocket);
+    if let Some(ip) = options.local_addr {
+        let tcp = connect_from(ip, &request).await?;
+        return tokio_tungstenite::client_async_tls_with_config(request, tcp, config, connector)
+            .await
+            .map(|(ws, _response)| ws)
+            .map_err(connect_error);
+    }
     tokio_tungstenite::connect_async_tls_with_config(request, config, true, connector)
         .await
         .map(|(ws, _response)| ws)
         .map_err(connect_error)
+}
+
+/// A TCP connection from `ip` to the request's host and port, with `TCP_NODELAY`.
+async fn connect_from(
+    ip: std::net::IpAddr,
+    request: &tungstenite::handshake::client::Request,
+) -> Result<tokio::net::TcpStream, ClientError> {
+    let failed = |message: String| ClientError::Connect {
+        status: None,
+        message,
+    };
+    let uri = request.uri();
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let default_port = if uri.scheme_str() == Some("wss") {
+        443
+    } else {
+        80
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
+    let target = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| failed(format!("resolve {host}: {e}")))?
+        .find(|addr| addr.is_ipv4() == ip.is_ipv4())
+        .ok_or_else(|| failed(format!("{host} has no address of {ip}'s family")))?;
+    let socket = match ip {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| failed(e.to_string()))?;
+    socket
+        .bind((ip, 0).into())
+        .map_err(|e| failed(format!("bind {ip}: {e}")))?;
+    let tcp = socket
+        .connect(target)
+        .await
+        .map_err(|e| failed(format!("connect {target}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 /// Opens the WebSocket: TCP with `TCP_NODELAY`, then the upgrade (`ws://` only).
@@ -308,6 +353,13 @@ async fn open(
     request: tungstenite::handshake::client::Request,
     options: &ClientOptions,
 ) -> Result<Ws, ClientError> {
+    if let Some(ip) = options.local_addr {
+        let tcp = tokio_tungstenite::MaybeTlsStream::Plain(connect_from(ip, &request).await?);
+        return tokio_tungstenite::client_async_with_config(request, tcp, Some(options.websocket))
+            .await
+            .map(|(ws, _response)| ws)
+            .map_err(connect_error);
+    }
     tokio_tungstenite::connect_async_with_config(request, Some(options.websocket), true)
         .await
         .map(|(ws, _response)| ws)

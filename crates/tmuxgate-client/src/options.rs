@@ -1,5 +1,6 @@
 //! [`ClientOptions`]: how a [`Client`](crate::Client) connects and how long it waits.
 
+use std::net::IpAddr;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub struct ClientOptions {
     /// A `wss://` URL without it is refused rather than trusting nothing or everything.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The local address to connect from (port chosen by the system); `None`: any. Tests
+    /// use `127.0.0.2`, `127.0.0.3`, ... to be distinct clients to the gateway.
+    pub local_addr: Option<IpAddr>,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +56,7 @@ impl Default for ClientOptions {
             keep_output: true,
             #[cfg(feature = "tls")]
             tls: None,
+            local_addr: None,
         }
     }
 }
@@ -79,6 +84,12 @@ impl ClientOptions {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
+        self
+    }
+
+    /// Connects from `ip` (see [`ClientOptions::local_addr`]).
+    pub fn bind(mut self, ip: IpAddr) -> Self {
+        self.local_addr = Some(ip);
         self
     }
 
