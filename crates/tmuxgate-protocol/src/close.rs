@@ -27,11 +27,13 @@ pub enum CloseCode {
     /// Authentication failed, was not completed within the deadline, or its token was
     /// revoked or expired while the connection was open.
     Unauthorized = 4401,
+    /// The connection kept sending after being told it was over its rate limit.
+    RateLimited = 4429,
 }
 
 impl CloseCode {
     /// Every code, for documentation checks.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::Normal,
         CloseCode::GoingAway,
         CloseCode::TryAgainLater,
@@ -42,12 +44,27 @@ impl CloseCode {
         CloseCode::MessageTooLarge,
         CloseCode::TooSlow,
         CloseCode::Unauthorized,
+        CloseCode::RateLimited,
         CloseCode::InternalError,
     ];
 
     /// The numeric code.
     pub fn code(self) -> u16 {
         self as u16
+    }
+
+    /// Whether the client broke the protocol (a bad frame, an unknown channel, invalid
+    /// UTF-8, an oversized message, persistent flooding): such closes count towards
+    /// blocking its address.
+    pub fn is_violation(self) -> bool {
+        matches!(
+            self,
+            CloseCode::BadFrame
+                | CloseCode::UnknownChannel
+                | CloseCode::InvalidUtf8
+                | CloseCode::MessageTooLarge
+                | CloseCode::RateLimited
+        )
     }
 
     /// The code for a number, if it is one of ours.

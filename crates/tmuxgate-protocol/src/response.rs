@@ -97,6 +97,9 @@ pub struct Response {
     /// Machine-readable error on failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<ErrorCode>,
+    /// With `rate_limited`: milliseconds after which the same request would be allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
     /// Server clock, milliseconds since the epoch.
     pub timestamp: u64,
     /// Server-side handling time in milliseconds.
@@ -132,6 +135,7 @@ impl Response {
             data,
             error,
             error_code,
+            retry_after: None,
             timestamp: crate::now_millis(),
             latency: None,
             backend_info: None,
@@ -309,11 +313,12 @@ pub enum Event {
         /// The channel's mode from now on.
         mode: crate::request::AttachMode,
     },
-    /// Binary input on a read-only channel was dropped (sent once per channel).
+    /// Binary input was dropped: the channel is read-only (sent once per channel), or the
+    /// connection is over its input byte budget (sent once per refusal run).
     InputRefused {
         /// Channel concerned.
         channel: u32,
-        /// Always `forbidden`.
+        /// `forbidden` (a read-only channel) or `rate_limited` (over the input byte budget).
         #[serde(rename = "errorCode")]
         error_code: ErrorCode,
     },
@@ -374,6 +379,9 @@ pub struct ResponseBody {
     pub error: Option<String>,
     /// Error code.
     pub error_code: Option<ErrorCode>,
+    /// With `rate_limited`: milliseconds until a retry would be allowed.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
     /// Server-side latency in ms.
     pub latency: Option<f64>,
     /// Backend that served it.

@@ -52,6 +52,9 @@ async fn login(
     let Some(auth) = &gw.auth else {
         return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
     };
+    if let Err(refused) = gw.admit_client(client, crate::server::AdmitAs::Login) {
+        return refused.into_response();
+    }
     if !is_json(&headers) {
         let message = "send the credentials as application/json";
         return error(
@@ -93,6 +96,11 @@ async fn login(
         Err(e) => {
             tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = e.reason(),
                 %client, via = "http", "login refused");
+            if !matches!(e, AuthError::Unavailable(_)) {
+                gw.abuse
+                    .blocks
+                    .record(client, crate::abuse::Offense::FailedLogin);
+            }
             let message = crate::connection::client_message(&e);
             error(StatusCode::UNAUTHORIZED, "unauthorized", &message)
         }

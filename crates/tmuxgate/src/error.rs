@@ -15,6 +15,8 @@ pub struct WireError {
     pub code: ErrorCode,
     /// Human-readable message (safe to show).
     pub message: String,
+    /// With `rate_limited`: when to retry (`retryAfter` on the wire).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl WireError {
@@ -23,6 +25,15 @@ impl WireError {
         WireError {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `rate_limited`, to be retried after `wait`.
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> WireError {
+        WireError {
+            retry_after: Some(wait),
+            ..WireError::new(ErrorCode::RateLimited, message)
         }
     }
 }
@@ -54,7 +65,7 @@ impl From<SessionError> for WireError {
         ) {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }
-        WireError { code, message }
+        WireError::new(code, message)
     }
 }
 

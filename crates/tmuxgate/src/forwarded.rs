@@ -8,11 +8,13 @@
 //! an origin refusal) rather than letting the gateway guess.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::connect_info::Connected;
 use axum::http::{HeaderMap, HeaderName};
 use axum::serve::{IncomingStream, Listener};
 
+use crate::abuse::Blocks;
 use crate::cidr::Cidr;
 use crate::origin::{Host, Refusal, Scheme, parse_authority, single};
 
@@ -28,14 +30,22 @@ pub struct PeerAddr(pub SocketAddr);
 /// [`crate::tls::TlsListener`]), giving its connections [`PeerAddr`] as `ConnectInfo`.
 /// A wrapper of ours because axum's `Connected` for `SocketAddr` covers only its own
 /// listeners, and the orphan rule forbids adding one for another crate's type to it.
-pub struct WithPeers<L>(pub L);
+/// With [`Blocks`], connections from blocked addresses are closed as they are accepted,
+/// before any byte is read (plain TCP; the TLS listener checks before its handshake).
+pub struct WithPeers<L>(pub L, pub Option<Arc<Blocks>>);
 
-impl<L: Listener> Listener for WithPeers<L> {
+impl<L: Listener<Addr = SocketAddr>> Listener for WithPeers<L> {
     type Io = L::Io;
     type Addr = L::Addr;
 
-    fn accept(&mut self) -> impl Future<Output = (L::Io, L::Addr)> + Send {
-        self.0.accept()
+    async fn accept(&mut self) -> (L::Io, L::Addr) {
+        loop {
+            let (io, peer) = self.0.accept().await;
+            match &self.1 {
+                Some(blocks) if blocks.is_blocked(peer.ip()) => drop(io),
+                _ => return (io, peer),
+            }
+        }
     }
 
     fn local_addr(&self) -> std::io::Result<L::Addr> {

@@ -6,6 +6,7 @@
 //! offsets that every viewer reads at its own pace. See [`server`] for the library API.
 #![forbid(unsafe_code)]
 
+pub mod abuse;
 pub mod access;
 pub mod api;
 pub mod backends;

@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tmuxgate_protocol::Request;
 
+use crate::abuse::AbuseCounters;
 use crate::tls::TlsCounters;
 
 /// Upper bounds (seconds) of the Prometheus latency buckets.
@@ -110,6 +111,8 @@ pub struct Stats {
     pub snapshot_captures: Arc<AtomicU64>,
     /// Certificate reloads and TLS handshake failures (zero without TLS).
     pub tls: TlsCounters,
+    /// Rate-limit refusals and blocks.
+    pub abuse: Arc<AbuseCounters>,
     requests: Vec<(&'static str, Latency)>,
     backend_commands: Latency,
 }
@@ -129,6 +132,7 @@ impl Default for Stats {
             snapshots: AtomicU64::new(0),
             snapshot_captures: Arc::default(),
             tls: TlsCounters::default(),
+            abuse: Arc::default(),
             requests: types.map(|t| (t, Latency::new())).collect(),
             backend_commands: Latency::new(),
         }
@@ -171,6 +175,11 @@ impl Stats {
             },
             "requests": requests,
             "backendCommands": self.backend_commands.summary(),
+            "abuse": {
+                "rateLimited": self.abuse.rate_limited.load(Ordering::Relaxed),
+                "blockedConnections": self.abuse.blocked_connections.load(Ordering::Relaxed),
+                "blocks": self.abuse.blocks_total.load(Ordering::Relaxed),
+            },
         })
     }
 
@@ -235,6 +244,27 @@ impl Stats {
             "Upgrades refused with 403: Origin not allowed.",
             "counter",
             load(&self.connections_forbidden),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_rate_limited_total",
+            "Requests, upgrades, logins and input runs refused over a rate limit.",
+            "counter",
+            load(&self.abuse.rate_limited),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_blocked_connections_total",
+            "Connections dropped at accept or refused at the upgrade: address blocked.",
+            "counter",
+            load(&self.abuse.blocked_connections),
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_blocks_total",
+            "Addresses blocked, automatically or by an administrator.",
+            "counter",
+            load(&self.abuse.blocks_total),
         );
         gauge(
             &mut out,

@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::abuse::{Abuse, Offense};
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
 use crate::forwarded::{PeerAddr, TrustedProxies, WithPeers};
@@ -52,6 +53,9 @@ use crate::upgrade;
 /// How often the users and revocations files are checked for changes made by another
 /// process (`tmuxgate user`, a second gateway): affected connections close within this.
 const IDENTITY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often idle rate-limit keys and expired blocks are forgotten.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Limits a connection enforces.
 #[derive(Clone, Debug)]
@@ -78,6 +82,8 @@ pub struct Gateway {
     pub shutdown: CancellationToken,
     /// Users, roles and tokens; `None` with `ENABLE_AUTH=false`.
     pub auth: Option<Authenticator>,
+    /// Rate limits and blocked addresses.
+    pub abuse: Abuse,
     config: Config,
     pub(crate) origins: OriginPolicy,
     pub(crate) proxies: TrustedProxies,
@@ -85,6 +91,38 @@ pub struct Gateway {
     started: Instant,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
+}
+
+/// What [`Gateway::admit_client`] admits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AdmitAs {
+    /// A WebSocket upgrade (`CONNECT_RATE_LIMIT`).
+    Connect,
+    /// `POST /api/login` (`AUTH_RATE_LIMIT`).
+    Login,
+}
+
+/// Why [`Gateway::admit_client`] refused: 403, or 429 with `Retry-After` in seconds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Refused {
+    /// The address is blocked.
+    Blocked,
+    /// Over the rate; retry after this long.
+    RateLimited(Duration),
+}
+
+impl axum::response::IntoResponse for Refused {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{StatusCode, header::RETRY_AFTER};
+        match self {
+            Refused::Blocked => (StatusCode::FORBIDDEN, "address blocked").into_response(),
+            Refused::RateLimited(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let headers = [(RETRY_AFTER, seconds.to_string())];
+                (StatusCode::TOO_MANY_REQUESTS, headers, "rate limited").into_response()
+            }
+        }
+    }
 }
 
 /// A started gateway.
@@ -176,12 +214,14 @@ impl Server {
             }
             false => (None, None),
         };
+        let abuse = Abuse::new(&config, stats.abuse.clone());
         let gw = Gateway {
             sessions,
             stats,
             limits,
             shutdown: CancellationToken::new(),
             auth,
+            abuse,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
@@ -232,6 +272,7 @@ impl Server {
         if let Some(auth) = gw.auth.clone() {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }
+        tokio::spawn(prune_limiters(gw.clone()));
         let main = serve_main(gw.clone(), listener);
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
@@ -340,6 +381,7 @@ impl Gateway {
             Err(refusal) => Err((peer.ip().to_canonical(), refusal)),
         };
         checked.map_err(|(client, refusal)| {
+            self.abuse.blocks.record(client, Offense::Origin);
             self.stats
                 .connections_forbidden
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -356,6 +398,20 @@ impl Gateway {
         })
     }
 
+    /// Refuses a client whose address is blocked (behind a trusted proxy the TCP peer is
+    /// the proxy, so blocks by client address take effect here, not at accept) or over its
+    /// rate of upgrades or logins.
+    pub(crate) fn admit_client(&self, client: IpAddr, what: AdmitAs) -> Result<(), Refused> {
+        if self.abuse.blocks.is_blocked(client) {
+            return Err(Refused::Blocked);
+        }
+        let verdict = match what {
+            AdmitAs::Connect => self.abuse.check_connect(client),
+            AdmitAs::Login => self.abuse.check_login(client),
+        };
+        verdict.map_err(Refused::RateLimited)
+    }
+
     /// Whether the main listener serves TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
@@ -364,6 +420,18 @@ impl Gateway {
     /// Whether `/metrics` is served.
     pub fn metrics_enabled(&self) -> bool {
         self.config.enable_metrics
+    }
+}
+
+/// Forgets idle rate-limit keys and expired blocks every [`PRUNE_INTERVAL`], so memory
+/// taken by a burst of clients is given back when they go quiet.
+async fn prune_limiters(gw: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            _ = tick.tick() => gw.abuse.prune(),
+        }
     }
 }
 
@@ -385,22 +453,29 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
                 tracing::debug!(error = %e, "TCP_NODELAY");
             }
         });
-        return serve_on(listener, app, shutdown).await;
+        let blocks = gw.abuse.blocks.clone();
+        return serve_on(WithPeers(listener, Some(blocks)), app, shutdown).await;
     };
     let failures = tls.counters().handshake_failures.clone();
-    let listener = TlsListener::spawn(listener, tls.acceptor(), shutdown.clone(), failures)?;
+    let blocks = gw.abuse.blocks.clone();
+    let listener =
+        TlsListener::spawn(listener, tls.acceptor(), shutdown.clone(), failures, blocks)?;
     let interval = gw.config.tls_reload_interval;
     tokio::spawn(crate::tls::reload::watch(tls, interval, shutdown.clone()));
     let app = app.layer(axum::middleware::map_response(crate::web::with_hsts));
-    serve_on(listener, app, shutdown).await
+    serve_on(WithPeers(listener, None), app, shutdown).await
 }
 
-async fn serve_on<L>(listener: L, app: Router, shutdown: CancellationToken) -> std::io::Result<()>
+async fn serve_on<L>(
+    listener: WithPeers<L>,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
 {
     axum::serve(
-        WithPeers(listener),
+        listener,
         app.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -12,12 +12,13 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use crate::abuse::Offense;
 use crate::access::Principal;
 use crate::connection::Admitted;
 use crate::forwarded::PeerAddr;
 use crate::security::AuthError;
 use crate::security::transport::{self, Presented};
-use crate::server::Gateway;
+use crate::server::{AdmitAs, Gateway};
 
 /// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
 pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -71,6 +72,9 @@ async fn accept(
         Ok(forwarded) => forwarded.client,
         Err(refused) => return refused.into_response(),
     };
+    if let Err(refused) = gw.admit_client(client, AdmitAs::Connect) {
+        return refused.into_response();
+    }
     if gw.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
@@ -87,6 +91,9 @@ async fn accept(
         Err((error, via)) => {
             tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
                 ?via, %client, "token refused at the upgrade");
+            if !matches!(error, AuthError::Unavailable(_)) {
+                gw.abuse.blocks.record(client, Offense::FailedLogin);
+            }
             let reason = crate::connection::close_reason(&error);
             return upgrade
                 .protocols([transport::SUBPROTOCOL])

@@ -56,10 +56,36 @@ pub struct Config {
     pub backend_pool_size: usize,
     /// `TARGET_LATENCY`: output batching target.
     pub target_latency: Duration,
-    /// `RATE_LIMIT_REQUESTS`: requests per window (enforced in a later release).
+    /// `RATE_LIMIT_REQUESTS`: requests per window, per user (per client address before
+    /// authentication and with authentication off).
     pub rate_limit_requests: u32,
     /// `RATE_LIMIT_WINDOW`: rate-limit window.
     pub rate_limit_window: Duration,
+    /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// `RATE_LIMIT_CLOSE_AFTER`: refused requests in a row that close the connection (4429).
+    pub rate_limit_close_after: u32,
+    /// `CONNECT_RATE_LIMIT`: WebSocket upgrades per client address per minute; 0: no limit.
+    pub connect_rate_limit: u32,
+    /// `AUTH_RATE_LIMIT`: `auth` messages and `POST /api/login` per client address per
+    /// minute; 0: no limit.
+    pub auth_rate_limit: u32,
+    /// `INPUT_BYTES_PER_SECOND`: terminal input per connection, sustained.
+    pub input_bytes_per_second: usize,
+    /// `INPUT_BURST_BYTES`: terminal input per connection at once (a paste).
+    pub input_burst_bytes: usize,
+    /// `ABUSE_ALLOWLIST`: client networks never rate-limited by address nor blocked.
+    pub abuse_allowlist: Vec<Cidr>,
+    /// `BLOCK_FAILED_LOGINS`: failed logins from one address within `BLOCK_WINDOW` that
+    /// block it; 0: never.
+    pub block_failed_logins: u32,
+    /// `BLOCK_VIOLATIONS`: rate-limit, protocol and Origin violations from one address
+    /// within `BLOCK_WINDOW` that block it; 0: never.
+    pub block_violations: u32,
+    /// `BLOCK_WINDOW`: the window the block thresholds count in.
+    pub block_window: Duration,
+    /// `BLOCK_DURATION`: the first block's length; each repeat doubles it (at most 24 h).
+    pub block_duration: Duration,
     /// `REDIS_HOST`: shared store (refused by [`Config::validate`] until it exists).
     pub redis_host: Option<String>,
     /// `REDIS_PORT`.
@@ -226,6 +252,17 @@ impl Default for Config {
             target_latency: Duration::from_millis(50),
             rate_limit_requests: 100,
             rate_limit_window: Duration::from_secs(60),
+            rate_limit_burst: 50,
+            rate_limit_close_after: 20,
+            connect_rate_limit: 600,
+            auth_rate_limit: 20,
+            input_bytes_per_second: 256 * 1024,
+            input_burst_bytes: 4 * 1024 * 1024,
+            abuse_allowlist: Vec::new(),
+            block_failed_logins: 10,
+            block_violations: 50,
+            block_window: Duration::from_secs(600),
+            block_duration: Duration::from_secs(900),
             redis_host: None,
             redis_port: 6379,
             redis_password: None,
@@ -289,6 +326,10 @@ impl Config {
             default_command: Some("exec bash --norc --noprofile".to_owned()),
             // Most tests exercise sessions, not identity; those that do turn it on.
             enable_auth: false,
+            // Most tests run many clients from 127.0.0.1 quickly, and some fail logins on
+            // purpose: only the abuse tests, from 127.0.0.2 and up, meet the limits by
+            // address and blocking.
+            abuse_allowlist: "127.0.0.1/32".parse().into_iter().collect(),
             ..Config::default()
         }
     }

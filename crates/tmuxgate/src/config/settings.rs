@@ -83,10 +83,33 @@ settings! {
     backend_pool_size: usize = "BACKEND_POOL_SIZE", "backend-pool-size";
     /// Backend latency above which a backend counts as degraded, in ms (used in a later release)
     target_latency: u64 = "TARGET_LATENCY", "target-latency";
-    /// Requests per rate-limit window (enforced in a later release)
+    /// Requests per rate-limit window, per user (per address before authentication)
     rate_limit_requests: u32 = "RATE_LIMIT_REQUESTS", "rate-limit-requests";
     /// Rate-limit window, in ms
     rate_limit_window: u64 = "RATE_LIMIT_WINDOW", "rate-limit-window";
+    /// Requests allowed at once before the rate applies
+    rate_limit_burst: u32 = "RATE_LIMIT_BURST", "rate-limit-burst";
+    /// Refused requests in a row that close the connection with 4429
+    rate_limit_close_after: u32 = "RATE_LIMIT_CLOSE_AFTER", "rate-limit-close-after";
+    /// WebSocket upgrades per client address per minute (0: no limit)
+    connect_rate_limit: u32 = "CONNECT_RATE_LIMIT", "connect-rate-limit";
+    /// Logins (auth, POST /api/login) per client address per minute (0: no limit)
+    auth_rate_limit: u32 = "AUTH_RATE_LIMIT", "auth-rate-limit";
+    /// Terminal input per connection, sustained, in bytes per second
+    input_bytes_per_second: usize = "INPUT_BYTES_PER_SECOND", "input-bytes-per-second";
+    /// Terminal input per connection at once (a paste), in bytes
+    input_burst_bytes: usize = "INPUT_BURST_BYTES", "input-burst-bytes";
+    /// Client networks never limited by address nor blocked (comma-separated CIDRs)
+    #[arg(value_parser = super::validate::parse_trusted_proxies)]
+    abuse_allowlist: Networks = "ABUSE_ALLOWLIST", "abuse-allowlist";
+    /// Failed logins from one address within BLOCK_WINDOW that block it (0: never)
+    block_failed_logins: u32 = "BLOCK_FAILED_LOGINS", "block-failed-logins";
+    /// Rate-limit, protocol and Origin violations within BLOCK_WINDOW that block (0: never)
+    block_violations: u32 = "BLOCK_VIOLATIONS", "block-violations";
+    /// Window the block thresholds count in, in ms
+    block_window: u64 = "BLOCK_WINDOW", "block-window";
+    /// First block's length in ms; each repeat doubles it (at most 24 h)
+    block_duration: u64 = "BLOCK_DURATION", "block-duration";
     /// Redis host for shared state (not yet supported: refused); empty = unset
     redis_host: String = "REDIS_HOST", "redis-host";
     /// Redis port

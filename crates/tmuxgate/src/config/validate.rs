@@ -94,7 +94,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 18] {
+    fn bounds(&self) -> [Bound; 24] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -178,6 +178,42 @@ impl Config {
                 "AUTH_TIMEOUT",
                 ms(self.auth_timeout),
                 1_000..=300_000,
+                " ms",
+            ),
+            Bound(
+                "RATE_LIMIT_BURST",
+                self.rate_limit_burst.into(),
+                1..=u64::MAX,
+                "",
+            ),
+            Bound(
+                "RATE_LIMIT_CLOSE_AFTER",
+                self.rate_limit_close_after.into(),
+                1..=u64::MAX,
+                "",
+            ),
+            Bound(
+                "INPUT_BYTES_PER_SECOND",
+                count(self.input_bytes_per_second),
+                bytes(KIB..=1024 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "INPUT_BURST_BYTES",
+                count(self.input_burst_bytes),
+                bytes(KIB..=1024 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "BLOCK_WINDOW",
+                ms(self.block_window),
+                1_000..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound(
+                "BLOCK_DURATION",
+                ms(self.block_duration),
+                1_000..=MAX_DURATION_MS,
                 " ms",
             ),
         ]

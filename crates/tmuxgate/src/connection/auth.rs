@@ -115,6 +115,9 @@ impl Conn {
                 "this connection is already authenticated",
             ));
         };
+        if let Err(wait) = self.gw.abuse.check_login(self.peer) {
+            return Err(WireError::rate_limited("too many login attempts", wait));
+        }
         match login(&auth, req).await {
             Ok((identity, token)) => {
                 tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
@@ -137,6 +140,12 @@ impl Conn {
                 };
                 tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = error.reason(),
                     client = %self.peer, attempt = failures + 1, "authentication failed");
+                if failed {
+                    self.gw
+                        .abuse
+                        .blocks
+                        .record(self.peer, crate::abuse::Offense::FailedLogin);
+                }
                 Err(WireError::new(
                     ErrorCode::Unauthorized,
                     client_message(&error),

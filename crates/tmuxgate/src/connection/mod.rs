@@ -27,6 +27,7 @@ use tokio_stream::wrappers::WatchStream;
 use auth::Who;
 pub use auth::{MAX_AUTH_FAILURES, client_message, close_reason};
 
+use crate::abuse::Offense;
 use crate::access::Principal;
 use crate::server::Gateway;
 use crate::sessions::{Attachment, PaneStatus};
@@ -68,6 +69,12 @@ pub struct Conn {
     auth_deadline: Option<tokio::time::Instant>,
     /// The client's address (after trusted proxies), for the audit log.
     peer: IpAddr,
+    /// Terminal input budget: the GCRA state of `INPUT_BYTES_PER_SECOND`.
+    input_tat: u64,
+    /// Requests refused over the rate limit in a row (`RATE_LIMIT_CLOSE_AFTER` closes).
+    limited_in_row: u32,
+    /// INPUT frames are being dropped over the budget: the notice has been sent.
+    input_refusing: bool,
 }
 
 /// How a connection starts.
@@ -112,9 +119,15 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         who,
         auth_deadline,
         peer: admitted.peer,
+        input_tat: 0,
+        limited_in_row: 0,
+        input_refusing: false,
     };
     if let Err(Close(code, reason)) = conn.run(&mut ws, admitted.changes).await {
         tracing::debug!(code = code.code(), reason, "closing connection");
+        if code.is_violation() {
+            gw.abuse.blocks.record(conn.peer, Offense::Protocol);
+        }
         let frame = CloseFrame {
             code: code.code(),
             reason: reason.into(),
@@ -246,6 +259,14 @@ impl Conn {
                 "binary frame for an unknown channel",
             ));
         };
+        let writable = c.att.mode == tmuxgate_protocol::request::AttachMode::Write;
+        if writable && let Err(wait) = self.gw.abuse.take_input(&mut self.input_tat, data.len()) {
+            return self.refuse_input(ws, channel, wait).await;
+        }
+        self.input_refusing = false;
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return Ok(());
+        };
         if c.att.mode == tmuxgate_protocol::request::AttachMode::Read {
             if !c.refused_notice_sent {
                 c.refused_notice_sent = true;
@@ -262,6 +283,25 @@ impl Conn {
             tracing::debug!(channel, "input backlog full: dropping input");
         }
         Ok(())
+    }
+
+    /// Drops INPUT over the byte budget: one `input-refused` (`rate_limited`) per run of
+    /// refused frames, counted once against the client.
+    async fn refuse_input(
+        &mut self,
+        ws: &mut WebSocket,
+        channel: u32,
+        wait: Duration,
+    ) -> Result<(), Close> {
+        if std::mem::replace(&mut self.input_refusing, true) {
+            return Ok(());
+        }
+        self.gw.abuse.input_refused(self.peer, wait);
+        let event = Event::InputRefused {
+            channel,
+            error_code: ErrorCode::RateLimited,
+        };
+        self.send_text(ws, event.to_json()).await
     }
 
     async fn send_text(&self, ws: &mut WebSocket, text: String) -> Result<(), Close> {
@@ -317,7 +357,9 @@ mod tests {
     /// (issue 5) grew `Conn` to 208 bytes (whom it acts for, the token's deadline, the
     /// client address) and the future to 2,040 (that state, the token timer and the watch
     /// of revocations): 4 MB per 10,000 connections, kept inline because boxing it would
-    /// cost as much heap as it saves. Large, rare paths
+    /// cost as much heap as it saves. Abuse resistance (issue 6) added 16 bytes to `Conn`
+    /// (the input budget's GCRA state, refusals in a row) and brought the future to 2,176.
+    /// Large, rare paths
     /// (request handling, snapshot fetches) are boxed to keep the future small.
     #[test]
     fn per_connection_state_stays_small() {

@@ -13,11 +13,13 @@ use tmuxgate_protocol::{ErrorCode, Request, Response, decode_request};
 
 use super::{Close, Conn, MAX_CHANNELS_PER_CONNECTION, Who};
 use crate::access::Listing;
+use crate::access::Principal;
 use crate::backends::Backend;
 use crate::error::WireError;
 use crate::security::Permission;
 use crate::sessions::access;
 use crate::sessions::{SessionError, Start};
+use tmuxgate_protocol::CloseCode;
 
 /// A channel to start once the attach response is sent: the channel, the attachment, where
 /// its stream starts, and the status the response reported.
@@ -35,7 +37,16 @@ type Outcome = Result<(Value, Option<(std::sync::Arc<Backend>, Instant)>), WireE
 impl Conn {
     pub(super) async fn on_text(&mut self, ws: &mut WebSocket, text: &str) -> Result<(), Close> {
         let started = Instant::now();
-        let incoming = match decode_request(text) {
+        let decoded = decode_request(text);
+        if let Err(wait) = self.gw.abuse.check_request(self.user_name(), self.peer) {
+            let id = match &decoded {
+                Ok(incoming) => incoming.id.clone(),
+                Err(e) => e.id.clone(),
+            };
+            return self.rate_limited(ws, id, wait).await;
+        }
+        self.limited_in_row = 0;
+        let incoming = match decoded {
             Ok(incoming) => incoming,
             Err(e) => {
                 self.gw.stats.request(None, started.elapsed());
@@ -71,7 +82,11 @@ impl Conn {
                 }
                 r
             }
-            Err(e) => Response::err(incoming.id, e.code, e.message),
+            Err(e) => {
+                let mut r = Response::err(incoming.id, e.code, e.message);
+                r.retry_after = e.retry_after.map(crate::abuse::retry_after_ms);
+                r
+            }
         };
         let elapsed = started.elapsed();
         response.latency = Some(elapsed.as_secs_f64() * 1000.0);
@@ -83,6 +98,31 @@ impl Conn {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Answers a request over the rate limit; `RATE_LIMIT_CLOSE_AFTER` in a row close the
+    /// connection with 4429.
+    async fn rate_limited(
+        &mut self,
+        ws: &mut WebSocket,
+        id: Option<tmuxgate_protocol::request::RequestId>,
+        wait: std::time::Duration,
+    ) -> Result<(), Close> {
+        self.limited_in_row = self.limited_in_row.saturating_add(1);
+        if self.limited_in_row >= self.gw.abuse.close_after {
+            return Err(Close(CloseCode::RateLimited, "too many requests"));
+        }
+        let mut response = Response::err(id, ErrorCode::RateLimited, "too many requests");
+        response.retry_after = Some(crate::abuse::retry_after_ms(wait));
+        self.respond(ws, response).await
+    }
+
+    /// The user whose request quota this connection spends; `None`: its address's.
+    fn user_name(&self) -> Option<&str> {
+        match &self.who {
+            Who::Known(Principal::User(identity, _)) => Some(identity.user.as_str()),
+            _ => None,
+        }
     }
 
     async fn handle(&mut self, request: Request, start: &mut Option<Starting>) -> Outcome {
@@ -301,7 +341,16 @@ impl Conn {
                 "this attachment is read-only",
             ));
         }
-        if !c.att.hub.input(c.att.view.pane, req.data.as_bytes()) {
+        let (hub, pane) = (c.att.hub.clone(), c.att.view.pane);
+        if let Err(wait) = self
+            .gw
+            .abuse
+            .take_input(&mut self.input_tat, req.data.len())
+        {
+            self.gw.abuse.input_refused(self.peer, wait);
+            return Err(WireError::rate_limited("over the input byte budget", wait));
+        }
+        if !hub.input(pane, req.data.as_bytes()) {
             return Err(SessionError::InputBacklog.into());
         }
         Ok((

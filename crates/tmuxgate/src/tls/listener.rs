@@ -25,6 +25,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::abuse::Blocks;
+
 /// Longest a client may take from TCP connect to a finished TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections accepted and not yet handed to axum, at most (see the module doc).
@@ -52,19 +54,23 @@ struct Handshakes {
     failures: Arc<AtomicU64>,
     /// One permit per pending handshake.
     pending: Arc<Semaphore>,
+    /// Addresses dropped at accept, before their handshake.
+    blocks: Option<Arc<Blocks>>,
 }
 
 impl TlsListener {
-    /// Starts accepting on `tcp`; handshakes use `acceptor` and failures count in `failures`.
+    /// Starts accepting on `tcp`; handshakes use `acceptor` and failures count in `failures`;
+    /// connections from addresses in `blocks` are closed at once, before any handshake.
     /// Stops when `shutdown` is cancelled or the listener is dropped.
     pub fn spawn(
         tcp: TcpListener,
         acceptor: TlsAcceptor,
         shutdown: CancellationToken,
         failures: Arc<AtomicU64>,
+        blocks: Arc<Blocks>,
     ) -> std::io::Result<TlsListener> {
         let limited = (acceptor, MAX_PENDING_HANDSHAKES);
-        TlsListener::spawn_limited(tcp, limited, shutdown, failures)
+        TlsListener::spawn_limited(tcp, limited, shutdown, failures, Some(blocks))
     }
 
     /// [`TlsListener::spawn`] with at most `max_pending` handshakes at once.
@@ -73,6 +79,7 @@ impl TlsListener {
         (acceptor, max_pending): (TlsAcceptor, usize),
         shutdown: CancellationToken,
         failures: Arc<AtomicU64>,
+        blocks: Option<Arc<Blocks>>,
     ) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (sender, ready) = mpsc::channel(READY_BACKLOG);
@@ -82,6 +89,7 @@ impl TlsListener {
             shutdown,
             failures,
             pending: Arc::new(Semaphore::new(max_pending)),
+            blocks,
         };
         tokio::spawn(accept_loop(tcp, handshakes));
         Ok(TlsListener { ready, local })
@@ -123,6 +131,7 @@ async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
             accepted = tcp.accept() => accepted,
         };
         match accepted {
+            Ok((stream, peer)) if handshakes.is_blocked(peer) => drop((stream, slot)),
             Ok((stream, peer)) => {
                 tokio::spawn(handshakes.clone().run(stream, peer, slot));
             }
@@ -136,6 +145,12 @@ async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
 }
 
 impl Handshakes {
+    fn is_blocked(&self, peer: SocketAddr) -> bool {
+        self.blocks
+            .as_ref()
+            .is_some_and(|b| b.is_blocked(peer.ip()))
+    }
+
     /// One connection's handshake, in its own task; `_slot` is held until axum has the
     /// connection or it failed.
     async fn run(self, stream: TcpStream, peer: SocketAddr, _slot: OwnedSemaphorePermit) {
@@ -219,7 +234,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let failures = Arc::new(AtomicU64::new(0));
         let mut listener =
-            TlsListener::spawn_limited(tcp, (acceptor, 1), shutdown.clone(), failures)?;
+            TlsListener::spawn_limited(tcp, (acceptor, 1), shutdown.clone(), failures, None)?;
         let addr = listener.local_addr()?;
         let _drop_guard = shutdown.drop_guard();
         let silent = TcpStream::connect(addr).await?;

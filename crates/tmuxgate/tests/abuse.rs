@@ -1,0 +1,209 @@
+//! Abuse resistance against a real gateway: a flood from one loopback address is limited,
+//! closed with 4429 and then blocked at accept, while a client from another address keeps
+//! being answered; brute-forced logins block their address until an administrator lifts
+//! the block with `tmuxgate block remove`.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::{STEP, TestServer, http_get};
+use tmuxgate_client::protocol::{ErrorCode, Event};
+use tmuxgate_client::{Client, ClientError, ClientOptions};
+
+const FLOODER: &str = "127.0.0.2";
+const NEIGHBOUR: &str = "127.0.0.3";
+
+/// Most requests the flooder sends; the test must end well before.
+const FLOOD_BOUND: usize = 2_000;
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("address")
+}
+
+async fn connect_from(server: &TestServer, from: &str) -> Result<Client, ClientError> {
+    let options = ClientOptions::default().bind(ip(from));
+    Client::connect_with(&server.url(), options).await
+}
+
+/// What one flooding connection saw before it was closed.
+#[derive(Debug, Default)]
+struct Flood {
+    answered: usize,
+    limited: usize,
+    retry_after_ms: Option<u64>,
+    close: Option<u16>,
+}
+
+/// Sends heartbeats as fast as answers come until the connection closes.
+async fn flood(client: &Client, sent: &mut usize) -> Flood {
+    let mut seen = Flood::default();
+    while *sent < FLOOD_BOUND {
+        *sent += 1;
+        let text = format!(r#"{{"type":"heartbeat","id":{sent},"data":{{}}}}"#);
+        if client.send_text(text).await.is_err() {
+            break;
+        }
+        match client.next_raw_response(STEP).await {
+            Ok(body) if body.success => seen.answered += 1,
+            Ok(body) => {
+                assert_eq!(body.error_code, Some(ErrorCode::RateLimited), "{body:?}");
+                seen.limited += 1;
+                seen.retry_after_ms = body.retry_after;
+            }
+            Err(_) => break,
+        }
+    }
+    seen.close = client.wait_closed(STEP).await.ok().map(|(code, _)| code);
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_limited_then_blocked_while_a_neighbour_keeps_working() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limit_requests = 10;
+        c.rate_limit_window = Duration::from_secs(1);
+        c.rate_limit_burst = 10;
+        c.rate_limit_close_after = 5;
+        c.block_violations = 12;
+        c.block_duration = Duration::from_secs(60);
+    })
+    .await;
+    let neighbour = connect_from(&server, NEIGHBOUR).await.expect("neighbour");
+    let mut quiet = Vec::new();
+    for _ in 0..5 {
+        quiet.push(neighbour.heartbeat().await.expect("quiet heartbeat").1);
+    }
+
+    // The neighbour keeps asking, at its quota's pace, while the flood runs.
+    let pacer = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        for _ in 0..8 {
+            latencies.push(
+                neighbour
+                    .heartbeat()
+                    .await
+                    .expect("answered during the flood")
+                    .1,
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        (neighbour, latencies)
+    });
+
+    let started = Instant::now();
+    let mut sent = 0;
+    let first = connect_from(&server, FLOODER)
+        .await
+        .expect("flooder connects");
+    let seen = flood(&first, &mut sent).await;
+    assert!(seen.answered >= 10, "the burst passes: {seen:?}");
+    assert_eq!(
+        seen.limited, 4,
+        "then refusals, until the 5th closes: {seen:?}"
+    );
+    assert!(
+        seen.retry_after_ms
+            .is_some_and(|ms| (1..=1000).contains(&ms)),
+        "{seen:?}"
+    );
+    assert_eq!(seen.close, Some(4429), "{seen:?}");
+
+    // Coming back at once: still over the limit, so more violations, then the block.
+    let mut refused_at_accept = false;
+    for _ in 0..20 {
+        match connect_from(&server, FLOODER).await {
+            Ok(client) => {
+                let again = flood(&client, &mut sent).await;
+                assert_eq!(again.close, Some(4429), "{again:?}");
+            }
+            Err(ClientError::Connect { status: None, .. }) => {
+                refused_at_accept = true;
+                break;
+            }
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    assert!(refused_at_accept, "the flooder is dropped at accept");
+    eprintln!(
+        "flood: {sent} requests, blocked after {:?}",
+        started.elapsed()
+    );
+
+    let (neighbour, during) = pacer.await.expect("pacer");
+    neighbour
+        .heartbeat()
+        .await
+        .expect("the neighbour is still answered");
+    let again = connect_from(&server, NEIGHBOUR)
+        .await
+        .expect("neighbour reconnects");
+    again.heartbeat().await.expect("answered");
+    let max = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "neighbour heartbeat: quiet max {:?}, during the flood max {:?}",
+        max(&quiet),
+        max(&during)
+    );
+
+    let (_, metrics) = http_get(server.health_addr, "/metrics").await;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(value("tmuxgate_blocks_total"), 1);
+    assert!(value("tmuxgate_blocked_connections_total") >= 1);
+    assert!(value("tmuxgate_rate_limited_total") >= 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_input_over_its_byte_budget_is_refused_and_typing_is_not() {
+    let server = TestServer::start_with(|c| {
+        c.input_bytes_per_second = 4 * 1024;
+        c.input_burst_bytes = 64 * 1024;
+        c.rate_limit_requests = 5;
+        c.rate_limit_burst = 5;
+    })
+    .await;
+    let client = server.client().await;
+    let session = client
+        .create_session("budget", 80, 24)
+        .await
+        .expect("create");
+    let request = tmuxgate_client::attach_request(&session.session_id, 80, 24);
+    let channel = client.attach(request).await.expect("attach").channel;
+    // Typing: many small frames, more than the request quota, none refused.
+    for _ in 0..50 {
+        client.send_input(channel, b"x").await.expect("typing");
+    }
+    // A paste within the burst passes whole; a flood past it is dropped with one notice.
+    client
+        .send_input(channel, &[b'p'; 32 * 1024])
+        .await
+        .expect("paste");
+    for _ in 0..8 {
+        client
+            .send_input(channel, &[b'f'; 16 * 1024])
+            .await
+            .expect("flood");
+    }
+    let refused = |e: &Event| matches!(e, Event::InputRefused { .. });
+    let event = client
+        .wait_event(refused, STEP)
+        .await
+        .expect("input-refused");
+    assert!(
+        matches!(
+            event,
+            Event::InputRefused {
+                error_code: ErrorCode::RateLimited,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    client.heartbeat().await.expect("the connection stays open");
+}
