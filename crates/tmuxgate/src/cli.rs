@@ -4,6 +4,7 @@
 //! the TLS certificate). `main.rs` only maps the outcome to an exit code.
 
 mod account;
+mod block;
 mod duration;
 
 use std::io::{IsTerminal, Write};
@@ -23,6 +24,7 @@ use crate::health_probe::{self, HealthUrl};
 use crate::tls::TlsError;
 use crate::{Server, ServerHandle};
 use account::{KeyCommand, UserCommand};
+use block::BlockCommand;
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -63,6 +65,9 @@ enum Command {
     /// Manage the generated JWT signing keys (DATA_DIR/jwt-keys.toml)
     #[command(subcommand)]
     Key(KeyCommand),
+    /// List, add and lift blocks of client addresses on a running gateway (admin token)
+    #[command(subcommand)]
+    Block(BlockCommand),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +134,7 @@ impl Invocation {
             Command::Config(args) => (&args.settings, matches),
             Command::User(user) => (user.settings(), leaf),
             Command::Key(key) => (key.settings(), leaf),
+            Command::Block(block) => (block.settings(), leaf),
         };
         let layers = Layers::from_matches(settings, matches);
         Invocation { command, layers }
@@ -142,6 +148,7 @@ impl Invocation {
             Command::Config(args) => show_config(&self.layers, args.json),
             Command::User(user) => user.run(&self.layers).await,
             Command::Key(key) => key.run(&self.layers).await,
+            Command::Block(block) => block.run(&self.layers).await,
         }
     }
 }

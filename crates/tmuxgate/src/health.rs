@@ -1,5 +1,5 @@
-//! The operator port: `GET /health` (JSON status; 200 when serving, 503 otherwise) and
-//! `GET /metrics` (Prometheus text).
+//! The operator port: `GET /health` (JSON status; 200 when serving, 503 otherwise),
+//! `GET /metrics` (Prometheus text) and the admin API ([`crate::admin`]).
 
 use std::sync::Arc;
 
@@ -16,7 +16,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .with_state(gw)
+        .with_state(gw.clone())
+        .merge(crate::admin::router(gw))
 }
 
 async fn health(State(gw): State<Arc<Gateway>>) -> Response {

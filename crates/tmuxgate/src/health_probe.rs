@@ -72,6 +72,14 @@ impl HealthUrl {
         }
     }
 
+    /// The same host and port with another path (starting with `/`).
+    pub fn with_path(&self, path: &str) -> HealthUrl {
+        HealthUrl {
+            path: path.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// `host:port`, with brackets around an IPv6 literal.
     fn authority(&self) -> String {
         match self.host.contains(':') {
@@ -139,21 +147,50 @@ impl fmt::Display for HealthUrl {
 
 /// GETs `url` and returns whatever status it answers, within `timeout`.
 pub async fn probe(url: &HealthUrl, timeout: Duration) -> Result<Response, ProbeError> {
-    tokio::time::timeout(timeout, fetch(url))
+    send(url, &Request::default(), timeout).await
+}
+
+/// One request beyond a plain GET: the admin API's (`tmuxgate block`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Request<'a> {
+    /// `GET` when `None`.
+    pub method: Option<&'a str>,
+    /// Sent as `Authorization: Bearer`.
+    pub bearer: Option<&'a str>,
+    /// A JSON body.
+    pub json: Option<&'a str>,
+}
+
+/// Sends `request` to `url` and returns whatever status it answers, within `timeout`.
+pub async fn send(
+    url: &HealthUrl,
+    request: &Request<'_>,
+    timeout: Duration,
+) -> Result<Response, ProbeError> {
+    tokio::time::timeout(timeout, fetch(url, request))
         .await
         .unwrap_or(Err(ProbeError::Timeout(timeout)))
 }
 
-async fn fetch(url: &HealthUrl) -> Result<Response, ProbeError> {
+async fn fetch(url: &HealthUrl, req: &Request<'_>) -> Result<Response, ProbeError> {
     let mut stream = TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(ProbeError::Connect)?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tmuxgate-health\r\n\
-         Accept: application/json\r\nConnection: close\r\n\r\n",
+    let mut request = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tmuxgate-health\r\n\
+         Accept: application/json\r\nConnection: close\r\n",
+        req.method.unwrap_or("GET"),
         url.path,
         url.authority()
     );
+    if let Some(token) = req.bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = req.json.unwrap_or_default();
+    if req.json.is_some() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(request.as_bytes()).await?;
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];

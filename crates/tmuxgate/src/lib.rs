@@ -8,6 +8,7 @@
 
 pub mod abuse;
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod backends;
 pub mod cidr;

@@ -8,6 +8,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use common::identity::{AuthServer, password};
 use common::{STEP, TestServer, http_get};
 use tmuxgate_client::protocol::{ErrorCode, Event};
 use tmuxgate_client::{Client, ClientError, ClientOptions};
@@ -206,4 +207,120 @@ async fn terminal_input_over_its_byte_budget_is_refused_and_typing_is_not() {
         "{event:?}"
     );
     client.heartbeat().await.expect("the connection stays open");
+}
+
+/// Runs `tmuxgate block ARGS` against `server`'s health port as the admin `root`.
+async fn block_cli(server: &AuthServer, args: &[&str]) -> (bool, String) {
+    let token = server.token_for("root", Duration::from_secs(600)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token).expect("token file");
+    let url = format!("http://{}", server.server.health_addr);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .arg("block")
+        .args(args)
+        .args(["--url", &url, "--token-file"])
+        .arg(&token_file)
+        .env_remove("TMUXGATE_TOKEN")
+        .output()
+        .await
+        .expect("tmuxgate block runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_forced_logins_are_blocked_until_an_admin_lifts_the_block() {
+    let server = AuthServer::start(&[("alice", "operator"), ("root", "admin")], |c| {
+        c.block_failed_logins = 5;
+    })
+    .await;
+    let mut failures = 0;
+    let mut blocked = false;
+    'attack: for _ in 0..10 {
+        let client = match connect_from(&server.server, FLOODER).await {
+            Ok(client) => client,
+            Err(ClientError::Connect { status: None, .. }) => {
+                blocked = true;
+                break;
+            }
+            Err(other) => panic!("unexpected refusal: {other}"),
+        };
+        for _ in 0..3 {
+            match client.login("alice", "guess-guess-guess").await {
+                Err(ClientError::Server {
+                    code: ErrorCode::Unauthorized,
+                    ..
+                }) => failures += 1,
+                // Blocked meanwhile: open connections get no more guesses either.
+                Err(ClientError::Server {
+                    code: ErrorCode::Forbidden,
+                    ..
+                }) => continue 'attack,
+                Err(ClientError::Closed { .. }) => continue 'attack,
+                other => panic!("a wrong password: {other:?}"),
+            }
+        }
+        let _ = client.wait_closed(STEP).await;
+    }
+    assert!(blocked, "the guesser is dropped at accept");
+    assert_eq!(failures, 5, "blocked at the 5th failure");
+
+    // A neighbour is not affected; the administrator sees and lifts the block.
+    let neighbour = connect_from(&server.server, NEIGHBOUR)
+        .await
+        .expect("neighbour");
+    neighbour
+        .login("alice", &password("alice"))
+        .await
+        .expect("neighbour logs in");
+    let (ok, listed) = block_cli(&server, &["list", "--json"]).await;
+    assert!(
+        ok && listed.contains("\"address\":\"127.0.0.2\""),
+        "{listed}"
+    );
+    assert!(listed.contains("failed logins"), "{listed}");
+    let (ok, removed) = block_cli(&server, &["remove", FLOODER]).await;
+    assert!(ok, "{removed}");
+    let (ok, listed) = block_cli(&server, &["list", "--json"]).await;
+    assert!(ok && !listed.contains("127.0.0.2"), "{listed}");
+
+    let back = connect_from(&server.server, FLOODER)
+        .await
+        .expect("unblocked");
+    back.login("alice", &password("alice"))
+        .await
+        .expect("the right password works");
+
+    // Blocking by hand, and only with an admin's token.
+    let (ok, added) = block_cli(&server, &["add", "127.0.0.4", "--duration", "1m"]).await;
+    assert!(ok, "{added}");
+    assert!(
+        connect_from(&server.server, "127.0.0.4").await.is_err(),
+        "blocked by hand"
+    );
+    let alice = server.token_for("alice", Duration::from_secs(600)).await;
+    let (status, _) = admin_get(&server, Some(&alice)).await;
+    assert_eq!(status, 403, "an operator is not an administrator");
+    let (status, _) = admin_get(&server, None).await;
+    assert_eq!(status, 401);
+}
+
+/// `GET /admin/blocks` with `token`, answered status and body.
+async fn admin_get(server: &AuthServer, token: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tcp = tokio::net::TcpStream::connect(server.server.health_addr)
+        .await
+        .expect("health port");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("GET /admin/blocks HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.expect("read");
+    let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
 }

@@ -115,6 +115,10 @@ impl Conn {
                 "this connection is already authenticated",
             ));
         };
+        // Blocked while this connection was open (its own failures, maybe): no more guesses.
+        if self.gw.abuse.blocks.is_blocked(self.peer) {
+            return Err(WireError::new(ErrorCode::Forbidden, "address blocked"));
+        }
         if let Err(wait) = self.gw.abuse.check_login(self.peer) {
             return Err(WireError::rate_limited("too many login attempts", wait));
         }
