@@ -93,7 +93,8 @@ pub struct Stats {
     pub connections: AtomicU64,
     /// Connections accepted since start.
     pub connections_total: AtomicU64,
-    /// Upgrades refused because of `MAX_CONNECTIONS`.
+    /// Connections refused at `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_IP` or
+    /// `MAX_CONNECTIONS_PER_USER`.
     pub connections_refused: AtomicU64,
     /// Upgrades refused with 403 because of their `Origin` (see [`crate::origin`]).
     pub connections_forbidden: AtomicU64,
@@ -234,7 +235,7 @@ impl Stats {
         gauge(
             &mut out,
             "tmuxgate_connections_refused_total",
-            "Upgrades refused at MAX_CONNECTIONS.",
+            "Connections refused at MAX_CONNECTIONS (HTTP 503) or a per-address or per-user cap (close 1013).",
             "counter",
             load(&self.connections_refused),
         );

@@ -100,10 +100,8 @@ async fn a_flood_is_limited_then_blocked_while_a_neighbour_keeps_working() {
         .expect("flooder connects");
     let seen = flood(&first, &mut sent).await;
     assert!(seen.answered >= 10, "the burst passes: {seen:?}");
-    assert_eq!(
-        seen.limited, 4,
-        "then refusals, until the 5th closes: {seen:?}"
-    );
+    // Refusals until the 5th in a row closes (more if a slow machine let one through).
+    assert!(seen.limited >= 4, "{seen:?}");
     assert!(
         seen.retry_after_ms
             .is_some_and(|ms| (1..=1000).contains(&ms)),
@@ -323,4 +321,78 @@ async fn admin_get(server: &AuthServer, token: Option<&str>) -> (u16, String) {
     tcp.read_to_string(&mut answer).await.expect("read");
     let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_and_per_user_and_sessions_per_user_are_capped() {
+    let server = AuthServer::start(&[("alice", "operator"), ("bob", "operator")], |c| {
+        c.max_connections_per_ip = 3;
+        c.max_connections_per_user = 2;
+        c.max_sessions_per_user = 1;
+    })
+    .await;
+    // Per user: the third of alice's connections closes with 1013, bob's still work.
+    let token = server.token_for("alice", Duration::from_secs(600)).await;
+    let with_token = || ClientOptions::default().token(&token).bind(ip(NEIGHBOUR));
+    let url = server.server.url();
+    let first = Client::connect_with(&url, with_token())
+        .await
+        .expect("first");
+    let second = Client::connect_with(&url, with_token())
+        .await
+        .expect("second");
+    // Answered: both are counted (a connection is counted when its task starts).
+    first.heartbeat().await.expect("first counted");
+    second.heartbeat().await.expect("second counted");
+    let third = Client::connect_with(&url, with_token())
+        .await
+        .expect("upgraded");
+    let (code, reason) = third.wait_closed(STEP).await.expect("closed");
+    assert_eq!(
+        (code, reason.as_str()),
+        (1013, "too many connections for this user")
+    );
+    // The refused one is not counted: the address has two open, so one more fits.
+    let bob = connect_from(&server.server, NEIGHBOUR).await.expect("bob");
+    bob.login("bob", &password("bob"))
+        .await
+        .expect("bob logs in");
+    // Per address: a fourth from the address closes with 1013.
+    let fourth = connect_from(&server.server, NEIGHBOUR)
+        .await
+        .expect("upgraded");
+    let (code, _) = fourth.wait_closed(STEP).await.expect("closed");
+    assert_eq!(code, 1013);
+    // A connection that ends gives its place back (counted down before the status is).
+    second.close().await.expect("close");
+    let handle = server.server.handle.clone();
+    let open = move || handle.status().connections;
+    common::eventually("two connections open", || (open() == 2).then_some(())).await;
+    let again = Client::connect_with(&url, with_token())
+        .await
+        .expect("upgraded");
+    again
+        .heartbeat()
+        .await
+        .expect("the closed connection's place is free again");
+
+    // Sessions per user.
+    first
+        .create_session("one", 80, 24)
+        .await
+        .expect("first session");
+    let second_session = first.create_session("two", 80, 24).await;
+    assert!(
+        matches!(
+            second_session,
+            Err(ClientError::Server {
+                code: ErrorCode::Conflict,
+                ..
+            })
+        ),
+        "{second_session:?}"
+    );
+    bob.create_session("three", 80, 24)
+        .await
+        .expect("bob's own cap");
 }

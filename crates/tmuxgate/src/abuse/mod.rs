@@ -15,6 +15,7 @@
 //! Every refusal counts as a violation towards blocking the address.
 
 pub mod blocks;
+pub mod caps;
 pub mod gcra;
 pub mod keyed;
 
@@ -90,6 +91,12 @@ pub struct Abuse {
     allowlist: Arc<[Cidr]>,
     /// Blocked addresses.
     pub blocks: Arc<Blocks>,
+    /// Open connections per client address (`MAX_CONNECTIONS_PER_IP`).
+    per_client: caps::Counts<ClientKey>,
+    /// Open authenticated connections per user (`MAX_CONNECTIONS_PER_USER`).
+    per_user: caps::Counts<String>,
+    /// `MAX_SESSIONS_PER_USER`; 0: no cap.
+    pub max_sessions_per_user: u32,
     /// Counters.
     pub counters: Arc<AbuseCounters>,
     epoch: Instant,
@@ -121,6 +128,9 @@ impl Abuse {
             ),
             close_after: config.rate_limit_close_after,
             blocks: Arc::new(Blocks::new(config, allowlist.clone(), counters.clone())),
+            per_client: caps::Counts::new(config.max_connections_per_ip),
+            per_user: caps::Counts::new(config.max_connections_per_user),
+            max_sessions_per_user: config.max_sessions_per_user,
             allowlist,
             counters,
             epoch: Instant::now(),
@@ -192,6 +202,31 @@ impl Abuse {
             tracing::info!(target: "audit", event = "RATE_LIMITED", %client, limit = ?what,
                 retry_after_ms = wait.as_millis() as u64, violations = seen, "over a rate limit");
         }
+    }
+
+    /// Counts a connection of `client` under `MAX_CONNECTIONS_PER_IP` (allowlisted
+    /// addresses are not counted); `false`: at the cap. End it with
+    /// [`Abuse::connection_closed`].
+    pub fn connection_opened(&self, client: IpAddr) -> bool {
+        self.is_allowlisted(client) || self.per_client.try_add(&ClientKey::of(client))
+    }
+
+    /// Uncounts a connection that [`Abuse::connection_opened`] admitted.
+    pub fn connection_closed(&self, client: IpAddr) {
+        if !self.is_allowlisted(client) {
+            self.per_client.remove(&ClientKey::of(client));
+        }
+    }
+
+    /// Counts an authenticated connection of `user` under `MAX_CONNECTIONS_PER_USER`;
+    /// `false`: at the cap. End it with [`Abuse::user_left`].
+    pub fn user_joined(&self, user: &str) -> bool {
+        self.per_user.try_add(&user.to_owned())
+    }
+
+    /// Uncounts a connection that [`Abuse::user_joined`] admitted.
+    pub fn user_left(&self, user: &str) {
+        self.per_user.remove(&user.to_owned());
     }
 
     /// Forgets idle limiter keys; run now and then so quiet limiters give memory back.

@@ -76,6 +76,12 @@ pub struct Config {
     pub input_burst_bytes: usize,
     /// `ABUSE_ALLOWLIST`: client networks never rate-limited by address nor blocked.
     pub abuse_allowlist: Vec<Cidr>,
+    /// `MAX_CONNECTIONS_PER_IP`: open WebSocket connections per client address; 0: no cap.
+    pub max_connections_per_ip: u32,
+    /// `MAX_CONNECTIONS_PER_USER`: open authenticated connections per user; 0: no cap.
+    pub max_connections_per_user: u32,
+    /// `MAX_SESSIONS_PER_USER`: sessions a user may own; 0: no cap.
+    pub max_sessions_per_user: u32,
     /// `BLOCK_FAILED_LOGINS`: failed logins from one address within `BLOCK_WINDOW` that
     /// block it; 0: never.
     pub block_failed_logins: u32,
@@ -259,6 +265,9 @@ impl Default for Config {
             input_bytes_per_second: 256 * 1024,
             input_burst_bytes: 4 * 1024 * 1024,
             abuse_allowlist: Vec::new(),
+            max_connections_per_ip: 256,
+            max_connections_per_user: 64,
+            max_sessions_per_user: 64,
             block_failed_logins: 10,
             block_violations: 50,
             block_window: Duration::from_secs(600),

@@ -102,6 +102,12 @@ settings! {
     /// Client networks never limited by address nor blocked (comma-separated CIDRs)
     #[arg(value_parser = super::validate::parse_trusted_proxies)]
     abuse_allowlist: Networks = "ABUSE_ALLOWLIST", "abuse-allowlist";
+    /// Open WebSocket connections per client address (0: no cap)
+    max_connections_per_ip: u32 = "MAX_CONNECTIONS_PER_IP", "max-connections-per-ip";
+    /// Open authenticated connections per user (0: no cap)
+    max_connections_per_user: u32 = "MAX_CONNECTIONS_PER_USER", "max-connections-per-user";
+    /// Sessions one user may own (0: no cap)
+    max_sessions_per_user: u32 = "MAX_SESSIONS_PER_USER", "max-sessions-per-user";
     /// Failed logins from one address within BLOCK_WINDOW that block it (0: never)
     block_failed_logins: u32 = "BLOCK_FAILED_LOGINS", "block-failed-logins";
     /// Rate-limit, protocol and Origin violations within BLOCK_WINDOW that block (0: never)

@@ -124,6 +124,10 @@ impl Conn {
         }
         match login(&auth, req).await {
             Ok((identity, token)) => {
+                if !self.gw.abuse.user_joined(identity.user.as_str()) {
+                    let message = "too many connections for this user (MAX_CONNECTIONS_PER_USER)";
+                    return Err(WireError::new(ErrorCode::Unavailable, message));
+                }
                 tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
                     role = %identity.role, client = %self.peer, via = "auth", "authenticated");
                 let reply = AuthReply {

@@ -93,6 +93,12 @@ pub struct Admitted {
 
 /// Runs a connection until it closes.
 pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
+    // Counted here, where the connection's end is certain, and uncounted below.
+    if !gw.abuse.connection_opened(admitted.peer) {
+        gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+        let reason = "too many connections from this address";
+        return close(&mut ws, CloseCode::TryAgainLater, reason).await;
+    }
     gw.stats.connections.fetch_add(1, Ordering::Relaxed);
     gw.stats.connections_total.fetch_add(1, Ordering::Relaxed);
     let (who, auth_deadline) = match admitted.principal {
@@ -123,18 +129,28 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         limited_in_row: 0,
         input_refusing: false,
     };
-    if let Err(Close(code, reason)) = conn.run(&mut ws, admitted.changes).await {
+    let joined = conn
+        .user_name()
+        .is_none_or(|user| gw.abuse.user_joined(user));
+    let ended = match joined {
+        true => conn.run(&mut ws, admitted.changes).await,
+        false => {
+            gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            let reason = "too many connections for this user";
+            Err(Close(CloseCode::TryAgainLater, reason))
+        }
+    };
+    if let Err(Close(code, reason)) = ended {
         tracing::debug!(code = code.code(), reason, "closing connection");
         if code.is_violation() {
             gw.abuse.blocks.record(conn.peer, Offense::Protocol);
         }
-        let frame = CloseFrame {
-            code: code.code(),
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(Message::Close(Some(frame))))
-            .await;
+        close(&mut ws, code, reason).await;
     }
+    if joined && let Some(user) = conn.user_name() {
+        gw.abuse.user_left(user);
+    }
+    gw.abuse.connection_closed(conn.peer);
     drop(conn);
     drop(admitted.permit);
     gw.stats.connections.fetch_sub(1, Ordering::Relaxed);
@@ -142,8 +158,13 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
 
 /// Closes a connection whose token was refused at the upgrade with 4401 and `reason`.
 pub async fn refuse(mut ws: WebSocket, reason: &'static str) {
+    close(&mut ws, CloseCode::Unauthorized, reason).await;
+}
+
+/// Sends a close frame, waiting at most a second for a client that does not read.
+async fn close(ws: &mut WebSocket, code: CloseCode, reason: &'static str) {
     let frame = CloseFrame {
-        code: CloseCode::Unauthorized.code(),
+        code: code.code(),
         reason: reason.into(),
     };
     let _ =

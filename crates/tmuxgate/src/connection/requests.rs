@@ -118,7 +118,7 @@ impl Conn {
     }
 
     /// The user whose request quota this connection spends; `None`: its address's.
-    fn user_name(&self) -> Option<&str> {
+    pub(super) fn user_name(&self) -> Option<&str> {
         match &self.who {
             Who::Known(Principal::User(identity, _)) => Some(identity.user.as_str()),
             _ => None,
@@ -169,6 +169,17 @@ impl Conn {
     async fn create(&mut self, req: SessionCreate) -> Outcome {
         self.require(Permission::SessionCreate)?;
         let owner = self.principal()?.user().map(str::to_owned);
+        let max = self.gw.abuse.max_sessions_per_user;
+        if let Some(owner) = &owner
+            && max > 0
+        {
+            let owned = self.gw.sessions.list().into_iter();
+            let owned = owned.filter(|s| s.owner.as_deref() == Some(owner)).count();
+            if owned >= max as usize {
+                let message = format!("at most {max} sessions per user (MAX_SESSIONS_PER_USER)");
+                return Err(WireError::new(ErrorCode::Conflict, message));
+            }
+        }
         let t0 = Instant::now();
         let (info, backend) = self
             .gw

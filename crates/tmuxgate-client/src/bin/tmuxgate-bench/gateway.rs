@@ -240,7 +240,7 @@ async fn server_pids(tmux_bin: &str, sockets: &[PathBuf]) -> Vec<u32> {
 
 /// The gateway's command line: every setting it needs in the environment, loopback only,
 /// free ports, authentication on with the run's own `DATA_DIR`, JSON logs with only
-/// warnings and the listening line, rate limits out of the way.
+/// warnings and the listening line, rate limits and per-user caps out of the way.
 fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
     let mut cmd = Command::new(&spec.bin);
     cmd.arg("start")
@@ -264,7 +264,9 @@ fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
         .env("RATE_LIMIT_REQUESTS", "1000000000")
         .env("RATE_LIMIT_BURST", "1000000")
         .env("INPUT_BYTES_PER_SECOND", "1073741824")
-        .env("INPUT_BURST_BYTES", "1073741824");
+        .env("INPUT_BURST_BYTES", "1073741824")
+        .env("MAX_CONNECTIONS_PER_USER", "0")
+        .env("MAX_SESSIONS_PER_USER", "0");
     if let Some(backends) = spec.backends {
         cmd.env("BACKEND_POOL_SIZE", backends.to_string());
     }
