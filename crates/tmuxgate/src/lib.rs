@@ -19,6 +19,7 @@ pub mod error;
 pub mod forwarded;
 pub mod health;
 pub mod health_probe;
+pub mod http;
 pub mod metrics;
 pub mod origin;
 pub mod security;

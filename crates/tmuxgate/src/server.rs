@@ -42,7 +42,7 @@ use tokio_util::task::TaskTracker;
 use crate::abuse::{Abuse, Offense};
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
-use crate::forwarded::{PeerAddr, TrustedProxies, WithPeers};
+use crate::forwarded::{TrustedProxies, WithPeers};
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
 use crate::security::{Authenticator, FirstStart};
@@ -454,7 +454,7 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
             }
         });
         let blocks = gw.abuse.blocks.clone();
-        return serve_on(WithPeers(listener, Some(blocks)), app, shutdown).await;
+        return serve_on(WithPeers(listener, Some(blocks)), app, &gw).await;
     };
     let failures = tls.counters().handshake_failures.clone();
     let blocks = gw.abuse.blocks.clone();
@@ -463,21 +463,17 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
     let interval = gw.config.tls_reload_interval;
     tokio::spawn(crate::tls::reload::watch(tls, interval, shutdown.clone()));
     let app = app.layer(axum::middleware::map_response(crate::web::with_hsts));
-    serve_on(WithPeers(listener, None), app, shutdown).await
+    serve_on(WithPeers(listener, None), app, &gw).await
 }
 
-async fn serve_on<L>(
-    listener: WithPeers<L>,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()>
+async fn serve_on<L>(listener: WithPeers<L>, app: Router, gw: &Gateway) -> std::io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
 {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<PeerAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    let limits = crate::http::HeaderLimits {
+        timeout: gw.config.http_header_timeout,
+        max_bytes: gw.config.max_header_bytes,
+    };
+    crate::http::serve(listener, app, limits, gw.shutdown.clone()).await;
+    Ok(())
 }

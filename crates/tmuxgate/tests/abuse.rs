@@ -396,3 +396,57 @@ async fn connections_per_address_and_per_user_and_sessions_per_user_are_capped()
         .await
         .expect("bob's own cap");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let deadline = Duration::from_secs(1);
+    let server = TestServer::start_with(|c| c.http_header_timeout = deadline).await;
+    let tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = tcp.into_split();
+    let started = Instant::now();
+    // The gateway's end of the connection is the event awaited: EOF (or a reset).
+    let closed = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink).await;
+        started.elapsed()
+    });
+    // A header byte every 100 ms, for at most 10 s: the request never completes.
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}",
+        "a".repeat(100)
+    );
+    for byte in request.bytes() {
+        if closed.is_finished() || writer.write_all(&[byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = closed.await.expect("reader");
+    eprintln!("slowloris closed after {after:?} (deadline {deadline:?})");
+    assert!(
+        after >= deadline && after < deadline * 3,
+        "closed after {after:?}"
+    );
+
+    // Headers beyond MAX_HEADER_BYTES (16 KiB) are refused; a normal request is served.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = tcp.write_all(big.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    let (status, _) = http_get(server.addr, "/").await;
+    assert_eq!(status, 200);
+}

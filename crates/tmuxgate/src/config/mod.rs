@@ -82,6 +82,10 @@ pub struct Config {
     pub max_connections_per_user: u32,
     /// `MAX_SESSIONS_PER_USER`: sessions a user may own; 0: no cap.
     pub max_sessions_per_user: u32,
+    /// `HTTP_HEADER_TIMEOUT`: time a client has to send a request's headers.
+    pub http_header_timeout: Duration,
+    /// `MAX_HEADER_BYTES`: a request's line and headers, at most.
+    pub max_header_bytes: usize,
     /// `BLOCK_FAILED_LOGINS`: failed logins from one address within `BLOCK_WINDOW` that
     /// block it; 0: never.
     pub block_failed_logins: u32,
@@ -268,6 +272,8 @@ impl Default for Config {
             max_connections_per_ip: 256,
             max_connections_per_user: 64,
             max_sessions_per_user: 64,
+            http_header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
             block_failed_logins: 10,
             block_violations: 50,
             block_window: Duration::from_secs(600),

@@ -108,6 +108,10 @@ settings! {
     max_connections_per_user: u32 = "MAX_CONNECTIONS_PER_USER", "max-connections-per-user";
     /// Sessions one user may own (0: no cap)
     max_sessions_per_user: u32 = "MAX_SESSIONS_PER_USER", "max-sessions-per-user";
+    /// Time a client has to send a request's headers, in ms (1 s-5 min)
+    http_header_timeout: u64 = "HTTP_HEADER_TIMEOUT", "http-header-timeout";
+    /// A request's line and headers, at most, in bytes (8 KiB-1 MiB)
+    max_header_bytes: usize = "MAX_HEADER_BYTES", "max-header-bytes";
     /// Failed logins from one address within BLOCK_WINDOW that block it (0: never)
     block_failed_logins: u32 = "BLOCK_FAILED_LOGINS", "block-failed-logins";
     /// Rate-limit, protocol and Origin violations within BLOCK_WINDOW that block (0: never)

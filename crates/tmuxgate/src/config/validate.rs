@@ -94,7 +94,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 24] {
+    fn bounds(&self) -> [Bound; 26] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -202,6 +202,18 @@ impl Config {
                 "INPUT_BURST_BYTES",
                 count(self.input_burst_bytes),
                 bytes(KIB..=1024 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "HTTP_HEADER_TIMEOUT",
+                ms(self.http_header_timeout),
+                1_000..=300_000,
+                " ms",
+            ),
+            Bound(
+                "MAX_HEADER_BYTES",
+                count(self.max_header_bytes),
+                bytes(8 * KIB..=MIB),
                 " bytes",
             ),
             Bound(
