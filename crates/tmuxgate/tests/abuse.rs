@@ -450,3 +450,40 @@ async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refus
     let (status, _) = http_get(server.addr, "/").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_can_have_its_own_request_quota() {
+    let server = AuthServer::start(&[("alice", "operator"), ("root", "admin")], |c| {
+        c.rate_limit_requests = 5;
+        c.rate_limit_burst = 5;
+        c.rate_limit_window = Duration::from_secs(60);
+        c.rate_limit_roles = vec!["admin=100".into()];
+    })
+    .await;
+    let count_answered = |client: Client| async move {
+        let mut answered = 0;
+        for _ in 0..30 {
+            match client.heartbeat().await {
+                Ok(_) => answered += 1,
+                Err(ClientError::Server {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) => break,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        answered
+    };
+    let alice = server.client_as("alice").await;
+    assert_eq!(
+        count_answered(alice).await,
+        5,
+        "RATE_LIMIT_BURST for operators"
+    );
+    let root = server.client_as("root").await;
+    assert_eq!(
+        count_answered(root).await,
+        30,
+        "admins' burst scales to 100"
+    );
+}

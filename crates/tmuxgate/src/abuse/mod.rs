@@ -19,6 +19,7 @@ pub mod caps;
 pub mod gcra;
 pub mod keyed;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +86,8 @@ pub struct Abuse {
     logins: Option<KeyedLimiter<ClientKey>>,
     requests_by_client: KeyedLimiter<ClientKey>,
     requests_by_user: KeyedLimiter<String>,
+    /// `RATE_LIMIT_ROLES`: the users of these roles have their own quota.
+    requests_by_role: HashMap<String, KeyedLimiter<String>>,
     input: Quota,
     /// Refused requests in a row that close a connection with 4429.
     pub close_after: u32,
@@ -117,11 +120,23 @@ impl Abuse {
             config.rate_limit_burst.into(),
         );
         let allowlist: Arc<[Cidr]> = config.abuse_allowlist.clone().into();
+        let burst = u64::from(config.rate_limit_burst);
+        let requests_by_role = config
+            .role_rate_limits()
+            .map(|(role, count)| {
+                // The burst scales with the role's quota.
+                let default = u64::from(config.rate_limit_requests.max(1));
+                let burst = (burst * u64::from(count) / default).max(1);
+                let quota = Quota::new(count.into(), config.rate_limit_window, burst);
+                (role.to_owned(), KeyedLimiter::new(quota, DEFAULT_CAPACITY))
+            })
+            .collect();
         Abuse {
             connects: per_minute(config.connect_rate_limit),
             logins: per_minute(config.auth_rate_limit),
             requests_by_client: KeyedLimiter::new(requests, DEFAULT_CAPACITY),
             requests_by_user: KeyedLimiter::new(requests, DEFAULT_CAPACITY),
+            requests_by_role,
             input: Quota::bytes(
                 config.input_bytes_per_second as u64,
                 config.input_burst_bytes as u64,
@@ -153,10 +168,17 @@ impl Abuse {
         self.by_client(self.logins.as_ref(), client, Limited::Login)
     }
 
-    /// A request from `user`, or from `client` when there is no user yet.
-    pub fn check_request(&self, user: Option<&str>, client: IpAddr) -> Result<(), Duration> {
+    /// A request from `user` (name, role), or from `client` when there is no user yet.
+    pub fn check_request(
+        &self,
+        user: Option<(&str, &str)>,
+        client: IpAddr,
+    ) -> Result<(), Duration> {
         let verdict = match user {
-            Some(user) => self.requests_by_user.check(user),
+            Some((user, role)) => match self.requests_by_role.get(role) {
+                Some(limiter) => limiter.check(user),
+                None => self.requests_by_user.check(user),
+            },
             None if self.is_allowlisted(client) => Ok(()),
             None => self.requests_by_client.check(&ClientKey::of(client)),
         };
@@ -236,6 +258,7 @@ impl Abuse {
         }
         self.requests_by_client.prune();
         self.requests_by_user.prune();
+        self.requests_by_role.values().for_each(KeyedLimiter::prune);
         self.blocks.prune();
     }
 }

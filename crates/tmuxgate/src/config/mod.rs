@@ -63,6 +63,9 @@ pub struct Config {
     pub rate_limit_window: Duration,
     /// `RATE_LIMIT_BURST`: requests allowed at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// `RATE_LIMIT_ROLES`: `role=N` entries: users of that role get N requests per
+    /// `RATE_LIMIT_WINDOW` instead of `RATE_LIMIT_REQUESTS`.
+    pub rate_limit_roles: Vec<String>,
     /// `RATE_LIMIT_CLOSE_AFTER`: refused requests in a row that close the connection (4429).
     pub rate_limit_close_after: u32,
     /// `CONNECT_RATE_LIMIT`: WebSocket upgrades per client address per minute; 0: no limit.
@@ -263,6 +266,7 @@ impl Default for Config {
             rate_limit_requests: 100,
             rate_limit_window: Duration::from_secs(60),
             rate_limit_burst: 50,
+            rate_limit_roles: Vec::new(),
             rate_limit_close_after: 20,
             connect_rate_limit: 600,
             auth_rate_limit: 20,
@@ -347,6 +351,14 @@ impl Config {
             abuse_allowlist: "127.0.0.1/32".parse().into_iter().collect(),
             ..Config::default()
         }
+    }
+
+    /// `RATE_LIMIT_ROLES` as (role, requests per window); a malformed entry is refused by
+    /// [`Config::validate`], and skipped here.
+    pub fn role_rate_limits(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.rate_limit_roles
+            .iter()
+            .filter_map(|entry| validate::role_rate_limit(entry).ok())
     }
 
     /// Address of the WebSocket listener.

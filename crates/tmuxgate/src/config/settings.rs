@@ -89,6 +89,8 @@ settings! {
     rate_limit_window: u64 = "RATE_LIMIT_WINDOW", "rate-limit-window";
     /// Requests allowed at once before the rate applies
     rate_limit_burst: u32 = "RATE_LIMIT_BURST", "rate-limit-burst";
+    /// Requests per window for roles: admin=1000,viewer=50 (others: RATE_LIMIT_REQUESTS)
+    rate_limit_roles: String = "RATE_LIMIT_ROLES", "rate-limit-roles";
     /// Refused requests in a row that close the connection with 4429
     rate_limit_close_after: u32 = "RATE_LIMIT_CLOSE_AFTER", "rate-limit-close-after";
     /// WebSocket upgrades per client address per minute (0: no limit)

@@ -232,6 +232,11 @@ impl Config {
     }
 
     fn check_relations(&self) -> Result<(), ConfigError> {
+        for entry in &self.rate_limit_roles {
+            if let Err(reason) = role_rate_limit(entry) {
+                return invalid("RATE_LIMIT_ROLES", entry, reason);
+            }
+        }
         if self.snapshot_history_lines > self.history_limit {
             let reason = format!("must not exceed HISTORY_LIMIT ({})", self.history_limit);
             return invalid(
@@ -347,6 +352,20 @@ fn check_range(
     invalid(variable, value, reason)
 }
 
+/// One `RATE_LIMIT_ROLES` entry, `role=N` with N ≥ 1.
+pub(super) fn role_rate_limit(entry: &str) -> Result<(&str, u32), String> {
+    let (role, count) = entry
+        .split_once('=')
+        .ok_or_else(|| "expected role=requests".to_owned())?;
+    let role = role.trim();
+    role.parse::<crate::security::RoleName>()
+        .map_err(|e| format!("{role}: {e}"))?;
+    match count.trim().parse::<u32>() {
+        Ok(count) if count >= 1 => Ok((role, count)),
+        _ => Err(format!("{role}: requests must be a whole number ≥ 1")),
+    }
+}
+
 pub(super) fn invalid(
     variable: &'static str,
     value: impl ToString,
@@ -415,6 +434,17 @@ mod tests {
 
     /// Expected `VARIABLE=value` prefix and the change that should produce it.
     type Case = (&'static str, fn(&mut Config));
+
+    #[test]
+    fn role_rate_limits_are_role_equals_a_positive_count() {
+        let roles = |entries: &[&str]| {
+            error(|c| c.rate_limit_roles = entries.iter().map(|e| e.to_string()).collect())
+        };
+        assert_eq!(roles(&["admin=1000", "viewer=5"]), "");
+        assert!(roles(&["admin"]).contains("expected role=requests"));
+        assert!(roles(&["admin=0"]).contains("≥ 1"));
+        assert!(roles(&["Bad Role=5"]).starts_with("invalid RATE_LIMIT_ROLES=Bad Role=5"));
+    }
 
     #[test]
     fn every_numeric_bound_is_enforced() {

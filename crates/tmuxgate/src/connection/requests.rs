@@ -38,7 +38,7 @@ impl Conn {
     pub(super) async fn on_text(&mut self, ws: &mut WebSocket, text: &str) -> Result<(), Close> {
         let started = Instant::now();
         let decoded = decode_request(text);
-        if let Err(wait) = self.gw.abuse.check_request(self.user_name(), self.peer) {
+        if let Err(wait) = self.gw.abuse.check_request(self.user_and_role(), self.peer) {
             let id = match &decoded {
                 Ok(incoming) => incoming.id.clone(),
                 Err(e) => e.id.clone(),
@@ -117,10 +117,18 @@ impl Conn {
         self.respond(ws, response).await
     }
 
-    /// The user whose request quota this connection spends; `None`: its address's.
+    /// The user this connection acts for, if any.
     pub(super) fn user_name(&self) -> Option<&str> {
+        self.user_and_role().map(|(user, _)| user)
+    }
+
+    /// The user (and role) whose request quota this connection spends; `None`: its
+    /// address's.
+    fn user_and_role(&self) -> Option<(&str, &str)> {
         match &self.who {
-            Who::Known(Principal::User(identity, _)) => Some(identity.user.as_str()),
+            Who::Known(Principal::User(identity, _)) => {
+                Some((identity.user.as_str(), identity.role.as_str()))
+            }
             _ => None,
         }
     }
