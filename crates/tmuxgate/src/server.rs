@@ -403,6 +403,8 @@ impl Gateway {
     /// rate of upgrades or logins.
     pub(crate) fn admit_client(&self, client: IpAddr, what: AdmitAs) -> Result<(), Refused> {
         if self.abuse.blocks.is_blocked(client) {
+            tracing::info!(target: "audit", event = "CONNECTION_REFUSED", %client,
+                reason = "address blocked", "request from a blocked address");
             return Err(Refused::Blocked);
         }
         let verdict = match what {

@@ -82,6 +82,8 @@ async fn accept(
         gw.stats
             .connections_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(target: "audit", event = "CONNECTION_REFUSED", %client,
+            reason = "MAX_CONNECTIONS", "upgrade refused");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
     // Before the token is checked: a revocation from now on reaches the connection.

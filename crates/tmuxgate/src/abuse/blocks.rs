@@ -105,7 +105,8 @@ impl Blocks {
     }
 
     /// Notes `offense` by `ip`; blocks it when a threshold is reached. Returns how many
-    /// offenses of that kind `ip` has in the current window (0 when allowlisted).
+    /// offenses of that kind `ip` has in the current window (0 when allowlisted, or not
+    /// tracked because [`CAPACITY`] addresses are).
     pub fn record(&self, ip: IpAddr, offense: Offense) -> u32 {
         let ip = ip.to_canonical();
         if self.allowlist.iter().any(|net| net.contains(ip)) {
@@ -117,7 +118,9 @@ impl Blocks {
         if records.len() >= CAPACITY && !records.contains_key(&key) {
             self.sweep(&mut records, now);
             if records.len() >= CAPACITY {
-                return 1;
+                // Not tracked: counted nowhere, and not logged (a flood of new addresses
+                // would otherwise log each).
+                return 0;
             }
         }
         let record = records.entry(key).or_insert_with(|| Record {

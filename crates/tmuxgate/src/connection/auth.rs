@@ -125,6 +125,9 @@ impl Conn {
         match login(&auth, req).await {
             Ok((identity, token)) => {
                 if !self.gw.abuse.user_joined(identity.user.as_str()) {
+                    tracing::info!(target: "audit", event = "CONNECTION_REFUSED",
+                        client = %self.peer, user = %identity.user,
+                        reason = "MAX_CONNECTIONS_PER_USER", "authentication refused");
                     let message = "too many connections for this user (MAX_CONNECTIONS_PER_USER)";
                     return Err(WireError::new(ErrorCode::Unavailable, message));
                 }

@@ -96,6 +96,8 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
     // Counted here, where the connection's end is certain, and uncounted below.
     if !gw.abuse.connection_opened(admitted.peer) {
         gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(target: "audit", event = "CONNECTION_REFUSED", client = %admitted.peer,
+            reason = "MAX_CONNECTIONS_PER_IP", "connection refused");
         let reason = "too many connections from this address";
         return close(&mut ws, CloseCode::TryAgainLater, reason).await;
     }
@@ -136,6 +138,9 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         true => conn.run(&mut ws, admitted.changes).await,
         false => {
             gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(target: "audit", event = "CONNECTION_REFUSED", client = %conn.peer,
+                user = conn.user_name().unwrap_or_default(), reason = "MAX_CONNECTIONS_PER_USER",
+                "connection refused");
             let reason = "too many connections for this user";
             Err(Close(CloseCode::TryAgainLater, reason))
         }
