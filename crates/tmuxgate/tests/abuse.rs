@@ -426,8 +426,10 @@ async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refus
     }
     let after = closed.await.expect("reader");
     eprintln!("slowloris closed after {after:?} (deadline {deadline:?})");
+    // Not before the deadline, and long before the 14 s the request would take to finish
+    // (the upper bound leaves room for a loaded CI machine; it is not a latency figure).
     assert!(
-        after >= deadline && after < deadline * 3,
+        after >= deadline && after < deadline * 8,
         "closed after {after:?}"
     );
 
