@@ -4,6 +4,7 @@
 //! permission; with authentication off there are no identities, so the API answers 404.
 //! `tmuxgate block` is its command-line client.
 
+use crate::audit::{EventKind, Record};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,8 +121,10 @@ async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
         error(StatusCode::UNAUTHORIZED, &message)
     })?;
     if !auth.allows(&identity, Permission::Admin) {
-        tracing::info!(target: "audit", event = "PERMISSION_DENIED", user = %identity.user,
-            what = "admin API", "not an administrator");
+        let record = Record::new(EventKind::PermissionDenied, None)
+            .user(identity.user.as_str())
+            .permission("admin");
+        gw.audit.record(record);
         return Err(error(
             StatusCode::FORBIDDEN,
             "the admin permission is needed",

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tmuxgate_protocol::request::Auth;
 
+use crate::audit::{EventKind, Record};
 use crate::forwarded::PeerAddr;
 use crate::origin::Scheme;
 use crate::security::transport::{self, COOKIE_NAME, Presented, SECURE_COOKIE_NAME};
@@ -86,16 +87,21 @@ async fn login(
     };
     match outcome {
         Ok((identity, token)) => {
-            tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
-                role = %identity.role, %client, via = "http", "logged in");
+            let record = Record::new(EventKind::AuthSuccess, Some(client))
+                .user(identity.user.as_str())
+                .role(identity.role.as_str())
+                .transport("http");
+            gw.audit.record(record);
             let cookie = cookie(token.expose(), &identity, secure);
             let mut response = no_store(axum::Json(who(auth, &identity)).into_response());
             response.headers_mut().insert(SET_COOKIE, cookie);
             response
         }
         Err(e) => {
-            tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = e.reason(),
-                %client, via = "http", "login refused");
+            let record = Record::new(EventKind::AuthFailure, Some(client))
+                .reason(e.reason())
+                .transport("http");
+            gw.audit.record(record);
             if !matches!(e, AuthError::Unavailable(_)) {
                 gw.abuse
                     .blocks
@@ -124,8 +130,13 @@ async fn logout(
         Presented::Nothing | Presented::Malformed(_) => Ok(None),
     };
     match revoked {
-        Ok(Some(user)) => tracing::info!(target: "audit", event = "TOKEN_REVOKED", %user,
-            %client, via = "logout", "logged out"),
+        Ok(Some(user)) => {
+            let record = Record::new(EventKind::TokenRevoked, Some(client))
+                .user(user.to_string())
+                .reason("logout")
+                .transport("http");
+            gw.audit.record(record);
+        }
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "could not revoke a token at logout");

@@ -1,9 +1,11 @@
 //! The `tmuxgate` command line: `start` (also the default with no subcommand),
-//! `health`, `config`, and `user`/`key` (`cli/account.rs`), plus the start-up glue around
+//! `health`, `config`, `user`/`key` (`cli/account.rs`) and `audit verify` (`cli/audit.rs`),
+//! plus the start-up glue around
 //! [`Server`]: logging, listeners and signal handling (SIGINT/SIGTERM stop, SIGHUP reloads
 //! the TLS certificate). `main.rs` only maps the outcome to an exit code.
 
 mod account;
+mod audit;
 mod block;
 mod duration;
 
@@ -24,6 +26,7 @@ use crate::health_probe::{self, HealthUrl};
 use crate::tls::TlsError;
 use crate::{Server, ServerHandle};
 use account::{KeyCommand, UserCommand};
+use audit::AuditCommand;
 use block::BlockCommand;
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
@@ -68,6 +71,9 @@ enum Command {
     /// List, add and lift blocks of client addresses on a running gateway (admin token)
     #[command(subcommand)]
     Block(BlockCommand),
+    /// Check audit logs (AUDIT_LOG, default DATA_DIR/audit.jsonl)
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +135,12 @@ impl Invocation {
         // `user` and `key` take their settings one level further down.
         let leaf = matches.subcommand().map_or(matches, |(_, sub)| sub);
         let (settings, matches) = match &command {
+            Command::Audit(_) => {
+                return Invocation {
+                    command,
+                    layers: Layers::default(),
+                };
+            }
             Command::Start(args) => (&args.settings, matches),
             Command::Health(args) => (&args.settings, matches),
             Command::Config(args) => (&args.settings, matches),
@@ -149,6 +161,7 @@ impl Invocation {
             Command::User(user) => user.run(&self.layers).await,
             Command::Key(key) => key.run(&self.layers).await,
             Command::Block(block) => block.run(&self.layers).await,
+            Command::Audit(audit) => Ok(audit.run()),
         }
     }
 }
@@ -384,6 +397,16 @@ mod tests {
         assert!(parse(&["user", "add", "Alice"]).is_err());
         assert!(parse(&["user", "token", "ci", "--ttl", "3600"]).is_err());
         assert!(parse(&["key", "rotate", "--discard-previous"]).is_ok());
+    }
+
+    #[test]
+    fn audit_verify_takes_files() {
+        assert!(parse(&["audit", "verify"]).is_err());
+        let invocation = parse(&["audit", "verify", "a.jsonl.1", "a.jsonl"]);
+        assert!(matches!(
+            invocation.map(|i| i.command),
+            Ok(Command::Audit(AuditCommand::Verify { files })) if files.len() == 2
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod abuse;
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod backends;
 pub mod cidr;
 pub mod cli;

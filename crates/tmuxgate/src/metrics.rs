@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tmuxgate_protocol::Request;
 
 use crate::abuse::AbuseCounters;
+use crate::audit::AuditCounters;
 use crate::tls::TlsCounters;
 
 /// Upper bounds (seconds) of the Prometheus latency buckets.
@@ -114,6 +115,8 @@ pub struct Stats {
     pub tls: TlsCounters,
     /// Rate-limit refusals and blocks.
     pub abuse: Arc<AbuseCounters>,
+    /// Audit lines written, dropped and lost ([`crate::audit`]).
+    pub audit: Arc<AuditCounters>,
     requests: Vec<(&'static str, Latency)>,
     backend_commands: Latency,
 }
@@ -134,6 +137,7 @@ impl Default for Stats {
             snapshot_captures: Arc::default(),
             tls: TlsCounters::default(),
             abuse: Arc::default(),
+            audit: Arc::default(),
             requests: types.map(|t| (t, Latency::new())).collect(),
             backend_commands: Latency::new(),
         }
@@ -181,6 +185,11 @@ impl Stats {
                 "blockedConnections": self.abuse.blocked_connections.load(Ordering::Relaxed),
                 "blocks": self.abuse.blocks_total.load(Ordering::Relaxed),
             },
+            "audit": {
+                "written": self.audit.written.load(Ordering::Relaxed),
+                "dropped": self.audit.dropped.load(Ordering::Relaxed),
+                "writeFailures": self.audit.write_failures.load(Ordering::Relaxed),
+            },
         })
     }
 
@@ -205,6 +214,45 @@ impl Stats {
         ];
         for (name, help, value) in counters {
             counter(out, name, help, "counter", value.load(Ordering::Relaxed));
+        }
+    }
+
+    fn render_audit(&self, out: &mut String, counter: impl Fn(&mut String, &str, &str, &str, u64)) {
+        let audit = &self.audit;
+        let counters = [
+            (
+                "tmuxgate_audit_lines_total",
+                "Audit log lines written.",
+                "counter",
+                &audit.written,
+            ),
+            (
+                "tmuxgate_audit_dropped_total",
+                "Audit events dropped because the writer's queue was full.",
+                "counter",
+                &audit.dropped,
+            ),
+            (
+                "tmuxgate_audit_write_failures_total",
+                "Audit lines lost to write errors (disk full, I/O errors).",
+                "counter",
+                &audit.write_failures,
+            ),
+            (
+                "tmuxgate_audit_rotations_total",
+                "Audit log rotations.",
+                "counter",
+                &audit.rotations,
+            ),
+            (
+                "tmuxgate_audit_last_seq",
+                "seq of the last audit line written (compare with the file's last line).",
+                "gauge",
+                &audit.last_seq,
+            ),
+        ];
+        for (name, help, kind, value) in counters {
+            counter(out, name, help, kind, value.load(Ordering::Relaxed));
         }
     }
 
@@ -310,6 +358,7 @@ impl Stats {
             load(&self.snapshot_captures),
         );
         self.render_tls(&mut out, gauge);
+        self.render_audit(&mut out, gauge);
         gauge(
             &mut out,
             "tmuxgate_sessions",

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::abuse::{Abuse, Offense};
+use crate::audit::{Audit, AuditSettings, EventKind, Record};
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
 use crate::forwarded::{TrustedProxies, WithPeers};
@@ -84,6 +85,8 @@ pub struct Gateway {
     pub auth: Option<Authenticator>,
     /// Rate limits and blocked addresses.
     pub abuse: Abuse,
+    /// The audit log (`AUDIT_LOG`).
+    pub audit: Audit,
     config: Config,
     pub(crate) origins: OriginPolicy,
     pub(crate) proxies: TrustedProxies,
@@ -176,6 +179,7 @@ impl Server {
             .context("ALLOWED_ORIGINS")?;
         let stats = Stats::default();
         let tls = Tls::from_config(&config, stats.tls.clone())?.map(Arc::new);
+        let audit = open_audit(&config, &stats)?;
         let backend_settings = BackendSettings {
             tmux_bin: config.tmux_bin.clone(),
             dir: config.tmux_socket_path.clone(),
@@ -188,6 +192,7 @@ impl Server {
             capture_dir: backend_settings.capture_dir(),
             linger: config.hub_linger,
             captures: stats.snapshot_captures.clone(),
+            audit: audit.clone(),
         };
         let size = (config.default_cols, config.default_rows);
         let sessions = Sessions::start(
@@ -214,7 +219,8 @@ impl Server {
             }
             false => (None, None),
         };
-        let abuse = Abuse::new(&config, stats.abuse.clone());
+        let abuse = Abuse::new(&config, stats.abuse.clone(), audit.clone());
+        audit.record(config_loaded(&config));
         let gw = Gateway {
             sessions,
             stats,
@@ -222,6 +228,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             auth,
             abuse,
+            audit,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
@@ -294,6 +301,7 @@ impl Server {
         if let Some(task) = health_task {
             let _ = task.await;
         }
+        gw.audit.close().await;
         tracing::info!("gateway stopped; tmux sessions left running");
         Ok(())
     }
@@ -303,6 +311,11 @@ impl ServerHandle {
     /// The gateway's status, as `/health` reports it.
     pub fn status(&self) -> Status {
         self.gw.status()
+    }
+
+    /// Waits until every audit event recorded so far is in the audit log.
+    pub async fn flush_audit(&self) {
+        self.gw.audit.flush().await;
     }
 
     /// Starts a graceful shutdown.
@@ -385,15 +398,11 @@ impl Gateway {
             self.stats
                 .connections_forbidden
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(
-                target: "audit",
-                event = "ORIGIN_REJECTED",
-                %client,
-                origin = %loggable(headers, ORIGIN),
-                host = %loggable(headers, HOST),
-                %refusal,
-                "request from a forbidden origin"
-            );
+            tracing::debug!(%client, %refusal, "request from a forbidden origin");
+            let record = Record::new(EventKind::OriginRejected, Some(client))
+                .reason(refusal_reason(refusal))
+                .headers(loggable(headers, ORIGIN), loggable(headers, HOST));
+            self.audit.record(record);
             upgrade::ForbiddenOrigin
         })
     }
@@ -403,8 +412,8 @@ impl Gateway {
     /// rate of upgrades or logins.
     pub(crate) fn admit_client(&self, client: IpAddr, what: AdmitAs) -> Result<(), Refused> {
         if self.abuse.blocks.is_blocked(client) {
-            tracing::info!(target: "audit", event = "CONNECTION_REFUSED", %client,
-                reason = "address blocked", "request from a blocked address");
+            let record = Record::new(EventKind::ConnectionRefused, Some(client)).reason("blocked");
+            self.audit.record(record);
             return Err(Refused::Blocked);
         }
         let verdict = match what {
@@ -435,6 +444,42 @@ async fn prune_limiters(gw: Arc<Gateway>) {
             _ = tick.tick() => gw.abuse.prune(),
         }
     }
+}
+
+/// The audit log `config` asks for, its directory created when it is `DATA_DIR`.
+fn open_audit(config: &Config, stats: &Stats) -> anyhow::Result<Audit> {
+    let Some(path) = config.audit_log_path() else {
+        tracing::warn!("AUDIT_LOG is empty: security events are not recorded");
+        return Ok(Audit::off(stats.audit.clone()));
+    };
+    if path.parent() == Some(config.data_dir.as_path()) {
+        crate::security::private_files::ensure_private_dir(&config.data_dir).context("DATA_DIR")?;
+    }
+    let settings = AuditSettings {
+        path,
+        max_bytes: config.audit_max_bytes,
+        keep: config.audit_keep,
+    };
+    Audit::start(settings, stats.audit.clone()).context("AUDIT_LOG")
+}
+
+/// The audit `reason` of an origin refusal.
+fn refusal_reason(refusal: crate::origin::Refusal) -> &'static str {
+    use crate::origin::Refusal;
+    match refusal {
+        Refusal::NullOrigin => "null-origin",
+        Refusal::Malformed(_) => "malformed-header",
+        Refusal::NotAllowed => "origin-not-allowed",
+    }
+}
+
+/// `CONFIG_LOADED`: what the gateway started with, without any secret.
+fn config_loaded(config: &Config) -> Record {
+    let mut record = Record::new(EventKind::ConfigLoaded, None);
+    record.meta.preset = Some(config.preset.name());
+    record.meta.auth = Some(config.enable_auth);
+    record.meta.tls = Some(config.enable_ssl);
+    record
 }
 
 /// The main listener: UI and WebSocket upgrades, over TLS when it is on; ends on shutdown.

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::abuse::Offense;
 use crate::access::Principal;
+use crate::audit::{EventKind, Record};
 use crate::connection::Admitted;
 use crate::forwarded::PeerAddr;
 use crate::security::AuthError;
@@ -72,18 +73,22 @@ async fn accept(
         Ok(forwarded) => forwarded.client,
         Err(refused) => return refused.into_response(),
     };
+    let refused = |reason| {
+        let record = Record::new(EventKind::ConnectionRefused, Some(client)).reason(reason);
+        gw.audit.record(record);
+    };
     if let Err(refused) = gw.admit_client(client, AdmitAs::Connect) {
         return refused.into_response();
     }
     if gw.shutdown.is_cancelled() {
+        refused("shutting-down");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let Ok(permit) = gw.slots.clone().try_acquire_owned() else {
         gw.stats
             .connections_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(target: "audit", event = "CONNECTION_REFUSED", %client,
-            reason = "MAX_CONNECTIONS", "upgrade refused");
+        refused("max-connections");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
     };
     // Before the token is checked: a revocation from now on reaches the connection.
@@ -91,8 +96,12 @@ async fn accept(
     let principal = match authenticate(&gw, uri, headers).await {
         Ok(principal) => principal,
         Err((error, via)) => {
-            tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
-                ?via, %client, "token refused at the upgrade");
+            let mut record =
+                Record::new(EventKind::TokenRejected, Some(client)).reason(error.reason());
+            if let Some(via) = via {
+                record = record.transport(transport_name(via));
+            }
+            gw.audit.record(record);
             if !matches!(error, AuthError::Unavailable(_)) {
                 gw.abuse.blocks.record(client, Offense::FailedLogin);
             }
@@ -142,5 +151,15 @@ async fn authenticate(
             }
             Err(error) => Err((error, Some(via))),
         },
+    }
+}
+
+/// The audit `transport` of a token.
+fn transport_name(via: transport::Transport) -> &'static str {
+    match via {
+        transport::Transport::Bearer => "header",
+        transport::Transport::Subprotocol => "protocol",
+        transport::Transport::Cookie => "cookie",
+        transport::Transport::Query => "query",
     }
 }

@@ -278,7 +278,7 @@ async fn brute_forced_logins_are_blocked_until_an_admin_lifts_the_block() {
         ok && listed.contains("\"address\":\"127.0.0.2\""),
         "{listed}"
     );
-    assert!(listed.contains("failed logins"), "{listed}");
+    assert!(listed.contains("failed-logins"), "{listed}");
     let (ok, removed) = block_cli(&server, &["remove", FLOODER]).await;
     assert!(ok, "{removed}");
     let (ok, listed) = block_cli(&server, &["list", "--json"]).await;

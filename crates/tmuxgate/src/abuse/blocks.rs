@@ -5,6 +5,7 @@
 //! the TCP peer is the proxy — refused at the upgrade and login. Addresses in
 //! `ABUSE_ALLOWLIST` are never blocked. At most [`CAPACITY`] addresses are tracked.
 
+use crate::audit::{Audit, EventKind, Record as AuditRecord};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,11 +69,17 @@ pub struct Blocks {
     blocked: AtomicUsize,
     records: RwLock<HashMap<ClientKey, Record>>,
     counters: Arc<AbuseCounters>,
+    audit: Audit,
 }
 
 impl Blocks {
     /// Thresholds as `config` sets them.
-    pub fn new(config: &Config, allowlist: Arc<[Cidr]>, counters: Arc<AbuseCounters>) -> Blocks {
+    pub fn new(
+        config: &Config,
+        allowlist: Arc<[Cidr]>,
+        counters: Arc<AbuseCounters>,
+        audit: Audit,
+    ) -> Blocks {
         Blocks {
             failed_logins: config.block_failed_logins,
             violations: config.block_violations,
@@ -82,6 +89,7 @@ impl Blocks {
             blocked: AtomicUsize::new(0),
             records: RwLock::new(HashMap::new()),
             counters,
+            audit,
         }
     }
 
@@ -136,7 +144,7 @@ impl Blocks {
         let (count, threshold, reason) = match offense {
             Offense::FailedLogin => {
                 record.failed_logins += 1;
-                (record.failed_logins, self.failed_logins, "failed logins")
+                (record.failed_logins, self.failed_logins, "failed-logins")
             }
             _ => {
                 record.violations += 1;
@@ -188,8 +196,10 @@ impl Blocks {
         record.blocked = Some((now + length, reason));
         self.counters.blocks_total.fetch_add(1, Ordering::Relaxed);
         let info = info(key, record, now).expect("just blocked");
-        tracing::info!(target: "audit", event = "IP_BLOCKED", client = %key.ip(), reason,
-            duration_ms = length.as_millis() as u64, strikes = record.strikes, "address blocked");
+        tracing::info!(client = %key.ip(), reason, duration_ms = length.as_millis() as u64,
+            strikes = record.strikes, "address blocked");
+        let event = AuditRecord::new(EventKind::IpBlocked, Some(key.ip())).reason(reason);
+        self.audit.record(event);
         info
     }
 
@@ -208,8 +218,9 @@ impl Blocks {
         (record.failed_logins, record.violations) = (0, 0);
         let active = was.is_some_and(|(until, _)| until > Instant::now());
         if active {
-            tracing::info!(target: "audit", event = "IP_UNBLOCKED", client = %key.ip(),
-                "address unblocked by an administrator");
+            tracing::info!(client = %key.ip(), "address unblocked by an administrator");
+            let event = AuditRecord::new(EventKind::IpUnblocked, Some(key.ip())).reason("admin");
+            self.audit.record(event);
         }
         active
     }
@@ -276,7 +287,12 @@ mod tests {
             ..Config::default()
         };
         let allow: Vec<Cidr> = allow.iter().map(|c| c.parse().unwrap()).collect();
-        Blocks::new(&config, allow.into(), Arc::default())
+        Blocks::new(
+            &config,
+            allow.into(),
+            Arc::default(),
+            Audit::off(Arc::default()),
+        )
     }
 
     fn ip(text: &str) -> IpAddr {

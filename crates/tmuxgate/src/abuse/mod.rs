@@ -19,6 +19,7 @@ pub mod caps;
 pub mod gcra;
 pub mod keyed;
 
+use crate::audit::{Audit, EventKind, Record as AuditRecord};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -80,6 +81,18 @@ pub enum Limited {
     Input,
 }
 
+impl Limited {
+    /// The audit `reason` of a refusal under this limit.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limited::Connect => "connect-rate",
+            Limited::Login => "login-rate",
+            Limited::Request => "request-rate",
+            Limited::Input => "input-rate",
+        }
+    }
+}
+
 /// The gateway's limits and blocks.
 pub struct Abuse {
     connects: Option<KeyedLimiter<ClientKey>>,
@@ -102,12 +115,13 @@ pub struct Abuse {
     pub max_sessions_per_user: u32,
     /// Counters.
     pub counters: Arc<AbuseCounters>,
+    audit: Audit,
     epoch: Instant,
 }
 
 impl Abuse {
     /// Limits and blocks as `config` sets them.
-    pub fn new(config: &Config, counters: Arc<AbuseCounters>) -> Abuse {
+    pub fn new(config: &Config, counters: Arc<AbuseCounters>, audit: Audit) -> Abuse {
         let per_minute = |n: u32| {
             (n > 0).then(|| {
                 let quota = Quota::new(n.into(), Duration::from_secs(60), n.into());
@@ -142,12 +156,18 @@ impl Abuse {
                 config.input_burst_bytes as u64,
             ),
             close_after: config.rate_limit_close_after,
-            blocks: Arc::new(Blocks::new(config, allowlist.clone(), counters.clone())),
+            blocks: Arc::new(Blocks::new(
+                config,
+                allowlist.clone(),
+                counters.clone(),
+                audit.clone(),
+            )),
             per_client: caps::Counts::new(config.max_connections_per_ip),
             per_user: caps::Counts::new(config.max_connections_per_user),
             max_sessions_per_user: config.max_sessions_per_user,
             allowlist,
             counters,
+            audit,
             epoch: Instant::now(),
         }
     }
@@ -221,8 +241,10 @@ impl Abuse {
         // A flood would otherwise be a log line per refusal: the 1st, 2nd, 4th, 8th... of a
         // window are logged.
         if seen.is_power_of_two() {
-            tracing::info!(target: "audit", event = "RATE_LIMITED", %client, limit = ?what,
-                retry_after_ms = wait.as_millis() as u64, violations = seen, "over a rate limit");
+            tracing::info!(%client, limit = ?what, retry_after_ms = wait.as_millis() as u64,
+                violations = seen, "over a rate limit");
+            let event = AuditRecord::new(EventKind::RateLimited, Some(client)).reason(what.name());
+            self.audit.record(event);
         }
     }
 

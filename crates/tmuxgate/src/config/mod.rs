@@ -5,6 +5,7 @@
 //! [`Layers::resolve`] applies them and records each value's [`Source`];
 //! [`Config::validate`] enforces the rules documented in `docs/configuration.md`.
 
+mod audit;
 mod identity;
 mod preset;
 mod resolve;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use crate::cidr::Cidr;
 
+pub use audit::{AuditLog, MAX_AUDIT_KEEP, MIN_AUDIT_MAX_BYTES};
 pub use identity::MIN_JWT_SECRET_BYTES;
 pub use preset::Preset;
 pub use resolve::{Layers, Resolved, Source, Sources};
@@ -179,6 +181,13 @@ pub struct Config {
     /// `AUTH_TIMEOUT`: how long a connection that came without a token may take to
     /// authenticate with `auth` before it is closed with 4401.
     pub auth_timeout: Duration,
+    /// `AUDIT_LOG`: the audit log ([`crate::audit`]); by default `DATA_DIR/audit.jsonl`,
+    /// off only when given empty ([`Config::audit_log_path`]).
+    pub audit_log: AuditLog,
+    /// `AUDIT_MAX_BYTES`: the audit log is rotated before it would grow past this (0: never).
+    pub audit_max_bytes: u64,
+    /// `AUDIT_KEEP`: rotated audit files kept (`audit.jsonl.1` … `.N`).
+    pub audit_keep: usize,
 }
 
 /// How tokens are signed (`JWT_ALGORITHM`). Exactly one is accepted at a time, so a token
@@ -322,6 +331,9 @@ impl Default for Config {
             jwt_leeway: Duration::from_secs(30),
             token_ttl: Duration::from_secs(12 * 60 * 60),
             auth_timeout: Duration::from_secs(10),
+            audit_log: AuditLog::InDataDir,
+            audit_max_bytes: 64 * MIB as u64,
+            audit_keep: 10,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::resolve::{Source, Sources};
 use super::secret::MASK;
-use super::{Config, JwtAlgorithm, LogFormat, Preset, Secret};
+use super::{AuditLog, Config, JwtAlgorithm, LogFormat, Preset, Secret};
 use crate::cidr::Cidr;
 use crate::origin::Origin;
 
@@ -51,7 +51,14 @@ macro_rules! settings {
 
         /// Every variable's name and value (secrets masked), in table order.
         pub(super) fn entries(config: &Config) -> Vec<(&'static str, Value)> {
-            vec![$( ($env, ToSetting::to_setting(&config.$field)), )*]
+            let mut entries = vec![$( ($env, ToSetting::to_setting(&config.$field)), )*];
+            // The file the log goes to, not "unset": unset means DATA_DIR/audit.jsonl.
+            for (name, value) in &mut entries {
+                if *name == "AUDIT_LOG" {
+                    *value = config.audit_log_path().as_ref().map_or(Value::Null, PathBuf::to_setting);
+                }
+            }
+            entries
         }
     };
 }
@@ -200,6 +207,12 @@ settings! {
     token_ttl: u64 = "TOKEN_TTL", "token-ttl";
     /// Time a connection without a token has to send a successful auth, in ms (1 s-5 min)
     auth_timeout: u64 = "AUTH_TIMEOUT", "auth-timeout";
+    /// Audit log file (JSON lines, hash-chained); unset = DATA_DIR/audit.jsonl, empty = off
+    audit_log: String = "AUDIT_LOG", "audit-log";
+    /// Rotate the audit log before it grows past this many bytes (0: never)
+    audit_max_bytes: u64 = "AUDIT_MAX_BYTES", "audit-max-bytes";
+    /// Rotated audit files kept (1-1000)
+    audit_keep: usize = "AUDIT_KEEP", "audit-keep";
 }
 
 /// `TRUSTED_PROXIES` as read: parsed (and refused with the bad entry named) by clap, so
@@ -308,6 +321,16 @@ impl FromSetting<Secret> for Option<Secret> {
     }
 }
 
+/// `AUDIT_LOG`: empty turns the log off; anything else names the file.
+impl FromSetting<String> for AuditLog {
+    fn from_setting(value: String) -> AuditLog {
+        match value.is_empty() {
+            true => AuditLog::Off,
+            false => AuditLog::File(PathBuf::from(value)),
+        }
+    }
+}
+
 /// Renders a `Config` field as the JSON value `tmuxgate config` shows.
 trait ToSetting {
     fn to_setting(&self) -> Value;
@@ -323,7 +346,7 @@ macro_rules! to_setting_as_json {
     };
 }
 
-to_setting_as_json!(u16, u32, usize, bool);
+to_setting_as_json!(u16, u32, u64, usize, bool);
 
 macro_rules! to_setting_as_string {
     ($($ty:ty),*) => {
@@ -347,6 +370,17 @@ impl ToSetting for PathBuf {
 impl ToSetting for Duration {
     fn to_setting(&self) -> Value {
         Value::from(u64::try_from(self.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// `null` for the default (`DATA_DIR/audit.jsonl`), `""` when off.
+impl ToSetting for AuditLog {
+    fn to_setting(&self) -> Value {
+        match self {
+            AuditLog::InDataDir => Value::Null,
+            AuditLog::Off => Value::from(""),
+            AuditLog::File(path) => path.to_setting(),
+        }
     }
 }
 

@@ -83,6 +83,7 @@ impl Config {
         self.check_origins()?;
         self.check_tls()?;
         self.check_identity()?;
+        self.check_audit()?;
         self.check_exposure()
     }
 

@@ -12,6 +12,7 @@ use tmuxgate_protocol::{CloseCode, ErrorCode, Event};
 
 use super::{Close, Conn};
 use crate::access::{Principal, Reach};
+use crate::audit::{EventKind, Record};
 use crate::config::Secret;
 use crate::error::WireError;
 use crate::security::{AuthError, Authenticator, Identity, Issued, unix};
@@ -90,14 +91,22 @@ impl Conn {
         Ok(principal.reach(entry.owner.as_deref(), grant))
     }
 
+    /// An audit event from this connection's client, naming its user when it has one.
+    pub(super) fn event(&self, kind: EventKind) -> Record {
+        let record = Record::new(kind, Some(self.peer));
+        match &self.who {
+            Who::Known(principal) => record.user(principal.user().unwrap_or_default()),
+            Who::Pending { .. } => record,
+        }
+    }
+
     /// `forbidden`, audited: the principal may not do `what` (to session `session`).
     pub(super) fn denied(&self, what: &str, session: Option<&str>) -> WireError {
-        let user = match &self.who {
-            Who::Known(principal) => principal.user().unwrap_or_default(),
-            Who::Pending { .. } => "",
-        };
-        tracing::info!(target: "audit", event = "PERMISSION_DENIED", user, what,
-            session = session.unwrap_or_default(), client = %self.peer, "request refused");
+        let mut record = self.event(EventKind::PermissionDenied).permission(what);
+        if let Some(session) = session {
+            record = record.session(session);
+        }
+        self.gw.audit.record(record);
         WireError::new(ErrorCode::Forbidden, "your role does not allow this")
     }
 
@@ -125,14 +134,18 @@ impl Conn {
         match login(&auth, req).await {
             Ok((identity, token)) => {
                 if !self.gw.abuse.user_joined(identity.user.as_str()) {
-                    tracing::info!(target: "audit", event = "CONNECTION_REFUSED",
-                        client = %self.peer, user = %identity.user,
-                        reason = "MAX_CONNECTIONS_PER_USER", "authentication refused");
+                    let record = Record::new(EventKind::ConnectionRefused, Some(self.peer))
+                        .user(identity.user.as_str())
+                        .reason("max-connections-per-user");
+                    self.gw.audit.record(record);
                     let message = "too many connections for this user (MAX_CONNECTIONS_PER_USER)";
                     return Err(WireError::new(ErrorCode::Unavailable, message));
                 }
-                tracing::info!(target: "audit", event = "AUTH_SUCCESS", user = %identity.user,
-                    role = %identity.role, client = %self.peer, via = "auth", "authenticated");
+                let record = Record::new(EventKind::AuthSuccess, Some(self.peer))
+                    .user(identity.user.as_str())
+                    .role(identity.role.as_str())
+                    .transport("auth");
+                self.gw.audit.record(record);
                 let reply = AuthReply {
                     token: token.map(|t| t.token.expose().to_owned()),
                     expires_at: unix(identity.expires_at) * 1000,
@@ -149,8 +162,11 @@ impl Conn {
                 self.who = Who::Pending {
                     failures: failures.saturating_add(u8::from(failed)),
                 };
-                tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = error.reason(),
-                    client = %self.peer, attempt = failures + 1, "authentication failed");
+                let record = Record::new(EventKind::AuthFailure, Some(self.peer))
+                    .reason(error.reason())
+                    .transport("auth")
+                    .attempt(failures.saturating_add(1));
+                self.gw.audit.record(record);
                 if failed {
                     self.gw
                         .abuse
@@ -180,14 +196,13 @@ impl Conn {
     pub(super) fn auth_deadline_passed(&self) -> Close {
         match &self.who {
             Who::Pending { .. } => {
-                tracing::info!(target: "audit", event = "AUTH_FAILURE", reason = "timeout",
-                    client = %self.peer, "no authentication within AUTH_TIMEOUT");
+                let record = self.event(EventKind::AuthFailure).reason("timeout");
+                self.gw.audit.record(record);
                 Close(CloseCode::Unauthorized, "authentication timed out")
             }
-            Who::Known(principal) => {
-                tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = "expired",
-                    user = principal.user().unwrap_or_default(), client = %self.peer,
-                    "token expired while connected");
+            Who::Known(_) => {
+                let record = self.event(EventKind::TokenRejected).reason("expired");
+                self.gw.audit.record(record);
                 Close(CloseCode::Unauthorized, "token expired")
             }
         }
@@ -202,8 +217,8 @@ impl Conn {
         match auth.recheck(identity).await {
             Ok(()) => Ok(()),
             Err(error) => {
-                tracing::info!(target: "audit", event = "TOKEN_REJECTED", reason = error.reason(),
-                    user = %identity.user, client = %self.peer, "token no longer valid; closing");
+                let record = self.event(EventKind::TokenRejected).reason(error.reason());
+                self.gw.audit.record(record);
                 Err(Close(CloseCode::Unauthorized, close_reason(&error)))
             }
         }
@@ -251,14 +266,7 @@ impl Conn {
         c.access = epoch;
         let session_id = entry.id.clone();
         let event = match (c.att.mode, allowed) {
-            (_, None) => {
-                self.remove_channel(channel);
-                Event::SessionClosed {
-                    session_id,
-                    channel,
-                    reason: "revoked".into(),
-                }
-            }
+            (_, None) => self.revoke(channel, session_id),
             (AttachMode::Write, Some(AttachMode::Read)) => {
                 c.att.mode = AttachMode::Read;
                 Event::AccessChanged {
@@ -270,6 +278,20 @@ impl Conn {
             _ => return Ok(()),
         };
         self.send_text(ws, event.to_json()).await
+    }
+}
+
+impl Conn {
+    /// Ends a channel whose session the principal may no longer reach. Not inline in
+    /// `recheck_access`: the audit record would stay in every connection's future.
+    fn revoke(&mut self, channel: u32, session_id: String) -> Event {
+        self.remove_channel(channel);
+        self.audit_channel_end(&session_id, channel, "revoked");
+        Event::SessionClosed {
+            session_id,
+            channel,
+            reason: "revoked".into(),
+        }
     }
 }
 

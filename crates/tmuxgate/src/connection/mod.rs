@@ -29,6 +29,7 @@ pub use auth::{MAX_AUTH_FAILURES, client_message, close_reason};
 
 use crate::abuse::Offense;
 use crate::access::Principal;
+use crate::audit::{EventKind, Record};
 use crate::server::Gateway;
 use crate::sessions::{Attachment, PaneStatus};
 
@@ -96,8 +97,9 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
     // Counted here, where the connection's end is certain, and uncounted below.
     if !gw.abuse.connection_opened(admitted.peer) {
         gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(target: "audit", event = "CONNECTION_REFUSED", client = %admitted.peer,
-            reason = "MAX_CONNECTIONS_PER_IP", "connection refused");
+        let record = Record::new(EventKind::ConnectionRefused, Some(admitted.peer))
+            .reason("max-connections-per-ip");
+        gw.audit.record(record);
         let reason = "too many connections from this address";
         return close(&mut ws, CloseCode::TryAgainLater, reason).await;
     }
@@ -131,25 +133,34 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         limited_in_row: 0,
         input_refusing: false,
     };
+    gw.audit.record(conn.event(EventKind::ConnectionOpened));
     let joined = conn
         .user_name()
         .is_none_or(|user| gw.abuse.user_joined(user));
-    let ended = match joined {
-        true => conn.run(&mut ws, admitted.changes).await,
-        false => {
-            gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(target: "audit", event = "CONNECTION_REFUSED", client = %conn.peer,
-                user = conn.user_name().unwrap_or_default(), reason = "MAX_CONNECTIONS_PER_USER",
-                "connection refused");
-            let reason = "too many connections for this user";
-            Err(Close(CloseCode::TryAgainLater, reason))
-        }
+    // In a block: the result must not stay in the future across the close's send.
+    let closing = {
+        let ended = match joined {
+            true => conn.run(&mut ws, admitted.changes).await,
+            false => {
+                gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+                let record = conn
+                    .event(EventKind::ConnectionRefused)
+                    .reason("max-connections-per-user");
+                gw.audit.record(record);
+                let reason = "too many connections for this user";
+                Err(Close(CloseCode::TryAgainLater, reason))
+            }
+        };
+        conn.audit_closed(ended.as_ref().err());
+        ended.err().map(|Close(code, reason)| {
+            tracing::debug!(code = code.code(), reason, "closing connection");
+            if code.is_violation() {
+                gw.abuse.blocks.record(conn.peer, Offense::Protocol);
+            }
+            (code, reason)
+        })
     };
-    if let Err(Close(code, reason)) = ended {
-        tracing::debug!(code = code.code(), reason, "closing connection");
-        if code.is_violation() {
-            gw.abuse.blocks.record(conn.peer, Offense::Protocol);
-        }
+    if let Some((code, reason)) = closing {
         close(&mut ws, code, reason).await;
     }
     if joined && let Some(user) = conn.user_name() {
@@ -328,6 +339,13 @@ impl Conn {
             error_code: ErrorCode::RateLimited,
         };
         self.send_text(ws, event.to_json()).await
+    }
+
+    /// `CONNECTION_CLOSED`, with the close code sent (none when the client closed).
+    fn audit_closed(&self, close: Option<&Close>) {
+        let code = close.map(|Close(code, _)| code.code());
+        let record = self.event(EventKind::ConnectionClosed).closed(code);
+        self.gw.audit.record(record);
     }
 
     async fn send_text(&self, ws: &mut WebSocket, text: String) -> Result<(), Close> {

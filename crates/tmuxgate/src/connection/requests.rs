@@ -14,6 +14,7 @@ use tmuxgate_protocol::{ErrorCode, Request, Response, decode_request};
 use super::{Close, Conn, MAX_CHANNELS_PER_CONNECTION, Who};
 use crate::access::Listing;
 use crate::access::Principal;
+use crate::audit::EventKind;
 use crate::backends::Backend;
 use crate::error::WireError;
 use crate::security::Permission;
@@ -147,13 +148,21 @@ impl Conn {
             Request::SessionList => self.list(),
             Request::SessionAttach(req) => self.attach(req, start).await,
             Request::SessionDetach(req) => match self.remove_channel(req.channel) {
-                Some(_) => Ok((json!({ "channel": req.channel }), None)),
+                Some(c) => {
+                    let record = self.event(EventKind::SessionDetached);
+                    let record = record.session(&c.att.hub.entry.id).channel(req.channel);
+                    self.gw.audit.record(record.reason("request"));
+                    Ok((json!({ "channel": req.channel }), None))
+                }
                 None => Err(unknown_channel()),
             },
             Request::SessionDestroy(req) => {
                 self.session(&req.session_id, |may| may.destroy)?;
                 let t0 = Instant::now();
                 let backend = self.gw.sessions.destroy(&req.session_id).await?;
+                let record = self.event(EventKind::SessionDestroyed);
+                let record = record.session(&req.session_id).backend(&backend.id);
+                self.gw.audit.record(record);
                 Ok((json!({ "sessionId": req.session_id }), Some((backend, t0))))
             }
             Request::SessionResize(req) => self.resize(req).await,
@@ -194,6 +203,10 @@ impl Conn {
             .sessions
             .create(&req.name, &req.options, owner.as_deref())
             .await?;
+        let record = self.event(EventKind::SessionCreated);
+        self.gw
+            .audit
+            .record(record.session(&info.session_id).backend(&backend.id));
         Ok((to_value(info), Some((backend, t0))))
     }
 
@@ -226,9 +239,11 @@ impl Conn {
             .sessions
             .share(&req.session_id, &req.user, req.mode)
             .await?;
-        tracing::info!(target: "audit", event = "SESSION_SHARED", session = %req.session_id,
-            by = self.principal()?.user().unwrap_or_default(), user = %req.user,
-            mode = ?req.mode, "session shared");
+        let record = self
+            .event(EventKind::SessionShared)
+            .session(&req.session_id);
+        let record = record.target_user(&req.user).mode(mode_name(req.mode));
+        self.gw.audit.record(record);
         Ok((
             json!({ "sessionId": req.session_id, "user": req.user, "mode": req.mode, "previous": before }),
             None,
@@ -250,8 +265,10 @@ impl Conn {
                 ),
                 other => other.into(),
             })?;
-        tracing::info!(target: "audit", event = "SESSION_UNSHARED", session = %req.session_id,
-            by = self.principal()?.user().unwrap_or_default(), user = %req.user, "share taken back");
+        let record = self
+            .event(EventKind::SessionUnshared)
+            .session(&req.session_id);
+        self.gw.audit.record(record.target_user(&req.user));
         Ok((
             json!({ "sessionId": req.session_id, "user": req.user, "previous": before }),
             None,
@@ -324,6 +341,11 @@ impl Conn {
             rows: status.rows,
         };
         let backend = att.hub.entry.backend.clone();
+        let record = self
+            .event(EventKind::SessionAttached)
+            .session(&data.session_id);
+        let record = record.channel(channel).mode(mode_name(data.mode));
+        self.gw.audit.record(record.backend(&backend.id));
         *start = Some((channel, att, how, status, access));
         Ok((to_value(data), Some((backend, t0))))
     }
@@ -387,6 +409,14 @@ fn no_owners_without_auth(conn: &Conn) -> Result<&crate::security::Authenticator
             "sessions have no owners while authentication is off",
         )
     })
+}
+
+/// The audit `mode` of an attachment or share.
+fn mode_name(mode: AttachMode) -> &'static str {
+    match mode {
+        AttachMode::Read => "read",
+        AttachMode::Write => "write",
+    }
 }
 
 fn unknown_channel() -> WireError {

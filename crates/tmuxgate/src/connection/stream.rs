@@ -11,6 +11,7 @@ use tmuxgate_protocol::frame::{FrameKind, OUTPUT_HEADER_BYTES, put_output_header
 use tokio_stream::wrappers::WatchStream;
 
 use super::{Channel, Close, Conn, send};
+use crate::audit::EventKind;
 use crate::sessions::log::Read;
 use crate::sessions::{Attachment, CloseReason, PaneStatus, Snapshot, Start};
 
@@ -137,6 +138,7 @@ impl Conn {
             let backend = self
                 .remove_channel(channel)
                 .map(|c| c.att.hub.entry.backend.id.clone());
+            self.audit_channel_end(&session_id, channel, reason.as_str());
             let event = match reason {
                 CloseReason::BackendLost => Event::BackendLost {
                     session_id,
@@ -152,6 +154,13 @@ impl Conn {
             self.send_text(ws, event.to_json()).await?;
         }
         Ok(())
+    }
+
+    /// `SESSION_DETACHED` for a channel the gateway ended. Not inline in the async
+    /// callers: a local record would stay in every connection's future.
+    pub(super) fn audit_channel_end(&self, session_id: &str, channel: u32, reason: &'static str) {
+        let record = self.event(EventKind::SessionDetached).session(session_id);
+        self.gw.audit.record(record.channel(channel).reason(reason));
     }
 
     /// When the earliest held channel may send again.

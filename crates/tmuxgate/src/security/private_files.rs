@@ -115,6 +115,35 @@ pub fn read_private(path: &Path) -> Result<Option<String>, FileError> {
     Ok(Some(text))
 }
 
+/// Opens `path` for appending, creating it with mode 0600, under the same rules as
+/// [`read_private`]: no symbolic link, a regular file of ours that group and others may
+/// not access, in a directory they may not write (the audit log).
+pub fn open_private_append(path: &Path) -> Result<File, FileError> {
+    check_parent(path)?;
+    let opened = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            let reason = "a symbolic link: point the setting at the file itself".to_owned();
+            return Err(insecure(path, reason));
+        }
+        Err(error) => return Err(FileError::io(path, error)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|error| FileError::io(path, error))?;
+    match untrusted(path, &meta, current_uid()) {
+        Some(reason) => Err(insecure(path, reason)),
+        None => Ok(file),
+    }
+}
+
 /// Why a file with `meta` (from its open descriptor) is not to be trusted by `euid`.
 fn untrusted(path: &Path, meta: &std::fs::Metadata, euid: u32) -> Option<String> {
     if !meta.is_file() {

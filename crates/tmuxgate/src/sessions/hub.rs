@@ -38,6 +38,8 @@ pub struct HubSettings {
     pub linger: Duration,
     /// Counts snapshots captured from tmux (the `tmuxgate_snapshot_captures_total` metric).
     pub captures: Arc<AtomicU64>,
+    /// Where `BACKEND_LOST` is recorded.
+    pub audit: crate::audit::Audit,
 }
 
 /// Viewer-count changes reach the viewers at most this often per session: a burst of joins

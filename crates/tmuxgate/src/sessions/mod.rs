@@ -467,6 +467,11 @@ impl Sessions {
             }
             BackendEvent::Lost(i) => {
                 if let Some(backend) = self.pool.get(i) {
+                    if backend.state() == crate::backends::BackendState::Up {
+                        let kind = crate::audit::EventKind::BackendLost;
+                        let record = crate::audit::Record::new(kind, None).backend(&backend.id);
+                        self.hub_settings.audit.record(record);
+                    }
                     backend.mark_lost();
                     for entry in self.registry.on_backend(i) {
                         entry.mark_lost();
