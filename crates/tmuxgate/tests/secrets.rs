@@ -1,8 +1,8 @@
 //! The real binary at debug log level through a full identity scenario (CLI user
 //! management, HTTP login, `/api/me` and logout, every token transport (bearer, cookie,
 //! query, subprotocol), `auth` by password and by token, wrong passwords, forged and
-//! revoked tokens), then every line it and the CLI wrote is searched for the passwords and
-//! tokens used: none may appear.
+//! revoked tokens), then every line it and the CLI wrote, and every line of its audit log,
+//! is searched for the passwords and tokens used: none may appear.
 
 mod common;
 
@@ -276,6 +276,13 @@ async fn no_password_or_token_reaches_any_log_line() {
 
     written.extend(gateway.stop());
     common::kill_servers(dir);
+    // The audit log (DATA_DIR/audit.jsonl by default) is searched as well.
+    let audit = std::fs::read_to_string(dir.join("state/audit.jsonl")).expect("the audit log");
+    assert!(
+        audit.contains("\"TOKEN_REJECTED\""),
+        "the audit log has the scenario's events"
+    );
+    written.push(audit);
     let all = written.join("\n");
     for event in [
         "AUTH_SUCCESS",
