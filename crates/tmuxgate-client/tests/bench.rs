@@ -146,6 +146,28 @@ fn requests_count_round_trips() {
 }
 
 #[test]
+fn flood_measures_the_typist_and_what_the_flood_met() {
+    let rows = rows(&bench(&["flood", "--samples", "400", "--warmup", "10"]));
+    for name in ["echo quiet (127.0.0.3)", "echo under flood (127.0.0.3)"] {
+        assert_eq!(case(&rows, name)["n"], 400, "{name}");
+    }
+    let flooder = case(&rows, "flooder (127.0.0.2)");
+    // The default limits stop the flood: refused requests, then its address refused.
+    assert!(
+        flooder["rate_limited"].as_u64().is_some_and(|n| n > 0),
+        "{flooder}"
+    );
+    assert!(
+        flooder["closed_4429"].as_u64().is_some_and(|n| n > 0),
+        "{flooder}"
+    );
+    assert!(
+        flooder["refused_connects"].as_u64().is_some_and(|n| n > 0),
+        "{flooder}"
+    );
+}
+
+#[test]
 fn tls_runs_the_scenario_over_wss() {
     let args = [
         "--keep-dir",

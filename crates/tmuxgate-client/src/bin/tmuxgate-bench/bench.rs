@@ -167,6 +167,18 @@ impl Bench {
         default_command: &str,
         connections: u64,
     ) -> anyhow::Result<Gateway> {
+        self.gateway_with(default_command, connections, Vec::new())
+            .await
+    }
+
+    /// [`Bench::gateway`] with settings of the scenario's own, applied after the tool's
+    /// defaults and before `--gateway-env`.
+    pub async fn gateway_with(
+        &self,
+        default_command: &str,
+        connections: u64,
+        scenario_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Gateway> {
         if let Some(url) = &self.global.url {
             crate::auth::from_env();
             return Ok(Gateway::External {
@@ -179,6 +191,7 @@ impl Bench {
             true => crate::tls::prepare(&dir)?,
             false => Vec::new(),
         };
+        extra_env.extend(scenario_env);
         extra_env.extend(self.global.gateway_env.iter().cloned());
         let spec = GatewaySpec {
             bin: self

@@ -19,6 +19,14 @@ pub const STEP: Duration = Duration::from_secs(30);
 /// A connection that keeps no output bytes (see `ClientOptions::keep_output`), trusting the
 /// run's certificate under `--tls` and presenting the run's token.
 pub async fn connect(url: &str) -> Result<Client, ClientError> {
+    connect_from(url, None).await
+}
+
+/// [`connect`] from a chosen local address (`127.0.0.2`, ... play distinct clients).
+pub async fn connect_from(
+    url: &str,
+    local: Option<std::net::IpAddr>,
+) -> Result<Client, ClientError> {
     let mut options = ClientOptions::default()
         .keep_output(false)
         .request_timeout(STEP);
@@ -27,6 +35,9 @@ pub async fn connect(url: &str) -> Result<Client, ClientError> {
     }
     if let Some(token) = crate::auth::token() {
         options = options.token(&token);
+    }
+    if let Some(local) = local {
+        options = options.bind(local);
     }
     Client::connect_with(url, options).await
 }

@@ -16,6 +16,7 @@ mod connect;
 mod echo;
 mod echo_load;
 mod fanout;
+mod flood;
 mod gateway;
 mod idle;
 mod limits;
@@ -64,6 +65,8 @@ enum Scenario {
     Connect(connect::ConnectArgs),
     /// JSON request round trips per second (heartbeat, session-list), pipelined and not
     Requests(requests::RequestsArgs),
+    /// Echo latency of a client from 127.0.0.3, quiet and while 127.0.0.2 floods
+    Flood(flood::FloodArgs),
 }
 
 impl Scenario {
@@ -75,6 +78,7 @@ impl Scenario {
             Scenario::Fanout(_) => "fanout",
             Scenario::Connect(_) => "connect",
             Scenario::Requests(_) => "requests",
+            Scenario::Flood(_) => "flood",
         }
     }
 
@@ -86,6 +90,7 @@ impl Scenario {
             Scenario::Fanout(args) => fanout::run(bench, args).await,
             Scenario::Connect(args) => connect::run(bench, args).await,
             Scenario::Requests(args) => requests::run(bench, args).await,
+            Scenario::Flood(args) => flood::run(bench, args).await,
         }
     }
 }
