@@ -405,7 +405,7 @@ mod tests {
         let invocation = parse(&["audit", "verify", "a.jsonl.1", "a.jsonl"]);
         assert!(matches!(
             invocation.map(|i| i.command),
-            Ok(Command::Audit(AuditCommand::Verify { files })) if files.len() == 2
+            Ok(Command::Audit(AuditCommand::Verify { files, .. })) if files.len() == 2
         ));
     }
 

@@ -388,13 +388,17 @@ impl Gateway {
         let checked = match self.proxies.resolve(peer.ip(), headers) {
             Ok(forwarded) => match self.origins.check_headers(headers, forwarded.site.as_ref()) {
                 Ok(()) => Ok(forwarded),
-                Err(refusal) => Err((forwarded.client, refusal)),
+                Err(refusal) => Err((forwarded.client, refusal, true)),
             },
-            // Only a trusted proxy's headers are read, so it is the one to blame.
-            Err(refusal) => Err((peer.ip().to_canonical(), refusal)),
+            // Only a trusted proxy's headers are read, so it is the one to blame in the log;
+            // but not to block: a client can make a proxy forward junk, and blocking the
+            // proxy would cut everyone off.
+            Err(refusal) => Err((peer.ip().to_canonical(), refusal, false)),
         };
-        checked.map_err(|(client, refusal)| {
-            self.abuse.blocks.record(client, Offense::Origin);
+        checked.map_err(|(client, refusal, counts)| {
+            if counts {
+                self.abuse.blocks.record(client, Offense::Origin);
+            }
             self.stats
                 .connections_forbidden
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -412,8 +416,12 @@ impl Gateway {
     /// rate of upgrades or logins.
     pub(crate) fn admit_client(&self, client: IpAddr, what: AdmitAs) -> Result<(), Refused> {
         if self.abuse.blocks.is_blocked(client) {
-            let record = Record::new(EventKind::ConnectionRefused, Some(client)).reason("blocked");
-            self.audit.record(record);
+            // Sampled: behind a proxy a blocked client is refused here on every request.
+            if self.abuse.blocks.refusal_worth_auditing(client) {
+                let record =
+                    Record::new(EventKind::ConnectionRefused, Some(client)).reason("blocked");
+                self.audit.record(record);
+            }
             return Err(Refused::Blocked);
         }
         let verdict = match what {

@@ -210,6 +210,65 @@ async fn a_full_scenario_is_audited_in_schema_and_the_chain_catches_tampering() 
         out.contains("tampered.jsonl:4:") && out.contains("edited"),
         "{out}"
     );
+    // The ends, which the chain alone cannot vouch for: with what the operator kept
+    // (seq 0 at the start, the last seq and hash an earlier verify printed), they are.
+    let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).expect("JSON");
+    let last_seq = last["seq"].as_u64().expect("seq").to_string();
+    let intact = verify_with(&[&path], &["--from-start", "--last-seq", &last_seq]);
+    assert_eq!(intact.0, 0, "{}", intact.1);
+    let hash = intact
+        .1
+        .rsplit("hash ")
+        .next()
+        .expect("hash printed")
+        .trim()
+        .to_owned();
+    let cases: [(&str, Vec<String>); 3] = [
+        (
+            "first line cut",
+            lines[1..].iter().map(|l| l.to_string()).collect(),
+        ),
+        (
+            "last line cut",
+            lines[..lines.len() - 1]
+                .iter()
+                .map(|l| l.to_string())
+                .collect(),
+        ),
+        ("last line edited", {
+            let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            let end = v.len() - 1;
+            v[end] = v[end].replacen("\"riskScore\":", "\"riskScore\":1", 1);
+            v
+        }),
+    ];
+    for (what, tampered) in cases {
+        std::fs::write(&copy, tampered.join("\n") + "\n").expect("write");
+        let (plain, _) = verify(&[&copy]);
+        assert_eq!(plain, 0, "{what}: the chain alone cannot see it");
+        let args = [
+            "--from-start",
+            "--last-seq",
+            &last_seq,
+            "--last-hash",
+            &hash,
+        ];
+        let (code, out) = verify_with(&[&copy], &args);
+        assert_eq!(code, 1, "{what}: {out}");
+    }
+}
+
+/// `tmuxgate audit verify ARGS FILES`.
+fn verify_with(files: &[&Path], args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args(["audit", "verify"])
+        .args(args)
+        .args(files)
+        .output()
+        .expect("run tmuxgate");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 //! the TCP peer is the proxy — refused at the upgrade and login. Addresses in
 //! `ABUSE_ALLOWLIST` are never blocked. At most [`CAPACITY`] addresses are tracked.
 
-use crate::audit::{Audit, EventKind, Record as AuditRecord};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{AbuseCounters, ClientKey};
+use crate::audit::{Audit, EventKind, Record as AuditRecord};
 use crate::cidr::Cidr;
 use crate::config::Config;
 
@@ -21,6 +21,8 @@ pub const CAPACITY: usize = 65_536;
 
 /// The longest block, however often an address returns.
 const MAX_BLOCK: Duration = Duration::from_secs(24 * 60 * 60);
+/// A full table is swept at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// What an address did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,8 @@ struct Record {
     violations: u32,
     strikes: u32,
     blocked: Option<(Instant, &'static str)>,
+    /// Connections refused while blocked (their audit lines are sampled by it).
+    refused: u32,
 }
 
 /// The blocked and watched addresses.
@@ -70,6 +74,7 @@ pub struct Blocks {
     records: RwLock<HashMap<ClientKey, Record>>,
     counters: Arc<AbuseCounters>,
     audit: Audit,
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Blocks {
@@ -90,6 +95,7 @@ impl Blocks {
             records: RwLock::new(HashMap::new()),
             counters,
             audit,
+            last_sweep: std::sync::Mutex::new(None),
         }
     }
 
@@ -124,12 +130,7 @@ impl Blocks {
         let key = ClientKey::of(ip);
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         if records.len() >= CAPACITY && !records.contains_key(&key) {
-            self.sweep(&mut records, now);
-            if records.len() >= CAPACITY {
-                // Not tracked: counted nowhere, and not logged (a flood of new addresses
-                // would otherwise log each).
-                return 0;
-            }
+            self.make_room(&mut records, now);
         }
         let record = records.entry(key).or_insert_with(|| Record {
             window_start: now,
@@ -137,6 +138,7 @@ impl Blocks {
             violations: 0,
             strikes: 0,
             blocked: None,
+            refused: 0,
         });
         if now.duration_since(record.window_start) >= self.window {
             (record.window_start, record.failed_logins, record.violations) = (now, 0, 0);
@@ -174,6 +176,7 @@ impl Blocks {
             violations: 0,
             strikes: 0,
             blocked: None,
+            refused: 0,
         });
         Some(self.impose(key, record, now, "admin", duration))
     }
@@ -194,6 +197,7 @@ impl Blocks {
             self.blocked.fetch_add(1, Ordering::Relaxed);
         }
         record.blocked = Some((now + length, reason));
+        record.refused = 0;
         self.counters.blocks_total.fetch_add(1, Ordering::Relaxed);
         let info = info(key, record, now).expect("just blocked");
         tracing::info!(client = %key.ip(), reason, duration_ms = length.as_millis() as u64,
@@ -243,16 +247,65 @@ impl Blocks {
         self.sweep(&mut records, Instant::now());
     }
 
+    /// Forgets ended blocks' flags. An address that was never blocked is forgotten when its
+    /// window ends; one that was keeps its strikes (so its next block is longer) for as
+    /// long as the longest block lasts.
     fn sweep(&self, records: &mut HashMap<ClientKey, Record>, now: Instant) {
-        // Strikes are remembered for as long as the longest block lasts.
-        let memory = self.window.max(MAX_BLOCK);
         records.retain(|_, r| {
             if r.blocked.is_some_and(|(until, _)| until <= now) {
                 r.blocked = None;
                 self.blocked.fetch_sub(1, Ordering::Relaxed);
             }
-            r.blocked.is_some() || now.duration_since(r.window_start) < memory
+            let age = now.duration_since(r.window_start);
+            let memory = if r.strikes > 0 {
+                self.window.max(MAX_BLOCK)
+            } else {
+                self.window
+            };
+            r.blocked.is_some() || age < memory
         });
+    }
+
+    /// A full table takes a new address all the same: a sweep (at most one per second),
+    /// then, if still full, the oldest unblocked records go. Blocking
+    /// never stops working because many addresses misbehaved (an IPv6 /48 holds 65,536
+    /// /64s); at worst an old watcher's count restarts.
+    fn make_room(&self, records: &mut HashMap<ClientKey, Record>, now: Instant) {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY) {
+            *last = Some(now);
+            self.sweep(records, now);
+        }
+        if records.len() < CAPACITY {
+            return;
+        }
+        // One scan frees a sixteenth of the table (its oldest unblocked watchers), so the
+        // next few thousand new addresses need none: O(1) per address, amortised.
+        let mut starts: Vec<Instant> = records
+            .values()
+            .filter(|r| r.blocked.is_none())
+            .map(|r| r.window_start)
+            .collect();
+        if starts.is_empty() {
+            return; // every record is a live block: none may go
+        }
+        let cut = (CAPACITY / 16).min(starts.len() - 1);
+        let (_, cutoff, _) = starts.select_nth_unstable(cut);
+        let cutoff = *cutoff;
+        records.retain(|_, r| r.blocked.is_some() || r.window_start > cutoff);
+    }
+
+    /// Counts a connection refused from blocked `ip`; whether to audit it (the 1st, 2nd,
+    /// 4th, 8th... of a block, so a blocked client behind a proxy cannot flood the log).
+    pub fn refusal_worth_auditing(&self, ip: IpAddr) -> bool {
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        match records.get_mut(&ClientKey::of(ip.to_canonical())) {
+            Some(record) => {
+                record.refused = record.refused.saturating_add(1);
+                record.refused.is_power_of_two()
+            }
+            None => true,
+        }
     }
 
     /// Addresses tracked now.
@@ -315,6 +368,28 @@ mod tests {
         assert!(blocks.unblock(bad));
         assert!(!blocks.is_blocked(bad));
         assert!(blocks.list().is_empty());
+    }
+
+    #[test]
+    fn a_full_table_still_blocks_a_new_offender_and_audits_refusals_sparsely() {
+        let blocks = blocks(&[]);
+        // One violation from each of CAPACITY addresses: the table is full of watchers.
+        for n in 0..CAPACITY as u32 {
+            let watcher = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            blocks.record(watcher, Offense::Protocol);
+        }
+        assert_eq!(blocks.tracked(), CAPACITY);
+        let bad = ip("192.0.2.7");
+        for _ in 0..5 {
+            blocks.record(bad, Offense::Protocol);
+        }
+        assert!(blocks.is_blocked(bad), "blocking works with a full table");
+        assert!(blocks.tracked() <= CAPACITY);
+        let audited: Vec<bool> = (0..8).map(|_| blocks.refusal_worth_auditing(bad)).collect();
+        assert_eq!(
+            audited,
+            [true, true, false, true, false, false, false, true]
+        );
     }
 
     #[test]

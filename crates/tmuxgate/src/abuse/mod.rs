@@ -156,9 +156,14 @@ impl Abuse {
                 config.input_burst_bytes as u64,
             ),
             close_after: config.rate_limit_close_after,
+            // Trusted proxies are never blocked: every client behind them would be.
             blocks: Arc::new(Blocks::new(
                 config,
-                allowlist.clone(),
+                allowlist
+                    .iter()
+                    .chain(&config.trusted_proxies)
+                    .cloned()
+                    .collect(),
                 counters.clone(),
                 audit.clone(),
             )),
