@@ -46,12 +46,9 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (secure, client) = match screen(&gw, peer, &headers) {
-        Ok(screened) => screened,
+    let (secure, client, auth) = match gate(&gw, peer, &headers) {
+        Ok(gated) => gated,
         Err(refused) => return refused.into_response(),
-    };
-    let Some(auth) = &gw.auth else {
-        return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
     };
     if let Err(refused) = gw.admit_client(client, crate::server::AdmitAs::Login) {
         return refused.into_response();
@@ -118,12 +115,9 @@ async fn logout(
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let (secure, client) = match screen(&gw, peer, &headers) {
-        Ok(screened) => screened,
+    let (secure, client, auth) = match gate(&gw, peer, &headers) {
+        Ok(gated) => gated,
         Err(refused) => return refused.into_response(),
-    };
-    let Some(auth) = &gw.auth else {
-        return error(StatusCode::NOT_FOUND, "not_found", "authentication is off");
     };
     let revoked = match transport::presented(&headers, None) {
         Presented::Token(token, _) => auth.revoke_token(token).await,
@@ -174,6 +168,34 @@ async fn me(
             &crate::connection::client_message(&e),
         ),
     }
+}
+
+/// Why a login or logout gets no further than [`gate`].
+enum Gated {
+    /// Another site's page: 403.
+    Origin(ForbiddenOrigin),
+    /// Authentication is off: 404.
+    AuthOff,
+}
+
+impl IntoResponse for Gated {
+    fn into_response(self) -> Response {
+        match self {
+            Gated::Origin(refused) => refused.into_response(),
+            Gated::AuthOff => error(StatusCode::NOT_FOUND, "not_found", "authentication is off"),
+        }
+    }
+}
+
+/// [`screen`], and the authenticator.
+fn gate<'g>(
+    gw: &'g Gateway,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(bool, IpAddr, &'g Authenticator), Gated> {
+    let (secure, client) = screen(gw, peer, headers).map_err(Gated::Origin)?;
+    let auth = gw.auth.as_ref().ok_or(Gated::AuthOff)?;
+    Ok((secure, client, auth))
 }
 
 /// The origin check of [`Gateway::screen`]; `Ok((secure, client))`: whether the page was served

@@ -61,6 +61,20 @@ struct Record {
     refused: u32,
 }
 
+impl Record {
+    /// A clean record whose window starts `now`.
+    fn new(now: Instant) -> Record {
+        Record {
+            window_start: now,
+            failed_logins: 0,
+            violations: 0,
+            strikes: 0,
+            blocked: None,
+            refused: 0,
+        }
+    }
+}
+
 /// The blocked and watched addresses.
 pub struct Blocks {
     failed_logins: u32,
@@ -132,14 +146,7 @@ impl Blocks {
         if records.len() >= CAPACITY && !records.contains_key(&key) {
             self.make_room(&mut records, now);
         }
-        let record = records.entry(key).or_insert_with(|| Record {
-            window_start: now,
-            failed_logins: 0,
-            violations: 0,
-            strikes: 0,
-            blocked: None,
-            refused: 0,
-        });
+        let record = records.entry(key).or_insert_with(|| Record::new(now));
         if now.duration_since(record.window_start) >= self.window {
             (record.window_start, record.failed_logins, record.violations) = (now, 0, 0);
         }
@@ -170,14 +177,7 @@ impl Blocks {
         let now = Instant::now();
         let key = ClientKey::of(ip);
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
-        let record = records.entry(key).or_insert_with(|| Record {
-            window_start: now,
-            failed_logins: 0,
-            violations: 0,
-            strikes: 0,
-            blocked: None,
-            refused: 0,
-        });
+        let record = records.entry(key).or_insert_with(|| Record::new(now));
         Some(self.impose(key, record, now, "admin", duration))
     }
 
