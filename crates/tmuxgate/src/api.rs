@@ -99,7 +99,7 @@ async fn login(
                 .reason(e.reason())
                 .transport("http");
             gw.audit.record(record);
-            if !matches!(e, AuthError::Unavailable(_)) {
+            if e.is_guess() {
                 gw.abuse
                     .blocks
                     .record(client, crate::abuse::Offense::FailedLogin);

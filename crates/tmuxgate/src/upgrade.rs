@@ -102,7 +102,7 @@ async fn accept(
                 record = record.transport(transport_name(via));
             }
             gw.audit.record(record);
-            if !matches!(error, AuthError::Unavailable(_)) {
+            if error.is_guess() {
                 gw.abuse.blocks.record(client, Offense::FailedLogin);
             }
             let reason = crate::connection::close_reason(&error);

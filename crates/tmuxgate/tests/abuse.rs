@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::identity::{AuthServer, password};
 use common::{STEP, TestServer, http_get};
-use tmuxgate_client::protocol::{ErrorCode, Event};
+use tmuxgate_client::protocol::{CloseCode, ErrorCode, Event};
 use tmuxgate_client::{Client, ClientError, ClientOptions};
 
 const FLOODER: &str = "127.0.0.2";
@@ -488,4 +488,46 @@ async fn a_role_can_have_its_own_request_quota() {
         30,
         "admins' burst scales to 100"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_tokens_are_refused_but_only_forged_ones_count_toward_a_block() {
+    let server = AuthServer::start(&[("alice", "operator")], |c| {
+        c.block_failed_logins = 3;
+    })
+    .await;
+    // A browser with an old cookie: revoked (as after a logout in another tab).
+    let stale = server.token_for("alice", Duration::from_secs(600)).await;
+    let identity = server.auth.verify(&stale).await.expect("valid at first");
+    server.auth.revoke(&identity).await.expect("revoke");
+    let url = server.server.url();
+    let with_token = |token: &str| {
+        let options = ClientOptions::default().bind(ip("127.0.0.5")).token(token);
+        Client::connect_with(&url, options)
+    };
+    for _ in 0..6 {
+        let client = with_token(&stale).await.expect("not blocked");
+        let (code, _) = client.wait_closed(STEP).await.expect("closed");
+        assert_eq!(code, CloseCode::Unauthorized.code());
+    }
+    let fresh = server.token_for("alice", Duration::from_secs(600)).await;
+    let client = with_token(&fresh).await.expect("still not blocked");
+    client.heartbeat().await.expect("a fresh token works");
+    // Forged tokens are guesses: the third blocks the address.
+    let mut forged = fresh.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    let mut refused_at = None;
+    for attempt in 1..=6 {
+        match with_token(&forged).await {
+            Ok(client) => {
+                client.wait_closed(STEP).await.expect("closed");
+            }
+            Err(_) => {
+                refused_at = Some(attempt);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused_at, Some(4), "blocked after 3 forged tokens");
 }

@@ -167,7 +167,7 @@ impl Conn {
                     .transport("auth")
                     .attempt(failures.saturating_add(1));
                 self.gw.audit.record(record);
-                if failed {
+                if error.is_guess() {
                     self.gw
                         .abuse
                         .blocks

@@ -86,6 +86,29 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Whether the failure looks like guessing (a wrong password, a forged or foreign
+    /// token), which counts toward blocking the address. A token that was valid once and
+    /// went stale (expired, not yet valid by clock skew, revoked, its user changed) is a
+    /// browser with an old cookie far more often than an attack: refused and audited,
+    /// not counted.
+    pub fn is_guess(&self) -> bool {
+        match self {
+            AuthError::InvalidCredentials
+            | AuthError::BadSignature
+            | AuthError::WrongAudience
+            | AuthError::WrongIssuer
+            | AuthError::WrongAlgorithm
+            | AuthError::UnknownKey
+            | AuthError::Malformed => true,
+            AuthError::Expired
+            | AuthError::NotYetValid
+            | AuthError::Revoked
+            | AuthError::Superseded
+            | AuthError::NoSuchUser(_)
+            | AuthError::Unavailable(_) => false,
+        }
+    }
+
     /// A short fixed name for the audit log and metrics (`"expired"`, `"revoked"`, ...).
     pub fn reason(&self) -> &'static str {
         match self {
