@@ -133,8 +133,8 @@ impl Blocks {
     }
 
     /// Notes `offense` by `ip`; blocks it when a threshold is reached. Returns how many
-    /// offenses of that kind `ip` has in the current window (0 when allowlisted, or not
-    /// tracked because [`CAPACITY`] addresses are).
+    /// offenses of that kind `ip` has in the current window (0 when allowlisted). A full
+    /// table makes room ([`Blocks::make_room`]), so every address is counted.
     pub fn record(&self, ip: IpAddr, offense: Offense) -> u32 {
         let ip = ip.to_canonical();
         if self.allowlist.iter().any(|net| net.contains(ip)) {
