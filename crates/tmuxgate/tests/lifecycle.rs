@@ -220,7 +220,7 @@ async fn restarted_gateway_keeps_sessions() {
         .expect("closed by the shutdown");
     assert_eq!(code, 1001);
 
-    let server = TestServer::start_in(dir, |_| {}).await;
+    let server = TestServer::start_in(dir, |_| {}).await.owning_dir();
     let client = server.client().await;
     let list = client.list_sessions().await.expect("list");
     assert_eq!(list.len(), 1, "{list:?}");

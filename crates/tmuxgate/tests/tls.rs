@@ -217,7 +217,9 @@ async fn shutdown_closes_wss_connections_with_1001() {
     fixture.server.handle.shutdown();
     let (code, _) = client.wait_closed(STEP).await.expect("closed");
     assert_eq!(code, 1001);
-    fixture.server.stop().await;
+    let dir = fixture.server.stop().await;
+    common::kill_servers(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,8 @@ pub struct TestServer {
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
+    /// The directory came from an earlier server's `stop` and is this one's to clean up.
+    adopted: bool,
 }
 
 impl TestServer {
@@ -71,6 +73,7 @@ impl TestServer {
             shutdown,
             task: Some(task),
             _tmp: None,
+            adopted: false,
         }
     }
 
@@ -94,6 +97,13 @@ impl TestServer {
         tmux_at(&self.socket(index), args)
     }
 
+    /// Takes over its directory (one [`TestServer::stop`] left): on drop its tmux servers
+    /// are killed and it is removed, as for a server started in a fresh directory.
+    pub fn owning_dir(mut self) -> TestServer {
+        self.adopted = true;
+        self
+    }
+
     /// Graceful shutdown; waits for `serve` to return. Leaves tmux running.
     pub async fn stop(mut self) -> PathBuf {
         self.shutdown.cancel();
@@ -110,8 +120,11 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if self._tmp.is_some() {
+        if self._tmp.is_some() || self.adopted {
             kill_servers(&self.dir);
+        }
+        if self.adopted {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
