@@ -65,23 +65,14 @@ async fn login(
         let message = "expected {\"username\", \"password\"} or {\"token\"}";
         return error(StatusCode::BAD_REQUEST, "invalid_request", message);
     };
-    let outcome = match (req.username, req.password, req.token) {
-        (Some(user), Some(password), None) => {
-            let password = crate::config::Secret::new(password.expose());
-            match auth.login(&user, &password).await {
-                Ok(issued) => auth
-                    .verify(issued.token.expose())
-                    .await
-                    .map(|id| (id, issued.token)),
-                Err(e) => Err(e),
-            }
-        }
-        (None, None, Some(token)) => auth
-            .verify(token.expose())
-            .await
-            .map(|id| (id, crate::config::Secret::new(token.expose()))),
-        _ => Err(AuthError::Malformed),
-    };
+    // A token login keeps the token it came with: it becomes the cookie.
+    let presented = req
+        .token
+        .as_ref()
+        .map(|t| crate::config::Secret::new(t.expose()));
+    let outcome = crate::connection::login(auth, req)
+        .await
+        .map(|(identity, issued)| (identity, issued.map(|i| i.token).or(presented)));
     match outcome {
         Ok((identity, token)) => {
             let record = Record::new(EventKind::AuthSuccess, Some(client))
@@ -89,9 +80,12 @@ async fn login(
                 .role(identity.role.as_str())
                 .transport("http");
             gw.audit.record(record);
-            let cookie = cookie(token.expose(), &identity, secure);
             let mut response = no_store(axum::Json(who(auth, &identity)).into_response());
-            response.headers_mut().insert(SET_COOKIE, cookie);
+            // Always some: a login that succeeded came with a token or was issued one.
+            if let Some(token) = token {
+                let cookie = cookie(token.expose(), &identity, secure);
+                response.headers_mut().insert(SET_COOKIE, cookie);
+            }
             response
         }
         Err(e) => {

@@ -40,15 +40,7 @@ fn validate_all(text: &str) -> BTreeSet<String> {
 
 /// `tmuxgate audit verify FILES`: exit code and output.
 fn verify(files: &[&Path]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
-        .arg("audit")
-        .arg("verify")
-        .args(files)
-        .output()
-        .expect("run tmuxgate");
-    let text = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code().unwrap_or(-1), text)
+    verify_with(files, &[])
 }
 
 /// Logs in over HTTP, fails once, and runs a session's life as alice with bob watching.

@@ -295,8 +295,12 @@ impl Conn {
     }
 }
 
-/// Checks an `auth` request: exactly a user name and password, or exactly a token.
-async fn login(auth: &Authenticator, req: Auth) -> Result<(Identity, Option<Issued>), AuthError> {
+/// Checks an `auth` request (or a `POST /api/login` body): exactly a user name and
+/// password, or exactly a token. With a password, also the token issued for it.
+pub(crate) async fn login(
+    auth: &Authenticator,
+    req: Auth,
+) -> Result<(Identity, Option<Issued>), AuthError> {
     match (req.username, req.password, req.token) {
         (Some(user), Some(password), None) => {
             let issued = auth.login(&user, &Secret::new(password.expose())).await?;

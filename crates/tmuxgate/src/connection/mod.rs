@@ -25,6 +25,7 @@ use tokio_stream::StreamMap;
 use tokio_stream::wrappers::WatchStream;
 
 use auth::Who;
+pub(crate) use auth::login;
 pub use auth::{MAX_AUTH_FAILURES, client_message, close_reason};
 
 use crate::abuse::Offense;
