@@ -23,6 +23,7 @@ pub mod health_probe;
 pub mod http;
 pub mod metrics;
 pub mod origin;
+pub mod policy;
 pub mod security;
 pub mod server;
 pub mod sessions;
