@@ -31,6 +31,8 @@ mod check_tests;
 mod prop_tests;
 #[cfg(test)]
 mod scan_tests;
+#[cfg(test)]
+mod store_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

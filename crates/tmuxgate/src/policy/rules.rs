@@ -86,7 +86,7 @@ impl ProgramRule {
         }
         if let Some(pattern) = self.value_flags.get(arg) {
             let value =
-                next.ok_or_else(|| refuse("flag-value", format!("flag `{arg}` needs a value")))?;
+                next.ok_or_else(|| ("flag-value", format!("flag `{arg}` needs a value")))?;
             self.check_value(arg, pattern, value)?;
             return Ok(2);
         }
@@ -122,7 +122,7 @@ impl ProgramRule {
                 return Ok(1);
             }
             let value =
-                next.ok_or_else(|| refuse("flag-value", format!("flag `{flag}` needs a value")))?;
+                next.ok_or_else(|| ("flag-value", format!("flag `{flag}` needs a value")))?;
             self.check_value(&flag, pattern, value)?;
             return Ok(2);
         }
