@@ -77,8 +77,25 @@ impl Client {
         Ok(self.exchange(request).await?.body)
     }
 
+    /// Like [`Client::request`], waiting up to `timeout` instead of the request timeout.
+    pub async fn request_within(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<ResponseBody, ClientError> {
+        Ok(self.exchange_within(request, timeout).await?.body)
+    }
+
     /// Sends a request and waits for the reader to hand over its [`Reply`].
     pub(crate) async fn exchange(&self, request: Request) -> Result<Reply, ClientError> {
+        self.exchange_within(request, self.request_timeout).await
+    }
+
+    async fn exchange_within(
+        &self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
         if let Some(err) = self.shared.closed_error() {
             return Err(err);
         }
@@ -96,7 +113,7 @@ impl Client {
             self.send(Message::text(text)).await?;
             reply_rx.await.map_err(|_| self.closed_error())
         };
-        let outcome = tokio::time::timeout(self.request_timeout, round_trip).await;
+        let outcome = tokio::time::timeout(timeout, round_trip).await;
         outcome.unwrap_or(Err(ClientError::Timeout))
     }
 

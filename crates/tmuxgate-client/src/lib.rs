@@ -45,6 +45,7 @@ mod attachment;
 mod client;
 mod error;
 mod events;
+mod exec;
 mod options;
 mod reader;
 mod session;

@@ -54,11 +54,17 @@ pub enum Request {
     SessionShare(SessionShare),
     /// `session-unshare`: take a share back (attached channels lose the access at once).
     SessionUnshare(SessionUnshare),
+    /// `command-execute`: run one policy-checked command in a session's shell.
+    CommandExecute(CommandExecute),
+    /// `batch-execute`: run several in order (stopping at the first failure by default).
+    BatchExecute(BatchExecute),
+    /// `command-validate`: the policy's verdict on a command, without running it.
+    CommandValidate(CommandValidate),
 }
 
 impl Request {
     /// Every request `type` string, for documentation checks.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 15] = [
         "session-create",
         "session-list",
         "session-attach",
@@ -71,6 +77,9 @@ impl Request {
         "auth",
         "session-share",
         "session-unshare",
+        "command-execute",
+        "batch-execute",
+        "command-validate",
     ];
 
     /// The `type` string of this request.
@@ -88,6 +97,9 @@ impl Request {
             Request::Auth(_) => "auth",
             Request::SessionShare(_) => "session-share",
             Request::SessionUnshare(_) => "session-unshare",
+            Request::CommandExecute(_) => "command-execute",
+            Request::BatchExecute(_) => "batch-execute",
+            Request::CommandValidate(_) => "command-validate",
         }
     }
 }
@@ -141,6 +153,56 @@ pub struct SessionAttach {
     pub rows: Option<u16>,
     /// A pane id (`%N`) of the session; default: its active pane.
     pub target: Option<String>,
+}
+
+/// How commands run: shared by `command-execute` and `batch-execute`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecOptions {
+    /// A pane id (`%N`) of the session; default: its active pane.
+    pub target: Option<String>,
+    /// Per command, in milliseconds; default and maximum are the gateway's
+    /// (`EXEC_TIMEOUT_MS`, `EXEC_MAX_TIMEOUT_MS`).
+    pub timeout_ms: Option<u64>,
+    /// Remove escape sequences and control characters from the output.
+    #[serde(default)]
+    pub strip_ansi: bool,
+}
+
+/// `command-execute` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecute {
+    /// The session to run it in.
+    pub session_id: String,
+    /// The command line, as words for the policy (no shell syntax).
+    pub command: String,
+    /// Pane, timeout, output form.
+    #[serde(flatten)]
+    pub options: ExecOptions,
+}
+
+/// `batch-execute` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchExecute {
+    /// The session to run them in.
+    pub session_id: String,
+    /// The command lines, run in order.
+    pub commands: Vec<String>,
+    /// Go on after a command fails (a non-zero exit or an error); default: stop.
+    #[serde(default)]
+    pub stop_on_error: Option<bool>,
+    /// Pane, timeout (per command), output form.
+    #[serde(flatten)]
+    pub options: ExecOptions,
+}
+
+/// `command-validate` data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandValidate {
+    /// The command line to judge.
+    pub command: String,
 }
 
 /// Data naming a channel.
@@ -312,6 +374,9 @@ fn decode_data(kind: &str, data: Value) -> Result<Request, DataError> {
         "auth" => Request::Auth(parse(data)?),
         "session-share" => Request::SessionShare(parse(data)?),
         "session-unshare" => Request::SessionUnshare(parse(data)?),
+        "command-execute" => Request::CommandExecute(parse(data)?),
+        "batch-execute" => Request::BatchExecute(parse(data)?),
+        "command-validate" => Request::CommandValidate(parse(data)?),
         _ => return Err(DataError::Unknown),
     })
 }
@@ -354,6 +419,9 @@ pub fn encode_request(id: &RequestId, request: &Request) -> String {
         Request::Auth(d) => serde_json::to_value(d),
         Request::SessionShare(d) => serde_json::to_value(d),
         Request::SessionUnshare(d) => serde_json::to_value(d),
+        Request::CommandExecute(d) => serde_json::to_value(d),
+        Request::BatchExecute(d) => serde_json::to_value(d),
+        Request::CommandValidate(d) => serde_json::to_value(d),
         Request::SessionList | Request::Metrics => Ok(Value::Object(Default::default())),
     }
     .unwrap_or(Value::Null);

@@ -240,6 +240,73 @@ pub struct Attached {
     pub rows: u16,
 }
 
+/// Data of `command-execute` (also the data of its `timeout` error), and one entry of
+/// `batch-execute`'s results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandResult {
+    /// What the command printed (the pane's bytes between its start and end marks).
+    pub output: String,
+    /// Its exit status; null when it did not end (timed out and ignored Ctrl-C).
+    pub exit_code: Option<i32>,
+    /// From typing the line to its end, in milliseconds.
+    pub duration_ms: u64,
+    /// Whether output was left out (over `EXEC_MAX_OUTPUT_BYTES`, or out of the pane log).
+    pub truncated: bool,
+    /// Whether it ran out of time and was interrupted with Ctrl-C.
+    pub timed_out: bool,
+}
+
+/// One entry of `batch-execute`'s results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItem {
+    /// Position in `commands`.
+    pub index: u32,
+    /// What it gave, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<CommandResult>,
+    /// Why it did not run or did not finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
+    /// The error, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Data of `batch-execute`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResult {
+    /// One entry per command run or attempted, in order.
+    pub results: Vec<BatchItem>,
+    /// Whether it stopped before the end (a failure with `stopOnError`).
+    pub stopped: bool,
+}
+
+/// Data of `command-validate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// Whether the policy allows this caller to run it.
+    pub allowed: bool,
+    /// With `allowed`: the words as validated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// With `allowed`: the exact line the gateway would type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// With `allowed`: the rule that allows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Without: a stable code for the reason (e.g. `command-substitution`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Without: the reason, naming the construct.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Data of `heartbeat`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod exec;
 pub mod forwarded;
 pub mod health;
 pub mod health_probe;

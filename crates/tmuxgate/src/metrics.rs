@@ -26,7 +26,7 @@ const BUCKETS_SECONDS: [f64; 12] = [
 const INVALID_TYPE: &str = "invalid";
 
 /// One latency distribution: Prometheus buckets plus an HDR histogram for percentiles.
-struct Latency {
+pub(crate) struct Latency {
     buckets: [AtomicU64; BUCKETS_SECONDS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
@@ -34,7 +34,7 @@ struct Latency {
 }
 
 impl Latency {
-    fn new() -> Latency {
+    pub(crate) fn new() -> Latency {
         Latency {
             buckets: Default::default(),
             count: AtomicU64::new(0),
@@ -46,7 +46,7 @@ impl Latency {
         }
     }
 
-    fn record(&self, elapsed: Duration) {
+    pub(crate) fn record(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         for (bound, bucket) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
             if secs <= *bound {
@@ -64,7 +64,7 @@ impl Latency {
             .record(micros);
     }
 
-    fn summary(&self) -> Value {
+    pub(crate) fn summary(&self) -> Value {
         let hdr = self.hdr.lock().unwrap_or_else(|e| e.into_inner());
         let ms = |micros: u64| micros as f64 / 1000.0;
         json!({
@@ -75,7 +75,7 @@ impl Latency {
         })
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    pub(crate) fn render(&self, out: &mut String, name: &str, labels: &str) {
         for (bound, bucket) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
             let n = bucket.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
@@ -117,6 +117,8 @@ pub struct Stats {
     pub abuse: Arc<AbuseCounters>,
     /// Audit lines written, dropped and lost ([`crate::audit`]).
     pub audit: Arc<AuditCounters>,
+    /// Command execution outcomes and latency.
+    pub exec: Arc<crate::exec::ExecStats>,
     requests: Vec<(&'static str, Latency)>,
     backend_commands: Latency,
 }
@@ -138,6 +140,7 @@ impl Default for Stats {
             tls: TlsCounters::default(),
             abuse: Arc::default(),
             audit: Arc::default(),
+            exec: Default::default(),
             requests: types.map(|t| (t, Latency::new())).collect(),
             backend_commands: Latency::new(),
         }
@@ -180,6 +183,7 @@ impl Stats {
             },
             "requests": requests,
             "backendCommands": self.backend_commands.summary(),
+            "commands": self.exec.summary(),
             "abuse": {
                 "rateLimited": self.abuse.rate_limited.load(Ordering::Relaxed),
                 "blockedConnections": self.abuse.blocked_connections.load(Ordering::Relaxed),
@@ -396,6 +400,7 @@ impl Stats {
         );
         self.backend_commands
             .render(&mut out, name, "backend=\"all\"");
+        self.exec.render(&mut out);
         out
     }
 }

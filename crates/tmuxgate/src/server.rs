@@ -43,9 +43,11 @@ use crate::abuse::{Abuse, Offense};
 use crate::audit::{Audit, AuditSettings, EventKind, Record};
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
+use crate::exec::{ExecSettings, Executor};
 use crate::forwarded::{TrustedProxies, WithPeers};
 use crate::metrics::Stats;
 use crate::origin::{OriginPolicy, loggable};
+use crate::policy::PolicyStore;
 use crate::security::{Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
@@ -87,6 +89,8 @@ pub struct Gateway {
     pub abuse: Abuse,
     /// The audit log (`AUDIT_LOG`).
     pub audit: Audit,
+    /// Command execution: the policy, limits and the shell sessions run.
+    pub exec: Executor,
     config: Config,
     pub(crate) origins: OriginPolicy,
     pub(crate) proxies: TrustedProxies,
@@ -193,6 +197,7 @@ impl Server {
             linger: config.hub_linger,
             captures: stats.snapshot_captures.clone(),
             audit: audit.clone(),
+            shell: None,
         };
         let size = (config.default_cols, config.default_rows);
         let sessions = Sessions::start(
@@ -220,6 +225,19 @@ impl Server {
             false => (None, None),
         };
         let abuse = Abuse::new(&config, stats.abuse.clone(), audit.clone());
+        let policy = PolicyStore::new(config.policy_file.clone())
+            .context("loading the command policy (POLICY_FILE)")?;
+        let exec = Executor {
+            policy: Arc::new(policy),
+            settings: ExecSettings {
+                queue_depth: config.exec_queue_depth,
+                default_timeout: config.exec_timeout,
+                max_timeout: config.exec_max_timeout,
+                max_output_bytes: config.exec_max_output_bytes,
+            },
+            stats: stats.exec.clone(),
+            shell: sessions.shell().cloned(),
+        };
         audit.record(config_loaded(&config));
         let gw = Gateway {
             sessions,
@@ -229,6 +247,7 @@ impl Server {
             auth,
             abuse,
             audit,
+            exec,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
@@ -280,6 +299,9 @@ impl Server {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }
         tokio::spawn(prune_limiters(gw.clone()));
+        if gw.exec.policy.path().is_some() {
+            tokio::spawn(gw.exec.policy.clone().watch(gw.shutdown.clone()));
+        }
         let main = serve_main(gw.clone(), listener);
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());

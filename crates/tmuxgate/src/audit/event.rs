@@ -214,6 +214,19 @@ pub struct Metadata {
     /// `CONFIG_LOADED`: TLS on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
+    /// `COMMAND_*`: the command's words as validated (or as sent, when refused unparsed:
+    /// then the one word is the text, cut to a bounded length).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// `COMMAND_EXECUTED`: the exit status (absent when it did not end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `COMMAND_EXECUTED`: from typing to its end, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// `COMMAND_*`: the refusal or failure, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One event, as a call site hands it to [`super::Audit::record`].
@@ -316,6 +329,25 @@ impl Record {
     /// Which failed attempt on the connection.
     pub fn attempt(mut self, attempt: u8) -> Record {
         self.meta.attempt = Some(attempt);
+        self
+    }
+
+    /// A command's words (token-shaped words masked).
+    pub fn argv(mut self, argv: &[String]) -> Record {
+        self.meta.argv = Some(argv.iter().cloned().map(scrub).collect());
+        self
+    }
+
+    /// A command's exit status and duration.
+    pub fn exit(mut self, exit_code: Option<i32>, duration_ms: u64) -> Record {
+        self.meta.exit_code = exit_code;
+        self.meta.duration_ms = Some(duration_ms);
+        self
+    }
+
+    /// A sentence about the refusal or failure.
+    pub fn detail(mut self, detail: impl Into<String>) -> Record {
+        self.meta.detail = Some(scrub(detail.into()));
         self
     }
 }

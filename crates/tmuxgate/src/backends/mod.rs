@@ -7,6 +7,7 @@
 //! are still running and reports the sessions they hold.
 
 mod conf;
+pub mod shell;
 mod tmux;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,8 @@ impl BackendSettings {
 
 /// The set of backends and the placement policy for new sessions.
 pub struct Pool {
+    /// The integrated shell sessions run, when they run it.
+    shell: Option<shell::ShellIntegration>,
     backends: Vec<Arc<Backend>>,
     next: AtomicUsize,
 }
@@ -107,7 +110,16 @@ impl Pool {
         prepare_dir(&settings.dir)?;
         prepare_dir(&settings.capture_dir())?;
         sweep(&settings.capture_dir());
-        let conf = conf::write(&settings)?;
+        // Without DEFAULT_COMMAND, sessions run the gateway's integrated bash.
+        let shell = match settings.default_command {
+            Some(_) => None,
+            None => shell::prepare(&settings.dir)?,
+        };
+        let mut conf_settings = settings.clone();
+        if let Some(shell) = &shell {
+            conf_settings.default_command = Some(shell.command.clone());
+        }
+        let conf = conf::write(&conf_settings)?;
         let mut backends = Vec::with_capacity(size);
         for index in 0..size {
             let socket = settings.dir.join(format!("backend-{index}.sock"));
@@ -122,12 +134,18 @@ impl Pool {
             backends.push(backend);
         }
         Ok(Pool {
+            shell,
             backends,
             next: AtomicUsize::new(0),
         })
     }
 
     /// Every backend, in index order.
+    /// The integrated shell, when sessions run it (no `DEFAULT_COMMAND`, bash installed).
+    pub fn shell(&self) -> Option<&shell::ShellIntegration> {
+        self.shell.as_ref()
+    }
+
     pub fn all(&self) -> &[Arc<Backend>] {
         &self.backends
     }

@@ -157,6 +157,16 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
     /// `ROLES_FILE`: custom roles (TOML); `None`: the built-in roles only.
     pub roles_file: Option<PathBuf>,
+    /// `POLICY_FILE`: the command policy (TOML, see docs/policy.md); `None`: built-in.
+    pub policy_file: Option<PathBuf>,
+    /// `EXEC_TIMEOUT_MS`: a command's time limit when the request names none.
+    pub exec_timeout: Duration,
+    /// `EXEC_MAX_TIMEOUT_MS`: the longest time limit a request may ask for.
+    pub exec_max_timeout: Duration,
+    /// `EXEC_MAX_OUTPUT_BYTES`: output kept per command.
+    pub exec_max_output_bytes: usize,
+    /// `EXEC_QUEUE_DEPTH`: commands that may wait per session behind the running one.
+    pub exec_queue_depth: u32,
     /// `JWT_SECRET`: HS256 signing secret (at least 32 bytes); `None`: a generated key
     /// ring in `DATA_DIR/jwt-keys.toml`.
     pub jwt_secret: Option<Secret>,
@@ -320,6 +330,11 @@ impl Default for Config {
             ),
             users_file: None,
             roles_file: None,
+            policy_file: None,
+            exec_timeout: Duration::from_secs(30),
+            exec_max_timeout: Duration::from_secs(600),
+            exec_max_output_bytes: MIB,
+            exec_queue_depth: 16,
             jwt_secret: None,
             jwt_previous_secrets: Vec::new(),
             jwt_algorithm: JwtAlgorithm::Hs256,

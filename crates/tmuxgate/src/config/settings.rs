@@ -183,6 +183,16 @@ settings! {
     users_file: String = "USERS_FILE", "users-file";
     /// Custom roles file (TOML); empty = built-in roles only
     roles_file: String = "ROLES_FILE", "roles-file";
+    /// Command policy (TOML, reloaded when it changes); empty = the built-in policy
+    policy_file: String = "POLICY_FILE", "policy-file";
+    /// A command's time limit when the request names none, in ms
+    exec_timeout: u64 = "EXEC_TIMEOUT_MS", "exec-timeout-ms";
+    /// The longest time limit a request may ask for, in ms
+    exec_max_timeout: u64 = "EXEC_MAX_TIMEOUT_MS", "exec-max-timeout-ms";
+    /// Output kept per command, in bytes (1 KiB-64 MiB)
+    exec_max_output_bytes: usize = "EXEC_MAX_OUTPUT_BYTES", "exec-max-output-bytes";
+    /// Commands that may wait per session behind the running one (0-1024)
+    exec_queue_depth: u32 = "EXEC_QUEUE_DEPTH", "exec-queue-depth";
     /// HS256 signing secret, at least 32 bytes (never printed); empty = key ring in DATA_DIR
     #[arg(hide_env_values = true)]
     jwt_secret: Secret = "JWT_SECRET", "jwt-secret";

@@ -95,7 +95,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 26] {
+    fn bounds(&self) -> [Bound; 30] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -165,7 +165,36 @@ impl Config {
                 at_most_a_day.clone(),
                 " ms",
             ),
-            Bound("HUB_LINGER", ms(self.hub_linger), at_most_a_day, " ms"),
+            Bound(
+                "HUB_LINGER",
+                ms(self.hub_linger),
+                at_most_a_day.clone(),
+                " ms",
+            ),
+            Bound(
+                "EXEC_TIMEOUT_MS",
+                ms(self.exec_timeout),
+                1..=ms(self.exec_max_timeout).max(1),
+                " ms (at most EXEC_MAX_TIMEOUT_MS)",
+            ),
+            Bound(
+                "EXEC_MAX_TIMEOUT_MS",
+                ms(self.exec_max_timeout),
+                at_most_a_day,
+                " ms",
+            ),
+            Bound(
+                "EXEC_MAX_OUTPUT_BYTES",
+                count(self.exec_max_output_bytes),
+                bytes(KIB..=64 * MIB),
+                " bytes",
+            ),
+            Bound(
+                "EXEC_QUEUE_DEPTH",
+                self.exec_queue_depth.into(),
+                0..=1024,
+                "",
+            ),
             Bound("DEFAULT_COLS", self.default_cols.into(), 2..=1000, ""),
             Bound("DEFAULT_ROWS", self.default_rows.into(), 2..=1000, ""),
             Bound("JWT_LEEWAY", ms(self.jwt_leeway), 0..=MAX_LEEWAY_MS, " ms"),

@@ -59,6 +59,26 @@ impl Conn {
         let kind = incoming.request.type_name();
         // A share changed under a channel this request may use: decide that first.
         self.recheck_changed(ws).await?;
+        let incoming = match (&self.who, incoming.request) {
+            (Who::Known(_), Request::CommandExecute(req)) => {
+                let id = incoming.id.clone();
+                return match self.start_execute(incoming.id, req, started) {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.respond_now(ws, id, kind, started, e).await,
+                };
+            }
+            (Who::Known(_), Request::BatchExecute(req)) => {
+                let id = incoming.id.clone();
+                return match self.start_batch(incoming.id, req, started) {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.respond_now(ws, id, kind, started, e).await,
+                };
+            }
+            (_, request) => tmuxgate_protocol::Incoming {
+                id: incoming.id,
+                request,
+            },
+        };
         let mut start = None;
         let outcome = match (&self.who, &incoming.request) {
             (Who::Pending { .. }, Request::Auth(_) | Request::Heartbeat(_))
@@ -99,6 +119,22 @@ impl Conn {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Answers a command request refused before it started.
+    async fn respond_now(
+        &mut self,
+        ws: &mut WebSocket,
+        id: Option<tmuxgate_protocol::request::RequestId>,
+        kind: &'static str,
+        started: Instant,
+        e: WireError,
+    ) -> Result<(), Close> {
+        let mut response = Response::err(id, e.code, e.message);
+        let elapsed = started.elapsed();
+        response.latency = Some(elapsed.as_secs_f64() * 1000.0);
+        self.gw.stats.request(Some(kind), elapsed);
+        self.respond(ws, response).await
     }
 
     /// Answers a request over the rate limit; `RATE_LIMIT_CLOSE_AFTER` in a row close the
@@ -173,10 +209,15 @@ impl Conn {
             }
             Request::SessionShare(req) => self.share(req).await,
             Request::SessionUnshare(req) => self.unshare(req).await,
+            Request::CommandValidate(req) => Ok((self.validate_command(req)?, None)),
+            Request::CommandExecute(_) | Request::BatchExecute(_) => Err(WireError::new(
+                ErrorCode::Unauthorized,
+                "authenticate first (send auth)",
+            )),
         }
     }
 
-    fn require(&self, permission: Permission) -> Result<(), WireError> {
+    pub(super) fn require(&self, permission: Permission) -> Result<(), WireError> {
         match self.principal()?.may(permission) {
             true => Ok(()),
             false => Err(self.denied(permission.name(), None)),

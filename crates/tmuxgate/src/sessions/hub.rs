@@ -40,6 +40,8 @@ pub struct HubSettings {
     pub captures: Arc<AtomicU64>,
     /// Where `BACKEND_LOST` is recorded.
     pub audit: crate::audit::Audit,
+    /// The integrated shell sessions run (its marks are scanned), if they run it.
+    pub shell: Option<crate::backends::shell::ShellIntegration>,
 }
 
 /// Viewer-count changes reach the viewers at most this often per session: a burst of joins
@@ -119,6 +121,8 @@ impl Shared {
             // Switched to another session (`switch-client` typed in a pane): this connection
             // no longer follows ours, so it ends like a detach.
             Notification::SessionChanged { session, .. } if session != self.session => self.end(),
+            // Keys may now drive a mode, not the shell: the executor must look again.
+            Notification::PaneModeChanged { pane } => lock(&self.input).disturb(pane),
             Notification::Exit { .. } => self.end(),
             _ => {}
         }
@@ -138,6 +142,8 @@ impl Shared {
 #[derive(Default)]
 struct Life {
     viewers: u32,
+    /// Commands being executed (they keep the hub, but are not viewers).
+    holds: u32,
     generation: u64,
     detaching: bool,
 }
@@ -305,12 +311,13 @@ impl Hub {
         let viewers = self.viewer_count();
         let mut panes = lock(&self.shared.panes);
         let view = panes.entry(pane).or_insert_with(|| {
+            let nonce = self.settings.shell.as_ref().map(|s| s.nonce.clone());
             Arc::new(PaneView::new(
                 pane,
                 self.settings.ring_bytes,
-                cols,
-                rows,
+                (cols, rows),
                 viewers,
+                nonce,
             ))
         });
         Ok(view.clone())
@@ -365,6 +372,50 @@ impl Hub {
         }
         self.shared.wake.notify_one();
         true
+    }
+
+    /// What is known of the line being edited in `pane` (for the command executor).
+    pub fn line(&self, pane: PaneId) -> input::Line {
+        lock(&self.shared.input).line(pane)
+    }
+
+    /// Queues the executor's input if `check` accepts the pane's line state, atomically
+    /// with respect to viewers' input; `clean_after` records the line as empty after it.
+    pub fn input_checked(
+        &self,
+        pane: PaneId,
+        data: &[u8],
+        check: impl FnOnce(input::Line) -> bool,
+        clean_after: bool,
+    ) -> bool {
+        if !lock(&self.shared.input).push_checked(pane, data, check, clean_after) {
+            return false;
+        }
+        self.shared.wake.notify_one();
+        true
+    }
+
+    /// Records the line in `pane` as empty if nothing was typed since `typed`.
+    pub fn mark_clean(&self, pane: PaneId, typed: u64) -> bool {
+        lock(&self.shared.input).mark_clean(pane, typed)
+    }
+
+    /// Keeps the hub attached while a command runs, without counting as a viewer.
+    pub fn try_hold(self: &Arc<Self>) -> Option<HoldGuard> {
+        let mut life = lock(&self.life);
+        if life.detaching || self.cancel.is_cancelled() {
+            return None;
+        }
+        life.holds += 1;
+        Some(HoldGuard { hub: self.clone() })
+    }
+
+    /// One line of `#{...}` formats about `pane`, e.g. `#{pane_in_mode}`.
+    pub async fn pane_formats(&self, pane: PaneId, formats: &str) -> Result<String, SessionError> {
+        let cmd = Command::new("display-message")
+            .flag("-p")
+            .flag_value("-t", pane);
+        Ok(self.query(cmd.arg_quoted(formats)?).await?.0)
     }
 
     /// Makes this client's size the session's size (the most recent writer wins).
@@ -502,11 +553,24 @@ impl Hub {
     }
 
     fn viewer_left(self: &Arc<Self>) {
-        let generation = {
+        {
             let mut life = lock(&self.life);
             life.viewers -= 1;
             self.viewers_changed();
-            if life.viewers > 0 {
+        }
+        self.maybe_linger();
+    }
+
+    fn hold_released(self: &Arc<Self>) {
+        lock(&self.life).holds -= 1;
+        self.maybe_linger();
+    }
+
+    /// Starts the linger once neither viewers nor commands keep the hub.
+    fn maybe_linger(self: &Arc<Self>) {
+        let generation = {
+            let mut life = lock(&self.life);
+            if life.viewers > 0 || life.holds > 0 {
                 return;
             }
             life.generation += 1;
@@ -522,7 +586,7 @@ impl Hub {
                 _ = hub.cancel.cancelled() => return,
             }
             let mut life = lock(&hub.life);
-            if life.viewers == 0 && life.generation == generation {
+            if life.viewers == 0 && life.holds == 0 && life.generation == generation {
                 life.detaching = true;
                 drop(life);
                 tracing::debug!(session = %hub.entry.id, "last viewer gone: detaching");
@@ -540,6 +604,17 @@ pub struct ViewerGuard {
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
         self.hub.viewer_left();
+    }
+}
+
+/// Keeps the hub attached while a command runs.
+pub struct HoldGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        self.hub.hold_released();
     }
 }
 

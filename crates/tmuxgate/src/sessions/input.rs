@@ -13,16 +13,105 @@ use tokio_util::sync::CancellationToken;
 /// Largest input backlog per hub; beyond it input is refused until tmux catches up.
 pub const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
 
-/// Input waiting to be sent, in arrival order.
+/// Input waiting to be sent, in arrival order, and what is known of each pane's line.
 #[derive(Default)]
 pub struct InputQueue {
     chunks: Vec<(PaneId, Vec<u8>)>,
     bytes: usize,
+    lines: Vec<Line>,
 }
 
+/// What the gateway knows about the line being edited in one pane, for the command
+/// executor: viewers' input (and mode changes) bump `typed`; `clean` is the `typed` count
+/// at which the line was last known empty. The executor types only into a clean line, and
+/// decides that under this queue's lock, so no keystroke can slip in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    pane: PaneId,
+    /// Viewer inputs and mode changes so far.
+    pub typed: u64,
+    /// `typed` when the line was last known empty.
+    pub clean: Option<u64>,
+}
+
+impl Line {
+    /// Whether the line is known empty: nothing typed since it last was.
+    pub fn is_clean(&self) -> bool {
+        self.clean == Some(self.typed)
+    }
+}
+
+/// Panes whose line state is kept per hub (as many as a session's panes are remembered).
+const MAX_LINES: usize = 64;
+
 impl InputQueue {
-    /// Appends input for `pane`; false when the backlog is full.
+    /// Appends a viewer's input for `pane`; false when the backlog is full.
     pub fn push(&mut self, pane: PaneId, data: &[u8]) -> bool {
+        if !self.push_raw(pane, data) {
+            return false;
+        }
+        self.line_mut(pane).typed += 1;
+        true
+    }
+
+    /// Something other than input may have changed what keys do in `pane` (a mode).
+    pub fn disturb(&mut self, pane: PaneId) {
+        self.line_mut(pane).typed += 1;
+    }
+
+    /// The line state of `pane`.
+    pub fn line(&mut self, pane: PaneId) -> Line {
+        *self.line_mut(pane)
+    }
+
+    /// Appends the executor's input if `check` accepts the pane's line state; `clean`
+    /// (when given) records the line as empty once this input is in.
+    pub fn push_checked(
+        &mut self,
+        pane: PaneId,
+        data: &[u8],
+        check: impl FnOnce(Line) -> bool,
+        clean_after: bool,
+    ) -> bool {
+        let line = self.line_mut(pane);
+        if !check(*line) {
+            return false;
+        }
+        if clean_after {
+            line.clean = Some(line.typed);
+        }
+        self.push_raw(pane, data)
+    }
+
+    /// Records the line of `pane` as empty, if nothing was typed since `typed`.
+    pub fn mark_clean(&mut self, pane: PaneId, typed: u64) -> bool {
+        let line = self.line_mut(pane);
+        if line.typed != typed {
+            return false;
+        }
+        line.clean = Some(typed);
+        true
+    }
+
+    fn line_mut(&mut self, pane: PaneId) -> &mut Line {
+        let i = match self.lines.iter().position(|l| l.pane == pane) {
+            Some(i) => i,
+            None => {
+                if self.lines.len() >= MAX_LINES {
+                    self.lines.remove(0);
+                }
+                self.lines.push(Line {
+                    pane,
+                    typed: 0,
+                    clean: None,
+                });
+                self.lines.len() - 1
+            }
+        };
+        &mut self.lines[i]
+    }
+
+    fn push_raw(&mut self, pane: PaneId, data: &[u8]) -> bool {
         if self.bytes + data.len() > MAX_PENDING_INPUT_BYTES {
             return false;
         }
@@ -125,5 +214,24 @@ mod tests {
             vec![(PaneId(1), b"abc".to_vec()), (PaneId(2), b"x".to_vec())]
         );
         assert!(q.push(PaneId(2), &vec![0; MAX_PENDING_INPUT_BYTES]));
+    }
+
+    #[test]
+    fn a_line_is_clean_only_until_someone_types() {
+        let mut q = InputQueue::default();
+        let pane = PaneId(3);
+        assert!(!q.line(pane).is_clean(), "unknown at first");
+        assert!(q.mark_clean(pane, 0));
+        assert!(q.line(pane).is_clean());
+        assert!(q.push(pane, b"x"));
+        assert!(!q.line(pane).is_clean());
+        assert!(!q.mark_clean(pane, 0), "typed since the probe");
+        assert!(!q.push_checked(pane, b"ls\r", |l| l.is_clean(), true));
+        assert!(q.mark_clean(pane, 1));
+        assert!(q.push_checked(pane, b"ls\r", |l| l.is_clean(), true));
+        q.disturb(pane);
+        assert!(!q.line(pane).is_clean());
+        let sent: usize = q.take().iter().map(|(_, d)| d.len()).sum();
+        assert_eq!(sent, b"xls\r".len());
     }
 }

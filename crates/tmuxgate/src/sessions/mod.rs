@@ -5,6 +5,7 @@ pub mod access;
 mod hub;
 pub mod input;
 pub mod log;
+pub mod marks;
 pub mod registry;
 pub mod snapshot;
 pub mod view;
@@ -18,7 +19,7 @@ use tmuxgate_protocol::response::SessionInfo;
 use tokio::sync::mpsc;
 
 use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pool};
-pub use hub::{Hub, HubSettings, ViewerGuard};
+pub use hub::{HoldGuard, Hub, HubSettings, ViewerGuard};
 use registry::Registry;
 pub use registry::SessionEntry;
 pub use snapshot::Snapshot;
@@ -124,6 +125,8 @@ impl Sessions {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = mpsc::unbounded_channel();
         let pool = Pool::start(settings, pool_size, events_tx).await?;
+        let mut hub_settings = hub_settings;
+        hub_settings.shell = pool.shell().cloned();
         let sessions = Arc::new(Sessions {
             pool,
             registry: Registry::default(),
@@ -140,6 +143,11 @@ impl Sessions {
         );
         tokio::spawn(supervise(Arc::downgrade(&sessions), events_rx, closed_rx));
         Ok(sessions)
+    }
+
+    /// The integrated shell sessions run, if they run it.
+    pub fn shell(&self) -> Option<&crate::backends::shell::ShellIntegration> {
+        self.pool.shell()
     }
 
     /// The backends.
@@ -297,17 +305,11 @@ impl Sessions {
         self.registry.get(id)
     }
 
-    /// Attaches a viewer: joins (or opens) the hub    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an
+    /// Attaches a viewer: joins (or opens) the hub, picks the pane, and decides between an
     /// exact resume and a snapshot.
     pub async fn attach(&self, req: &SessionAttach) -> Result<(Attachment, Start), SessionError> {
         let entry = self.get(&req.session_id)?;
-        let target =
-            match &req.target {
-                Some(t) => Some(t.parse::<PaneId>().map_err(|_| {
-                    SessionError::Invalid("`target` must be a pane id like %3".into())
-                })?),
-                None => None,
-            };
+        let target = parse_target(req.target.as_deref())?;
         let size = match (req.cols, req.rows) {
             (Some(c), Some(r)) => Some((valid_dimension("cols", c)?, valid_dimension("rows", r)?)),
             _ => None,
@@ -345,6 +347,20 @@ impl Sessions {
         loop {
             let hub = self.hub(entry).await?;
             if let Some(guard) = hub.try_join() {
+                return Ok((hub, guard));
+            }
+        }
+    }
+
+    /// The session's hub, kept attached (without counting as a viewer) while the guard
+    /// lives: for running commands.
+    pub async fn hold(
+        &self,
+        entry: &Arc<SessionEntry>,
+    ) -> Result<(Arc<Hub>, HoldGuard), SessionError> {
+        loop {
+            let hub = self.hub(entry).await?;
+            if let Some(guard) = hub.try_hold() {
                 return Ok((hub, guard));
             }
         }
@@ -530,6 +546,14 @@ pub fn is_public_id(id: &str) -> bool {
 }
 
 /// A terminal dimension within 2..=1000.
+/// A request's `target`: a pane id like `%3`, or none (the active pane).
+pub fn parse_target(target: Option<&str>) -> Result<Option<PaneId>, SessionError> {
+    target
+        .map(|t| t.parse::<PaneId>())
+        .transpose()
+        .map_err(|_| SessionError::Invalid("`target` must be a pane id like %3".into()))
+}
+
 pub(crate) fn valid_dimension(field: &str, value: u16) -> Result<u16, SessionError> {
     if (2..=1000).contains(&value) {
         Ok(value)

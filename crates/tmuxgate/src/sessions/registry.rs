@@ -54,6 +54,8 @@ pub struct SessionEntry {
     pub(super) hub: Mutex<Weak<Hub>>,
     /// Serialises opening a hub, so concurrent attaches share one control connection.
     pub(super) opening: tokio::sync::Mutex<()>,
+    /// Commands for this session run one at a time, in order.
+    pub exec: Arc<crate::exec::SessionQueue>,
 }
 
 impl SessionEntry {
@@ -82,6 +84,7 @@ impl SessionEntry {
             size: Mutex::new(size),
             hub: Mutex::new(Weak::new()),
             opening: tokio::sync::Mutex::new(()),
+            exec: Default::default(),
         }
     }
 

@@ -1,0 +1,318 @@
+//! Command execution end to end: a real gateway running the integrated bash in real tmux,
+//! commands sent over WebSocket, results and exit statuses checked, and what viewers see.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::identity::AuthServer;
+use common::{STEP, TestServer};
+use tmuxgate::config::Config;
+use tmuxgate_client::protocol::ErrorCode;
+use tmuxgate_client::protocol::request::{AttachMode, ExecOptions};
+use tmuxgate_client::{ClientError, attach_request};
+
+/// Rules for `admin` (the role with authentication off) and `operator`.
+const POLICY: &str = r#"
+[roles.admin.programs.echo]
+flags = ["-n"]
+args = [".*"]
+
+[roles.admin.programs.printf]
+args = [".*"]
+
+[roles.admin.programs.true]
+[roles.admin.programs.false]
+
+[roles.admin.programs.sleep]
+args = ["[0-9]{1,3}"]
+
+[roles.admin.programs.sh]
+value_flags = { "-c" = "exit [0-9]{1,3}" }
+
+[roles.operator.programs.echo]
+args = [".*"]
+"#;
+
+/// Sessions run the gateway's integrated shell (no DEFAULT_COMMAND) under `POLICY`.
+fn exec_config(dir: &Path) -> impl FnOnce(&mut Config) {
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, POLICY).expect("write policy");
+    move |c: &mut Config| {
+        c.default_command = None;
+        c.policy_file = Some(policy);
+    }
+}
+
+async fn start() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_with(exec_config(dir.path())).await;
+    (server, dir)
+}
+
+fn code(e: ClientError) -> ErrorCode {
+    match e {
+        ClientError::Server { code, .. } => code,
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_and_exit_status_come_back() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client.create_session("exec", 80, 24).await.expect("create");
+    let id = &session.session_id;
+    let hi = client.execute(id, "echo hi").await.expect("echo");
+    assert_eq!((hi.output.as_str(), hi.exit_code), ("hi\n", Some(0)));
+    assert!(!hi.truncated && !hi.timed_out);
+    let no = client.execute(id, "false").await.expect("false");
+    assert_eq!((no.output.as_str(), no.exit_code), ("", Some(1)));
+    let three = client.execute(id, "sh -c 'exit 3'").await.expect("sh");
+    assert_eq!(three.exit_code, Some(3));
+    // Quoted words stay words: nothing expands, whatever the text says.
+    let literal = client
+        .execute(id, "echo '$(id)' \"a b\" ';'")
+        .await
+        .expect("literal");
+    assert_eq!(literal.output, "$(id) a b ;\n");
+    // Refused by the policy, with the construct named, and nothing typed.
+    let refused = client.execute(id, "echo $(id)").await.unwrap_err();
+    assert_eq!(code(refused), ErrorCode::Forbidden);
+    let verdict = client.validate("echo hi; id").await.expect("validate");
+    assert!(!verdict.allowed);
+    assert!(verdict.code.is_some() && verdict.reason.is_some());
+    let verdict = client.validate("echo hi").await.expect("validate");
+    assert!(verdict.allowed);
+    assert!(verdict.line.unwrap().ends_with("echo' 'hi'"));
+    let after = client.execute(id, "echo still-fine").await.expect("after");
+    assert_eq!(after.output, "still-fine\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf8_and_long_lines_are_intact() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client.create_session("utf8", 80, 24).await.expect("create");
+    let id = &session.session_id;
+    let text = "héllo wörld 漢字 🎉 ñ";
+    let r = client
+        .execute(id, &format!("echo '{text}'"))
+        .await
+        .expect("utf8");
+    assert_eq!(r.output, format!("{text}\n"));
+    // Far wider than the 80-column pane: wrapped on screen, one line in the output.
+    let long: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let r = client
+        .execute(id, &format!("echo {long}"))
+        .await
+        .expect("long");
+    assert_eq!(r.output, format!("{long}\n"));
+    let many = "x ".repeat(60);
+    let r = client
+        .execute(id, &format!("printf '%s\\n' {many}"))
+        .await
+        .expect("lines");
+    assert_eq!(r.output, "x\n".repeat(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_over_its_time_is_interrupted() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client.create_session("slow", 80, 24).await.expect("create");
+    let id = &session.session_id;
+    let options = ExecOptions {
+        timeout_ms: Some(500),
+        ..ExecOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let body = client
+        .execute_raw(id, "sleep 30", options)
+        .await
+        .expect("response");
+    assert!(!body.success);
+    assert_eq!(body.error_code, Some(ErrorCode::Timeout));
+    let data = body.data.expect("a timeout carries the partial result");
+    assert_eq!(data["timedOut"], true);
+    assert_eq!(data["exitCode"], 130, "Ctrl-C ended it: {data}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The shell is back at its prompt: the next command runs.
+    let r = client.execute(id, "echo next").await.expect("next");
+    assert_eq!(r.output, "next\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pane_answers_conflict() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client.create_session("busy", 80, 24).await.expect("create");
+    let id = &session.session_id;
+    let mut att = client
+        .attach(attach_request(id, 80, 24))
+        .await
+        .expect("attach");
+    // A person runs a program that reads the terminal: the command must not type into it.
+    client
+        .send_input(att.channel, b"cat\r")
+        .await
+        .expect("type");
+    let busy = client.execute(id, "echo no").await.unwrap_err();
+    assert_eq!(code(busy), ErrorCode::Conflict);
+    client
+        .send_input(att.channel, b"\x04")
+        .await
+        .expect("ctrl-d");
+    // Back at the prompt, the person starts typing a line: still not ours to type into.
+    client
+        .send_input(att.channel, b"echo half")
+        .await
+        .expect("type");
+    att.wait_for(b"echo half", STEP).await.expect("echoed");
+    let typing = client.execute(id, "echo no").await.unwrap_err();
+    assert_eq!(code(typing), ErrorCode::Conflict);
+    // The line cleared (Ctrl-U): the shell says so when asked, and the command runs.
+    client
+        .send_input(att.channel, b"\x15")
+        .await
+        .expect("ctrl-u");
+    let r = client.execute(id, "echo yes").await.expect("runs");
+    assert_eq!(r.output, "yes\n");
+    assert!(att.wait_for(b"yes", STEP).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stops_at_the_first_failure_unless_told() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client
+        .create_session("batch", 80, 24)
+        .await
+        .expect("create");
+    let id = &session.session_id;
+    let commands = ["echo a", "false", "echo c"];
+    let options = ExecOptions::default();
+    let stopped = client
+        .batch(id, &commands, None, options.clone())
+        .await
+        .expect("batch");
+    assert!(stopped.stopped);
+    assert_eq!(stopped.results.len(), 2);
+    assert_eq!(stopped.results[0].result.as_ref().unwrap().output, "a\n");
+    assert_eq!(
+        stopped.results[1].result.as_ref().unwrap().exit_code,
+        Some(1)
+    );
+    let all = client
+        .batch(id, &commands, Some(false), options.clone())
+        .await
+        .expect("batch");
+    assert!(!all.stopped);
+    let outputs: Vec<_> = all
+        .results
+        .iter()
+        .map(|r| r.result.as_ref().unwrap().output.clone())
+        .collect();
+    assert_eq!(outputs, ["a\n", "", "c\n"]);
+    // One refused command: nothing of the batch runs.
+    let refused = client
+        .batch(id, &["echo ran", "echo `id`"], None, options)
+        .await
+        .unwrap_err();
+    assert_eq!(code(refused), ErrorCode::Forbidden);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_for_one_session_queue_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweak = exec_config(dir.path());
+    let server = TestServer::start_with(|c| {
+        tweak(c);
+        c.exec_queue_depth = 1;
+    })
+    .await;
+    let client = std::sync::Arc::new(server.client().await);
+    let session = client
+        .create_session("queue", 80, 24)
+        .await
+        .expect("create");
+    let id = session.session_id.clone();
+    let run = |command: &'static str| {
+        let (client, id) = (client.clone(), id.clone());
+        tokio::spawn(async move { client.execute(&id, command).await })
+    };
+    // Sent in this order on one connection: tickets are taken as requests arrive, so one
+    // runs, one waits, and the third is refused at once.
+    let slow = run("sleep 1");
+    let second = run("echo second");
+    let third = run("echo third");
+    assert_eq!(code(third.await.unwrap().unwrap_err()), ErrorCode::Conflict);
+    assert!(
+        !slow.is_finished(),
+        "the refusal did not wait for the running command"
+    );
+    assert_eq!(slow.await.unwrap().expect("slow").exit_code, Some(0));
+    assert_eq!(second.await.unwrap().expect("second").output, "second\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_the_command_run() {
+    let (server, _dir) = start().await;
+    let owner = server.client().await;
+    let session = owner
+        .create_session("watched", 80, 24)
+        .await
+        .expect("create");
+    let id = &session.session_id;
+    let watcher = server.client().await;
+    let mut request = attach_request(id, 80, 24);
+    request.mode = AttachMode::Read;
+    let mut att = watcher.attach(request).await.expect("attach");
+    let r = owner
+        .execute(id, "echo 'seen-$USER-x'")
+        .await
+        .expect("execute");
+    assert_eq!(r.output, "seen-$USER-x\n");
+    // The viewer sees the typed line (the canonical, quoted form) and its output.
+    att.wait_for(b"echo' 'seen-$USER-x'", STEP)
+        .await
+        .expect("typed line");
+    att.wait_for(b"seen-$USER-x\r\n", STEP)
+        .await
+        .expect("output");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_without_the_permission_cannot_execute() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweak = exec_config(dir.path());
+    let users = [("olga", "operator"), ("vera", "viewer")];
+    let server = AuthServer::start(&users, tweak).await;
+    let olga = server.client_as("olga").await;
+    let session = olga.create_session("ops", 80, 24).await.expect("create");
+    let id = &session.session_id;
+    assert_eq!(
+        olga.execute(id, "echo ok").await.expect("operator").output,
+        "ok\n"
+    );
+    // `false` is the admin's, not the operator's.
+    assert_eq!(
+        code(olga.execute(id, "false").await.unwrap_err()),
+        ErrorCode::Forbidden
+    );
+    olga.share(id, "vera", AttachMode::Write)
+        .await
+        .expect("share");
+    let vera = server.client_as("vera").await;
+    assert_eq!(
+        code(vera.execute(id, "echo no").await.unwrap_err()),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        code(vera.validate("echo no").await.unwrap_err()),
+        ErrorCode::Forbidden
+    );
+}
