@@ -56,6 +56,14 @@ impl Policy {
         let redirects = check_redirects(rule, &scanned.redirects, ctx, command)?;
         rule.check_args(&argv[1..], ctx.cwd).map_err(refusal)?;
         let line = quote::canonical_line(&env, &rule.path, &argv[1..], &redirects);
+        if line.len() > rule.max_command_bytes {
+            let message = format!(
+                "the canonical line would be {} bytes, more than the limit of {}",
+                line.len(),
+                rule.max_command_bytes
+            );
+            return Err(Refusal::new("too-long", message));
+        }
         if !chars::all_printable(&line) {
             return Err(Refusal::new(
                 "control-char",

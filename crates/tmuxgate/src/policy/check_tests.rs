@@ -100,6 +100,11 @@ fn limits_deny_rules_and_roles() {
     let p = policy(RULES);
     let long = format!("echo log {}", "a".repeat(300));
     assert_eq!(code(&check(&p, "ops", None, &long)), "too-long");
+    let word = "a".repeat(36);
+    let grows = format!("echo log {word} {word} {word} {word} {word}");
+    assert!(grows.len() <= 200, "the input fits the limit");
+    let refused = check(&p, "ops", None, &grows);
+    assert_eq!(code(&refused), "too-long", "but its quoted line does not");
     assert_eq!(
         code(&check(&p, "ops", None, "echo log a a a a a a")),
         "too-many-args"
