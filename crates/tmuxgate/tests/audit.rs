@@ -16,26 +16,12 @@ use tmuxgate_client::{Client, ClientError, ClientOptions};
 use common::identity::{AuthServer, http, password};
 use common::{STEP, TestServer};
 
-const SCHEMA: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../docs/audit.schema.json"
-));
-
 /// Every line of `text` valid against the schema; the event types seen.
 fn validate_all(text: &str) -> BTreeSet<String> {
-    let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let mut kinds = BTreeSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let value: Value = serde_json::from_str(line).expect("a JSON line");
-        let errors: Vec<String> = validator
-            .iter_errors(&value)
-            .map(|e| e.to_string())
-            .collect();
-        assert!(errors.is_empty(), "line {}: {errors:?}\n{line}", n + 1);
-        kinds.insert(value["eventType"].as_str().unwrap_or_default().to_owned());
-    }
-    kinds
+    common::audit::validated(text)
+        .iter()
+        .map(|line| line["eventType"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// `tmuxgate audit verify FILES`: exit code and output.
@@ -141,7 +127,7 @@ async fn a_full_scenario_is_audited_in_schema_and_the_chain_catches_tampering() 
         .expect("both closes audited");
 
     let kinds = validate_all(&text);
-    let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+    let schema: Value = serde_json::from_str(common::audit::SCHEMA).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
     // The schema has teeth: a wrong severity, an unknown field, a secret-shaped extra.
     let mut wrong: Value = serde_json::from_str(text.lines().next().unwrap_or("{}")).expect("json");

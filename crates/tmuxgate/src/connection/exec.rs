@@ -159,12 +159,15 @@ impl Conn {
             let msg = format!("at most {MAX_EXEC_IN_FLIGHT} commands in flight per connection");
             return Err(WireError::new(ErrorCode::Conflict, msg));
         };
+        let caller = self.caller()?;
+        let checked = precheck(&caller, &entry.id, &commands, batch.is_some())?;
         let ticket = self.gw.exec.ticket(&entry.exec)?;
         let job = Job {
-            caller: self.caller()?,
+            caller,
             ticket,
             entry,
             commands,
+            checked,
             batch,
             options,
             timeout,
@@ -200,6 +203,9 @@ struct Job {
     ticket: crate::exec::Ticket,
     entry: Arc<SessionEntry>,
     commands: Vec<String>,
+    /// Each command's verdict without a working directory: `None` where a path rule needs
+    /// the pane's (decided in the job, after asking tmux).
+    checked: Vec<Option<Approved>>,
     /// `Some(stop_on_error)` for a batch.
     batch: Option<bool>,
     options: ExecOptions,
@@ -230,7 +236,8 @@ impl Job {
         }
     }
 
-    /// Checks every command before any runs: a batch with one refused command runs none.
+    /// The commands a path rule left undecided, decided against the pane's working
+    /// directory (asked of tmux once).
     async fn validate_all(
         &self,
         hub: &Hub,
@@ -239,31 +246,21 @@ impl Job {
         let gw = &self.caller.gw;
         let mut cwd: Option<Option<std::path::PathBuf>> = None;
         let mut approved = Vec::with_capacity(self.commands.len());
-        for (i, command) in self.commands.iter().enumerate() {
-            let mut verdict = gw.exec.check(&self.caller.role, None, command);
-            if let Verdict::Refused(r) = &verdict
-                && r.code.starts_with("path-")
-            {
-                // Path rules may need the pane's working directory: ask tmux once.
-                if cwd.is_none() {
-                    let dir = hub.pane_formats(view.pane, "#{pane_current_path}").await;
-                    cwd = Some(dir.ok().filter(|d| d.starts_with('/')).map(Into::into));
-                }
-                let dir = cwd.as_ref().and_then(|d| d.as_deref());
-                verdict = gw.exec.check(&self.caller.role, dir, command);
+        for (i, (command, checked)) in self.commands.iter().zip(&self.checked).enumerate() {
+            if let Some(a) = checked {
+                approved.push(a.clone());
+                continue;
             }
-            match verdict {
+            if cwd.is_none() {
+                let dir = hub.pane_formats(view.pane, "#{pane_current_path}").await;
+                cwd = Some(dir.ok().filter(|d| d.starts_with('/')).map(Into::into));
+            }
+            let dir = cwd.as_ref().and_then(|d| d.as_deref());
+            match gw.exec.check(&self.caller.role, dir, command) {
                 Verdict::Allowed(a) => approved.push(a),
                 Verdict::Refused(r) => {
-                    gw.exec.blocked();
-                    let words = vec![cut(command)];
-                    self.caller
-                        .blocked(&self.entry.id, &words, r.code, &r.message);
-                    let mut e = exec::refusal_error(&r);
-                    if self.batch.is_some() {
-                        e.message = format!("command {i}: {}; nothing ran", e.message);
-                    }
-                    return Err((e, None));
+                    let batch = self.batch.is_some();
+                    return Err((refused(&self.caller, &self.entry.id, i, command, &r, batch), None));
                 }
             }
         }
@@ -317,6 +314,44 @@ impl Job {
         }
         to_value(BatchResult { results, stopped })
     }
+}
+
+/// Decides what can be decided without the pane: refusals answer at once (audited, and
+/// without opening the session); commands a path rule needs the working directory for
+/// come back `None`.
+fn precheck(
+    caller: &Caller,
+    session: &str,
+    commands: &[String],
+    batch: bool,
+) -> Result<Vec<Option<Approved>>, WireError> {
+    let mut checked = Vec::with_capacity(commands.len());
+    for (i, command) in commands.iter().enumerate() {
+        match caller.gw.exec.check(&caller.role, None, command) {
+            Verdict::Allowed(a) => checked.push(Some(a)),
+            Verdict::Refused(r) if r.code.starts_with("path-") => checked.push(None),
+            Verdict::Refused(r) => return Err(refused(caller, session, i, command, &r, batch)),
+        }
+    }
+    Ok(checked)
+}
+
+/// A refusal: counted, audited (`COMMAND_BLOCKED`), answered `forbidden`.
+fn refused(
+    caller: &Caller,
+    session: &str,
+    index: usize,
+    command: &str,
+    refusal: &crate::policy::Refusal,
+    batch: bool,
+) -> WireError {
+    caller.gw.exec.blocked();
+    caller.blocked(session, &[cut(command)], refusal.code, &refusal.message);
+    let mut e = exec::refusal_error(refusal);
+    if batch {
+        e.message = format!("command {index}: {}; nothing ran", e.message);
+    }
+    e
 }
 
 fn item(index: usize, finished: Finished) -> BatchItem {

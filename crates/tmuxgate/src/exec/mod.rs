@@ -64,11 +64,6 @@ impl Executor {
         self.policy.current().check(&Context { role, cwd }, command)
     }
 
-    /// Whether the policy has path rules (so the pane's working directory matters).
-    pub fn needs_cwd(&self) -> bool {
-        true
-    }
-
     /// The effective timeout of a request.
     pub fn timeout(&self, options: &ExecOptions) -> Result<Duration, WireError> {
         let Some(ms) = options.timeout_ms else {

@@ -2,6 +2,7 @@
 //! directory, shut down (and its tmux servers killed) on drop.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod https;
 pub mod identity;
 pub mod pki;
