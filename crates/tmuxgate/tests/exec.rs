@@ -10,6 +10,7 @@ use common::identity::AuthServer;
 use common::{STEP, TestServer};
 use tmuxgate::config::Config;
 use tmuxgate_client::protocol::ErrorCode;
+use tmuxgate_client::protocol::RequestId;
 use tmuxgate_client::protocol::request::{AttachMode, ExecOptions};
 use tmuxgate_client::{ClientError, attach_request};
 
@@ -147,7 +148,13 @@ async fn a_command_over_its_time_is_interrupted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_pane_answers_conflict() {
-    let (server, _dir) = start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweak = exec_config(dir.path());
+    let server = TestServer::start_with(|c| {
+        tweak(c);
+        c.backend_pool_size = 1;
+    })
+    .await;
     let client = server.client().await;
     let session = client.create_session("busy", 80, 24).await.expect("create");
     let id = &session.session_id;
@@ -160,6 +167,15 @@ async fn a_busy_pane_answers_conflict() {
         .send_input(att.channel, b"cat\r")
         .await
         .expect("type");
+    let socket = server.socket(0);
+    common::eventually("cat to run", || {
+        let now = common::tmux_at(
+            &socket,
+            &["display", "-p", "-t", "busy", "#{pane_current_command}"],
+        );
+        (now.trim() == "cat").then_some(())
+    })
+    .await;
     let busy = client.execute(id, "echo no").await.unwrap_err();
     assert_eq!(code(busy), ErrorCode::Conflict);
     client
@@ -234,28 +250,43 @@ async fn commands_for_one_session_queue_in_order() {
         c.exec_queue_depth = 1;
     })
     .await;
-    let client = std::sync::Arc::new(server.client().await);
+    let client = server.client().await;
     let session = client
         .create_session("queue", 80, 24)
         .await
         .expect("create");
-    let id = session.session_id.clone();
-    let run = |command: &'static str| {
-        let (client, id) = (client.clone(), id.clone());
-        tokio::spawn(async move { client.execute(&id, command).await })
-    };
+    let id = &session.session_id;
     // Sent in this order on one connection: tickets are taken as requests arrive, so one
     // runs, one waits, and the third is refused at once.
-    let slow = run("sleep 1");
-    let second = run("echo second");
-    let third = run("echo third");
-    assert_eq!(code(third.await.unwrap().unwrap_err()), ErrorCode::Conflict);
-    assert!(
-        !slow.is_finished(),
-        "the refusal did not wait for the running command"
+    for (rid, command) in [
+        ("slow", "sleep 1"),
+        ("second", "echo second"),
+        ("third", "echo third"),
+    ] {
+        let request = serde_json::json!({
+            "type": "command-execute", "id": rid,
+            "data": {"sessionId": id, "command": command},
+        });
+        client.send_text(request.to_string()).await.expect("send");
+    }
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let body = client.next_raw_response(STEP).await.expect("response");
+        let rid = match body.id {
+            Some(RequestId::String(rid)) => rid,
+            other => panic!("unexpected id {other:?}"),
+        };
+        order.push((rid, body.success, body.error_code, body.data));
+    }
+    let names: Vec<&str> = order.iter().map(|(rid, ..)| rid.as_str()).collect();
+    assert_eq!(
+        names,
+        ["third", "slow", "second"],
+        "refused at once, then in order"
     );
-    assert_eq!(slow.await.unwrap().expect("slow").exit_code, Some(0));
-    assert_eq!(second.await.unwrap().expect("second").output, "second\n");
+    assert_eq!(order[0].2, Some(ErrorCode::Conflict));
+    assert!(order[1].1 && order[2].1);
+    assert_eq!(order[2].3.as_ref().unwrap()["output"], "second\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,10 @@ async fn every_payload_is_refused_or_runs_exactly_its_words() {
         match client.execute(id, &payload).await {
             Err(ClientError::Server { code, message }) => {
                 assert_eq!(code, ErrorCode::Forbidden, "{why}: {payload:?}: {message}");
-                assert!(!verdict.allowed, "{why}: validate allowed what execute refused");
+                assert!(
+                    !verdict.allowed,
+                    "{why}: validate allowed what execute refused"
+                );
                 refused += 1;
             }
             Err(e) => panic!("{why}: {payload:?}: {e}"),
@@ -109,12 +112,18 @@ async fn every_payload_is_refused_or_runs_exactly_its_words() {
                     }
                     assert_eq!(result.output, expected, "{why}: {payload:?}");
                 }
-                assert!(!Path::new(CANARY).exists(), "{why}: {payload:?} made the canary");
+                assert!(
+                    !Path::new(CANARY).exists(),
+                    "{why}: {payload:?} made the canary"
+                );
                 ran += 1;
             }
         }
     }
-    assert!(refused + ran >= 150, "the corpus holds at least 150 payloads");
+    assert!(
+        refused + ran >= 150,
+        "the corpus holds at least 150 payloads"
+    );
     assert!(ran > 0 && refused > ran, "{refused} refused, {ran} ran");
     assert!(!Path::new(CANARY).exists());
     eprintln!("{refused} payloads refused, {ran} ran harmlessly");

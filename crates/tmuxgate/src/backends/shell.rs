@@ -33,6 +33,8 @@ pub struct ShellIntegration {
     pub ready_title: Arc<str>,
     /// tmux's `default-command` that starts the shell.
     pub command: String,
+    /// The shell's process name (`#{pane_current_command}` while it is in the foreground).
+    pub name: Arc<str>,
 }
 
 /// Writes the rc file into `dir/shell` and returns how to start the shell, or `None` when
@@ -68,7 +70,11 @@ pub fn prepare(dir: &Path) -> Result<Option<ShellIntegration>, BackendError> {
         sh_quote(&bash.to_string_lossy()),
         sh_quote(&rc.to_string_lossy())
     );
+    let name = bash
+        .file_name()
+        .map_or("bash".into(), |n| n.to_string_lossy());
     Ok(Some(ShellIntegration {
+        name: name.into(),
         nonce: nonce.into(),
         ready_title: ready_title.into(),
         command,

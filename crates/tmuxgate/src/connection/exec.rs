@@ -179,7 +179,16 @@ impl Conn {
         };
         let gw = self.gw.clone();
         self.gw.tasks.spawn(async move {
-            let mut response = match job.run().await {
+            // On shutdown the command goes on in its pane; only the wait for it ends.
+            let shutdown = gw.shutdown.clone();
+            let outcome = tokio::select! {
+                outcome = job.run() => outcome,
+                () = shutdown.cancelled() => Err(plain(WireError::new(
+                    ErrorCode::Unavailable,
+                    "the gateway is shutting down",
+                ))),
+            };
+            let mut response = match outcome {
                 Ok(data) => Response::ok(id, data),
                 Err((e, data)) => {
                     let mut r = Response::err(id, e.code, e.message);
@@ -260,7 +269,10 @@ impl Job {
                 Verdict::Allowed(a) => approved.push(a),
                 Verdict::Refused(r) => {
                     let batch = self.batch.is_some();
-                    return Err((refused(&self.caller, &self.entry.id, i, command, &r, batch), None));
+                    return Err((
+                        refused(&self.caller, &self.entry.id, i, command, &r, batch),
+                        None,
+                    ));
                 }
             }
         }

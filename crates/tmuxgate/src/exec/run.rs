@@ -23,6 +23,10 @@ use crate::sessions::{Hub, PaneView, SessionError};
 /// How long a shell finishing its previous command may take to show its prompt again.
 const READY_WAIT: Duration = Duration::from_millis(500);
 
+/// Keys a viewer typed this recently may not have reached the shell yet (a command line
+/// whose `C` is still to come): the probe waits until the pane has been this quiet.
+const QUIET: Duration = Duration::from_millis(250);
+
 /// How long a shell at its prompt may take to answer the probe.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
 
@@ -87,7 +91,7 @@ impl Pane<'_> {
         let mut keys = Vec::with_capacity(line.len() + 1);
         keys.extend_from_slice(line.as_bytes());
         keys.push(b'\r');
-        self.wait_for_prompt(&mut marks_rx).await?;
+        self.wait_for_prompt(&mut marks_rx, true).await?;
         if !self.type_if_clean(&keys) {
             self.ask_shell(&mut marks_rx).await?;
             if !self.type_if_clean(&keys) {
@@ -100,11 +104,17 @@ impl Pane<'_> {
     }
 
     /// Waits (briefly) until the shell is at its prompt or its state is unknown.
-    async fn wait_for_prompt(&self, rx: &mut watch::Receiver<u64>) -> Result<(), RunError> {
+    async fn wait_for_prompt(
+        &self,
+        rx: &mut watch::Receiver<u64>,
+        unknown_ok: bool,
+    ) -> Result<(), RunError> {
         let deadline = Instant::now() + READY_WAIT;
         loop {
             let busy = match self.view.marks().state {
-                ShellState::Prompt | ShellState::Unknown => return Ok(()),
+                ShellState::Prompt => return Ok(()),
+                ShellState::Unknown if unknown_ok => return Ok(()),
+                ShellState::Unknown => "the shell did not show its prompt",
                 ShellState::Running => "a command is running",
                 ShellState::PromptStart | ShellState::Finished => "the shell is not at its prompt",
             };
@@ -166,11 +176,37 @@ impl Pane<'_> {
                 return Err(RunError::Busy("the shell did not answer at its prompt"));
             }
         }
-        if self.view.marks().probe_len != 0 || !self.hub.mark_clean(self.id(), typed) {
+        if self.view.marks().probe_len != 0 {
             return Err(RunError::Busy("someone is typing at the prompt"));
         }
-        // The probe redraws the prompt (`A`, `B`) after answering.
-        self.wait_for_prompt(rx).await
+        if !self.hub.mark_clean(self.id(), typed) {
+            return Err(RunError::Busy("someone typed while the shell was asked"));
+        }
+        // The probe redraws the prompt (`A`, `B`) after answering: wait for the `B`.
+        self.wait_for_prompt(rx, false).await
+    }
+
+    /// Waits until no viewer typed for `QUIET`, so that keys already sent have reached the
+    /// shell (and a command line they started has printed its `C`). A command starting
+    /// meanwhile ends the wait: the pane is busy.
+    async fn wait_quiet(&self) -> Result<(), RunError> {
+        let deadline = Instant::now() + READY_WAIT + QUIET;
+        loop {
+            let Some(last) = self.hub.line(self.id()).last_typed else {
+                return Ok(());
+            };
+            let quiet_at = Instant::from_std(last) + QUIET;
+            if quiet_at <= Instant::now() {
+                return Ok(());
+            }
+            if quiet_at > deadline {
+                return Err(RunError::Busy("someone is typing at the prompt"));
+            }
+            tokio::time::sleep_until(quiet_at).await;
+            if self.view.marks().state == ShellState::Running {
+                return Err(RunError::Busy("a command is running"));
+            }
+        }
     }
 
     /// Waits for the claimed command's `D`; on timeout sends Ctrl-C and waits a little more.

@@ -32,9 +32,16 @@ pub struct Line {
     pub typed: u64,
     /// `typed` when the line was last known empty.
     pub clean: Option<u64>,
+    /// When a viewer last typed (or a mode changed).
+    pub last_typed: Option<std::time::Instant>,
 }
 
 impl Line {
+    fn bump(&mut self) {
+        self.typed += 1;
+        self.last_typed = Some(std::time::Instant::now());
+    }
+
     /// Whether the line is known empty: nothing typed since it last was.
     pub fn is_clean(&self) -> bool {
         self.clean == Some(self.typed)
@@ -50,13 +57,13 @@ impl InputQueue {
         if !self.push_raw(pane, data) {
             return false;
         }
-        self.line_mut(pane).typed += 1;
+        self.line_mut(pane).bump();
         true
     }
 
     /// Something other than input may have changed what keys do in `pane` (a mode).
     pub fn disturb(&mut self, pane: PaneId) {
-        self.line_mut(pane).typed += 1;
+        self.line_mut(pane).bump();
     }
 
     /// The line state of `pane`.
@@ -104,6 +111,7 @@ impl InputQueue {
                     pane,
                     typed: 0,
                     clean: None,
+                    last_typed: None,
                 });
                 self.lines.len() - 1
             }
