@@ -139,28 +139,36 @@ impl Pane<'_> {
 
     /// Asks the shell whether its line is empty; on success the line is known clean.
     async fn ask_shell(&self, rx: &mut watch::Receiver<u64>) -> Result<(), RunError> {
+        self.wait_quiet().await?;
         // A shell just started may not have printed its first prompt yet: wait a little.
         let deadline = Instant::now() + READY_WAIT;
         let marks = loop {
-            let formats = self
-                .hub
-                .pane_formats(self.id(), "#{pane_in_mode} #{pane_title}");
-            let formats = formats.await.map_err(closed)?;
-            let (mode, title) = formats.split_once(' ').unwrap_or((&formats, ""));
+            let formats = "#{pane_in_mode} #{pane_current_command} #{pane_title}";
+            let formats = self.hub.pane_formats(self.id(), formats).await;
+            let formats = formats.map_err(closed)?;
+            let mut fields = formats.splitn(3, ' ');
+            let (mode, command) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+            let title = fields.next().unwrap_or("");
             if mode != "0" {
                 return Err(RunError::Busy("the pane is in a mode (copy mode?)"));
             }
+            // The foreground process of the pane's terminal must be the shell itself (a
+            // shell just started may still be the `sh` that execs it: that passes).
             let marks = self.view.marks();
-            let at_prompt = match marks.state {
-                ShellState::Prompt => true,
-                ShellState::Unknown => title == &*self.shell.ready_title,
-                _ => false,
+            let (at_prompt, busy) = match marks.state {
+                _ if command != &*self.shell.name => (false, "a command is running"),
+                ShellState::Prompt => (true, ""),
+                ShellState::Unknown => (
+                    title == &*self.shell.ready_title,
+                    "the shell is not at its prompt",
+                ),
+                _ => (false, "the shell is not at its prompt"),
             };
             if at_prompt {
                 break marks;
             }
             if !self.changed(rx, deadline).await? {
-                return Err(RunError::Busy("the shell is not at its prompt"));
+                return Err(RunError::Busy(busy));
             }
         };
         let typed = self.hub.line(self.id()).typed;
