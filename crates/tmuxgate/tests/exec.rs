@@ -347,3 +347,26 @@ async fn roles_without_the_permission_cannot_execute() {
         ErrorCode::Forbidden
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_and_functions_in_the_shell_do_not_change_what_runs() {
+    let (server, _dir) = start().await;
+    let client = server.client().await;
+    let session = client
+        .create_session("aliased", 80, 24)
+        .await
+        .expect("create");
+    let id = &session.session_id;
+    let mut att = client
+        .attach(attach_request(id, 80, 24))
+        .await
+        .expect("attach");
+    // Someone with write access shadows the program by name, both ways.
+    let setup = b"alias echo='printf ALIASED'; echo() { printf FUNCTION; }; echo check-$((6*7))\r";
+    client.send_input(att.channel, setup).await.expect("type");
+    att.wait_for(b"FUNCTION", STEP)
+        .await
+        .expect("the shadows are in place");
+    let r = client.execute(id, "echo hi").await.expect("execute");
+    assert_eq!((r.output.as_str(), r.exit_code), ("hi\n", Some(0)));
+}

@@ -95,6 +95,7 @@ bind 'set enable-bracketed-paste off'
 __tmuxgate_done() {{ printf '\e]133;D;%s;tg={nonce}\a' "$1"; }}
 __tmuxgate_probe() {{ printf '\e]133;P;n=%s;tg={nonce}\a' "${{#READLINE_LINE}}"; }}
 bind -x '"\C-x\C-_": __tmuxgate_probe'
+readonly -f __tmuxgate_done __tmuxgate_probe
 PROMPT_COMMAND='__tmuxgate_done "$?"'
 PS0='\e]2;tmuxgate:busy\a\e]133;C;tg={nonce}\a'
 PS1='\[\e]133;A;tg={nonce}\a\e]2;{ready_title}\a\]\u@\h:\w\$ \[\e]133;B;tg={nonce}\a\]'
