@@ -89,6 +89,17 @@ async fn output_and_exit_status_come_back() {
     assert!(verdict.line.unwrap().ends_with("echo' 'hi'"));
     let after = client.execute(id, "echo still-fine").await.expect("after");
     assert_eq!(after.output, "still-fine\n");
+    // Counted by outcome, with the latency of those that ran.
+    let (status, metrics) = common::http_get(server.health_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "tmuxgate_commands_total{outcome=\"ok\"} 3",
+        "tmuxgate_commands_total{outcome=\"failed\"} 2",
+        "tmuxgate_commands_total{outcome=\"blocked\"} 1",
+        "tmuxgate_command_duration_seconds_count{kind=\"command\"} 5",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
