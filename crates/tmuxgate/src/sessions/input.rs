@@ -80,6 +80,9 @@ impl InputQueue {
         check: impl FnOnce(Line) -> bool,
         clean_after: bool,
     ) -> bool {
+        if self.bytes + data.len() > MAX_PENDING_INPUT_BYTES {
+            return false;
+        }
         let line = self.line_mut(pane);
         if !check(*line) {
             return false;
