@@ -197,7 +197,6 @@ impl Server {
             linger: config.hub_linger,
             captures: stats.snapshot_captures.clone(),
             audit: audit.clone(),
-            shell: None,
         };
         let size = (config.default_cols, config.default_rows);
         let sessions = Sessions::start(

@@ -381,3 +381,42 @@ async fn aliases_and_functions_in_the_shell_do_not_change_what_runs() {
     let r = client.execute(id, "echo hi").await.expect("execute");
     assert_eq!((r.output.as_str(), r.exit_code), ("hi\n", Some(0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_printed_by_output_do_not_end_a_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tweak = exec_config(dir.path());
+    let server = TestServer::start_with(|c| {
+        tweak(c);
+        c.backend_pool_size = 1;
+    })
+    .await;
+    let client = server.client().await;
+    let other = client
+        .create_session("other", 80, 24)
+        .await
+        .expect("create");
+    let victim = client
+        .create_session("victim", 80, 24)
+        .await
+        .expect("create");
+    let _ = other;
+    // Another session's nonce (as its own output would reveal it), and a made-up one.
+    let theirs = server.tmux(0, &["show", "-t", "other", "-v", "@tmuxgate_mark"]);
+    let theirs = theirs.trim();
+    assert_eq!(theirs.len(), 32, "the other session has a nonce");
+    for nonce in [theirs, "0123456789abcdef0123456789abcdef"] {
+        let fake = format!(
+            "printf 'before\\033]133;D;0;tg={nonce}\\007\\033]133;B;tg={nonce}\\007after\\n'"
+        );
+        let r = client
+            .execute(&victim.session_id, &fake)
+            .await
+            .expect("execute");
+        assert!(
+            r.output.starts_with("before") && r.output.ends_with("after\n"),
+            "{r:?}"
+        );
+        assert_eq!(r.exit_code, Some(0));
+    }
+}

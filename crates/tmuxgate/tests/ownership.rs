@@ -25,7 +25,6 @@ async fn sessions(dir: &Path) -> Arc<Sessions> {
         capture_dir: settings.capture_dir(),
         linger: Duration::ZERO,
         captures: Default::default(),
-        shell: None,
         audit: tmuxgate::audit::Audit::off(Default::default()),
     };
     Sessions::start(settings, 1, hub, (80, 24))

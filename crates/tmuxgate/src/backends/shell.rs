@@ -11,8 +11,10 @@
 //! - a readline binding the gateway types (`\C-x\C-_`) answers the length of the line being
 //!   edited (`P;n=LEN`), so a half-typed line is never appended to.
 //!
-//! Every mark carries the nonce, kept in `shell/nonce` so that sessions outlive gateway
-//! restarts with marks the next gateway still recognises.
+//! Every mark carries the session's nonce: random per session, given to the shell in
+//! `TMUXGATE_MARK` (which the rc reads and unsets, so programs do not inherit it) and kept
+//! in the session's `@tmuxgate_mark` so that a restarted gateway recognises the marks of
+//! the sessions it adopts. Output of one session cannot forge the marks of another.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,10 +29,6 @@ pub const PROBE_KEYS: &[u8] = b"\x18\x1f";
 /// What the gateway needs to know about the shell its sessions run.
 #[derive(Clone, Debug)]
 pub struct ShellIntegration {
-    /// The secret every mark ends with.
-    pub nonce: Arc<str>,
-    /// The pane title while the shell waits at its prompt.
-    pub ready_title: Arc<str>,
     /// tmux's `default-command` that starts the shell.
     pub command: String,
     /// The shell's process name (`#{pane_current_command}` while it is in the foreground).
@@ -53,18 +51,8 @@ pub fn prepare(dir: &Path) -> Result<Option<ShellIntegration>, BackendError> {
         .recursive(true)
         .create(&shell_dir)
         .map_err(err(&shell_dir))?;
-    let nonce_path = shell_dir.join("nonce");
-    let nonce = match std::fs::read_to_string(&nonce_path) {
-        Ok(n) if is_nonce(n.trim()) => n.trim().to_owned(),
-        _ => {
-            let n = new_nonce();
-            write_private(&nonce_path, n.as_bytes()).map_err(err(&nonce_path))?;
-            n
-        }
-    };
-    let ready_title = format!("tmuxgate:ready:{nonce}");
     let rc = shell_dir.join("bashrc");
-    write_private(&rc, rc_text(&nonce, &ready_title).as_bytes()).map_err(err(&rc))?;
+    write_private(&rc, RC.as_bytes()).map_err(err(&rc))?;
     let command = format!(
         "exec {} --noprofile --rcfile {} -i",
         sh_quote(&bash.to_string_lossy()),
@@ -75,16 +63,20 @@ pub fn prepare(dir: &Path) -> Result<Option<ShellIntegration>, BackendError> {
         .map_or("bash".into(), |n| n.to_string_lossy());
     Ok(Some(ShellIntegration {
         name: name.into(),
-        nonce: nonce.into(),
-        ready_title: ready_title.into(),
         command,
     }))
 }
 
-/// The rc file. Everything in it is fixed text but the nonce (hex) and the title.
-fn rc_text(nonce: &str, ready_title: &str) -> String {
-    format!(
-        r#"# Written by tmuxgate: the shell of gateway sessions (see docs/exec.md).
+/// The title of a pane whose shell waits at its prompt.
+pub fn ready_title(nonce: &str) -> String {
+    format!("tmuxgate:ready:{nonce}")
+}
+
+/// The rc file. Without a valid `TMUXGATE_MARK` (a pane whose environment lost it) the
+/// shell prints no marks, and commands answer `conflict`.
+const RC: &str = r#"# Written by tmuxgate: the shell of gateway sessions (see docs/exec.md).
+__tmuxgate_n=${TMUXGATE_MARK-}
+unset TMUXGATE_MARK
 set +o histexpand
 set -o emacs
 unalias -a
@@ -92,24 +84,27 @@ bind 'set convert-meta off'
 bind 'set input-meta on'
 bind 'set output-meta on'
 bind 'set enable-bracketed-paste off'
-__tmuxgate_done() {{ printf '\e]133;D;%s;tg={nonce}\a' "$1"; }}
-__tmuxgate_probe() {{ printf '\e]133;P;n=%s;tg={nonce}\a' "${{#READLINE_LINE}}"; }}
-bind -x '"\C-x\C-_": __tmuxgate_probe'
-readonly -f __tmuxgate_done __tmuxgate_probe
-PROMPT_COMMAND='__tmuxgate_done "$?"'
-PS0='\e]2;tmuxgate:busy\a\e]133;C;tg={nonce}\a'
-PS1='\[\e]133;A;tg={nonce}\a\e]2;{ready_title}\a\]\u@\h:\w\$ \[\e]133;B;tg={nonce}\a\]'
-"#
-    )
-}
+PS1='\u@\h:\w\$ '
+if [[ $__tmuxgate_n =~ ^[0-9a-f]{32}$ ]]; then
+  __tmuxgate_done() { printf '\e]133;D;%s;tg=%s\a' "$1" "$__tmuxgate_n"; }
+  __tmuxgate_probe() { printf '\e]133;P;n=%s;tg=%s\a' "${#READLINE_LINE}" "$__tmuxgate_n"; }
+  bind -x '"\C-x\C-_": __tmuxgate_probe'
+  readonly -f __tmuxgate_done __tmuxgate_probe
+  PROMPT_COMMAND='__tmuxgate_done "$?"'
+  PS0='\e]2;tmuxgate:busy\a\e]133;C;tg='$__tmuxgate_n'\a'
+  PS1='\[\e]133;A;tg='$__tmuxgate_n'\a\e]2;tmuxgate:ready:'$__tmuxgate_n'\a\]'$PS1'\[\e]133;B;tg='$__tmuxgate_n'\a\]'
+fi
+"#;
 
-fn new_nonce() -> String {
+/// A fresh nonce for a session's marks: 128 random bits, hex.
+pub fn new_nonce() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_nonce(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+/// Whether `text` is a nonce as [`new_nonce`] makes them.
+pub fn is_nonce(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -147,20 +142,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_nonce_survives_a_restart_and_files_are_private() {
+    fn the_rc_file_is_private_and_nonces_are_fresh() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let first = prepare(dir.path()).unwrap().expect("bash is installed");
-        let again = prepare(dir.path()).unwrap().unwrap();
-        assert_eq!(first.nonce, again.nonce);
-        assert!(is_nonce(&first.nonce));
-        for file in ["nonce", "bashrc"] {
-            let meta = std::fs::metadata(dir.path().join("shell").join(file)).unwrap();
-            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
-        }
-        let rc = std::fs::read_to_string(dir.path().join("shell/bashrc")).unwrap();
-        assert!(rc.contains(&*first.nonce) && !rc.contains("--rcfile"));
-        assert!(first.command.contains("--rcfile"));
+        let shell = prepare(dir.path()).unwrap().expect("bash is installed");
+        assert!(shell.command.contains("--rcfile"));
+        let meta = std::fs::metadata(dir.path().join("shell/bashrc")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let (a, b) = (new_nonce(), new_nonce());
+        assert!(is_nonce(&a) && is_nonce(&b) && a != b);
+        assert!(!is_nonce("abc") && !is_nonce(&a.to_uppercase()));
+    }
+
+    /// The rc in a real bash: marks carry the nonce from the environment, which the shell
+    /// does not pass on to its programs.
+    #[test]
+    fn the_rc_prints_marks_with_the_session_nonce_and_hides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path()).unwrap().expect("bash is installed");
+        let nonce = new_nonce();
+        let script = "PS0=''; __tmuxgate_done 7; printf '[%s]' \"${TMUXGATE_MARK-unset}\"; \
+                      bash -c 'printf \"[%s]\" \"${TMUXGATE_MARK-unset}\"'";
+        let out = std::process::Command::new("bash")
+            .args(["--noprofile", "--rcfile"])
+            .arg(dir.path().join("shell/bashrc"))
+            .args(["-i", "-c", script])
+            .env("TMUXGATE_MARK", &nonce)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout, format!("\x1b]133;D;7;tg={nonce}\x07[unset][unset]"));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Discovered {
     pub owner: Option<String>,
     /// Who it is shared with (`@tmuxgate_shares`).
     pub shares: Vec<tmuxgate_protocol::response::Share>,
+    /// Its shell-integration nonce (`@tmuxgate_mark`), when it runs the integrated shell.
+    pub mark: Option<String>,
 }
 
 /// What a new session needs.
@@ -51,6 +53,8 @@ pub struct NewSession<'a> {
     pub created_at: u64,
     /// The creating user, when authentication is on (a validated user name).
     pub owner: Option<&'a str>,
+    /// The session's shell-integration nonce (hex), when it runs the integrated shell.
+    pub mark: Option<&'a str>,
 }
 
 /// One tmux server.
@@ -238,6 +242,12 @@ impl Backend {
         if let Some(cwd) = new.cwd {
             cmd = cmd.flag("-c").arg_quoted(cwd)?;
         }
+        if let Some(mark) = new.mark {
+            // The integrated shell reads its nonce from here (and unsets it).
+            cmd = cmd
+                .flag("-e")
+                .arg_quoted(&format!("TMUXGATE_MARK={mark}"))?;
+        }
         // One line, so the session never exists without its metadata: discovery running
         // concurrently sees it whole or not at all. `=NAME:` targets the name exactly.
         let target = format!("={}:", new.name);
@@ -253,6 +263,9 @@ impl Backend {
             .then(set("@tmuxgate_created", &new.created_at.to_string())?);
         if let Some(owner) = new.owner {
             line = line.then(set("@tmuxgate_owner", owner)?);
+        }
+        if let Some(mark) = new.mark {
+            line = line.then(set("@tmuxgate_mark", mark)?);
         }
         let id: SessionId = first_line(&admin.command(line).await?)?
             .parse()
@@ -300,7 +313,7 @@ impl Backend {
         // The name last: the only field that may be read up to the end of the line. The
         // owner and shares fields are empty when unset.
         let format = "#{session_id} #{@tmuxgate_id} #{@tmuxgate_created} #{@tmuxgate_owner} \
-                      #{@tmuxgate_shares} #{@tmuxgate_name}";
+                      #{@tmuxgate_shares} #{@tmuxgate_mark} #{@tmuxgate_name}";
         let reply = admin
             .command(
                 Command::new("list-sessions")
@@ -322,12 +335,13 @@ impl Backend {
 fn parse_discovered(line: &[u8]) -> Option<Discovered> {
     use crate::sessions::access;
     let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.splitn(6, ' ');
+    let mut fields = text.splitn(7, ' ');
     let tmux_id = fields.next()?.parse().ok()?;
     let public_id = fields.next()?.to_string();
     let created_at = fields.next()?.parse().ok()?;
     let owner = fields.next()?;
     let shares = fields.next()?;
+    let mark = fields.next()?;
     let name = fields.next()?;
     let valid_id = crate::sessions::is_public_id(&public_id);
     let valid_name = tmux_control::Name::new(name).is_ok();
@@ -341,6 +355,7 @@ fn parse_discovered(line: &[u8]) -> Option<Discovered> {
         created_at,
         owner,
         shares: access::decode_shares(shares),
+        mark: crate::backends::shell::is_nonce(mark).then(|| mark.to_owned()),
     })
 }
 

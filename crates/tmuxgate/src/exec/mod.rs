@@ -96,11 +96,17 @@ impl Executor {
         options: &ExecOptions,
         timeout: Duration,
     ) -> Finished {
-        let Some(shell) = &self.shell else {
+        let (Some(shell), Some(mark)) = (&self.shell, &hub.entry.mark) else {
             return Err((no_integration(), None));
         };
         let started = Instant::now();
-        let pane = run::Pane { hub, view, shell };
+        let ready_title = crate::backends::shell::ready_title(mark);
+        let pane = run::Pane {
+            hub,
+            view,
+            shell,
+            ready_title,
+        };
         let max = self.settings.max_output_bytes;
         let ran = pane.run(&approved.line, timeout, max).await;
         let elapsed = started.elapsed();

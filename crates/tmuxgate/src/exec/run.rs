@@ -73,6 +73,8 @@ pub struct Pane<'a> {
     pub view: &'a PaneView,
     /// The integrated shell.
     pub shell: &'a ShellIntegration,
+    /// The pane title while the shell waits at its prompt (it carries the session's nonce).
+    pub ready_title: String,
 }
 
 impl Pane<'_> {
@@ -158,10 +160,9 @@ impl Pane<'_> {
             let (at_prompt, busy) = match marks.state {
                 _ if command != &*self.shell.name => (false, "a command is running"),
                 ShellState::Prompt => (true, ""),
-                ShellState::Unknown => (
-                    title == &*self.shell.ready_title,
-                    "the shell is not at its prompt",
-                ),
+                ShellState::Unknown => {
+                    (title == self.ready_title, "the shell is not at its prompt")
+                }
                 _ => (false, "the shell is not at its prompt"),
             };
             if at_prompt {

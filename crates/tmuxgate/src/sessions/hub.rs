@@ -40,8 +40,6 @@ pub struct HubSettings {
     pub captures: Arc<AtomicU64>,
     /// Where `BACKEND_LOST` is recorded.
     pub audit: crate::audit::Audit,
-    /// The integrated shell sessions run (its marks are scanned), if they run it.
-    pub shell: Option<crate::backends::shell::ShellIntegration>,
 }
 
 /// Viewer-count changes reach the viewers at most this often per session: a burst of joins
@@ -311,7 +309,7 @@ impl Hub {
         let viewers = self.viewer_count();
         let mut panes = lock(&self.shared.panes);
         let view = panes.entry(pane).or_insert_with(|| {
-            let nonce = self.settings.shell.as_ref().map(|s| s.nonce.clone());
+            let nonce = self.entry.mark.clone();
             Arc::new(PaneView::new(
                 pane,
                 self.settings.ring_bytes,

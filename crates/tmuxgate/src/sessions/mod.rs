@@ -125,8 +125,6 @@ impl Sessions {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = mpsc::unbounded_channel();
         let pool = Pool::start(settings, pool_size, events_tx).await?;
-        let mut hub_settings = hub_settings;
-        hub_settings.shell = pool.shell().cloned();
         let sessions = Arc::new(Sessions {
             pool,
             registry: Registry::default(),
@@ -190,6 +188,10 @@ impl Sessions {
         let backend = self.pool.place().await?;
         let public_id = new_public_id();
         let created_at = tmuxgate_protocol::now_millis();
+        let mark = self
+            .pool
+            .shell()
+            .map(|_| crate::backends::shell::new_nonce());
         let new = NewSession {
             public_id: &public_id,
             name: &name,
@@ -198,6 +200,7 @@ impl Sessions {
             cwd,
             created_at,
             owner,
+            mark: mark.as_deref(),
         };
         let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
             // tmux refuses a duplicate name on the same server (a session the registry does
@@ -209,15 +212,18 @@ impl Sessions {
             }
             other => SessionError::Backend(other),
         })?;
-        let entry = Arc::new(SessionEntry::new(
-            public_id,
-            name.to_string(),
-            backend.clone(),
-            tmux_id,
-            created_at,
-            (cols, rows),
-            (owner.map(str::to_owned), Vec::new()),
-        ));
+        let entry = Arc::new(
+            SessionEntry::new(
+                public_id,
+                name.to_string(),
+                backend.clone(),
+                tmux_id,
+                created_at,
+                (cols, rows),
+                (owner.map(str::to_owned), Vec::new()),
+            )
+            .with_mark(mark.map(Into::into)),
+        );
         if !self.registry.insert(entry.clone()) {
             let _ = backend.kill_session(tmux_id).await;
             return Err(SessionError::NameTaken);
@@ -454,7 +460,8 @@ impl Sessions {
                     d.created_at,
                     self.default_size,
                     (d.owner, d.shares),
-                );
+                )
+                .with_mark(d.mark.map(Into::into));
                 self.registry.insert(Arc::new(entry));
             }
         }

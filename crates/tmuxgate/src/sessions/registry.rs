@@ -56,6 +56,8 @@ pub struct SessionEntry {
     pub(super) opening: tokio::sync::Mutex<()>,
     /// Commands for this session run one at a time, in order.
     pub exec: Arc<crate::exec::SessionQueue>,
+    /// The nonce its integrated shell's marks carry (`None`: it does not run it).
+    pub mark: Option<Arc<str>>,
 }
 
 impl SessionEntry {
@@ -85,7 +87,14 @@ impl SessionEntry {
             hub: Mutex::new(Weak::new()),
             opening: tokio::sync::Mutex::new(()),
             exec: Default::default(),
+            mark: None,
         }
+    }
+
+    /// The same entry, recording its shell-integration nonce.
+    pub fn with_mark(mut self, mark: Option<Arc<str>>) -> SessionEntry {
+        self.mark = mark;
+        self
     }
 
     /// Whether a destroy is under way.
