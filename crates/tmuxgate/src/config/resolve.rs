@@ -188,6 +188,19 @@ mod tests {
         assert_eq!(resolved.sources, Sources::default());
     }
 
+    /// `DEFAULT_COMMAND=` (empty, as container templates write it) means unset: the
+    /// integrated shell, not an empty tmux `default-command`.
+    #[test]
+    fn an_empty_default_command_is_unset() {
+        let env = Overrides {
+            default_command: Some(String::new()),
+            ..Overrides::default()
+        };
+        assert_eq!(resolve(env, &[]).config.default_command, None);
+        let set = resolve(Overrides::default(), &["--default-command", "exec cat"]);
+        assert_eq!(set.config.default_command.as_deref(), Some("exec cat"));
+    }
+
     #[test]
     fn preset_overrides_default() {
         let env = Overrides {

@@ -154,7 +154,7 @@ settings! {
     /// tmux executable
     tmux_bin: PathBuf = "TMUX_BIN", "tmux-bin";
     /// Command new sessions run instead of the login shell (tmux default-command); empty = login shell
-    default_command: Option<String> = "DEFAULT_COMMAND", "default-command";
+    default_command: String = "DEFAULT_COMMAND", "default-command";
     /// Largest WebSocket message accepted, in bytes (1 KiB-64 MiB)
     max_message_bytes: usize = "MAX_MESSAGE_BYTES", "max-message-bytes";
     /// Per-pane output log, in bytes (64 KiB-256 MiB)
