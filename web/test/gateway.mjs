@@ -26,8 +26,10 @@ const running = new Set();
  * Starts `tmuxgate start` on 127.0.0.1 with free ports, a private tmux socket directory and
  * a private DATA_DIR; resolves once it logged `tmuxgate listening`. Authentication is off
  * (`ENABLE_AUTH=false`) unless `auth` is given: then it is on, and `auth.users` (`{name,
- * role, password}`) are added first with `tmuxgate user add`.
- * @param {{bin?: string, env?: Record<string,string>, auth?: {users: {name: string, role: string, password: string}[]}}} [options]
+ * role, password}`) are added first with `tmuxgate user add`. `env` adds to (or replaces)
+ * the variables; `null` removes one (`DEFAULT_COMMAND: null`: sessions run the gateway's
+ * integrated bash, which command execution needs).
+ * @param {{bin?: string, env?: Record<string,string|null>, auth?: {users: {name: string, role: string, password: string}[]}}} [options]
  */
 export async function startGateway({ bin, env = {}, auth } = {}) {
   bin ??= process.env.TMUXGATE_BIN || path.join(REPO, 'target/debug/tmuxgate');
@@ -48,6 +50,9 @@ export async function startGateway({ bin, env = {}, auth } = {}) {
   };
   delete childEnv.TMUX;
   delete childEnv.TMUX_PANE;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === null) delete childEnv[name];
+  }
   try {
     for (const user of auth?.users ?? []) addUser(bin, childEnv, user);
   } catch (error) {
