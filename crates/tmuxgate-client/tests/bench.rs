@@ -168,6 +168,39 @@ fn flood_measures_the_typist_and_what_the_flood_met() {
 }
 
 #[test]
+fn exec_runs_commands_in_every_session_without_errors() {
+    // Two connections per session: the second one's commands wait in the gateway's queue.
+    let args = [
+        "exec",
+        "--sessions",
+        "2",
+        "--connections",
+        "2",
+        "--duration",
+        "2",
+        "--warmup",
+        "1",
+    ];
+    let output = bench(&args);
+    let rows = rows(&output);
+    let row = rows
+        .iter()
+        .find(|r| r["scenario"] == "exec")
+        .unwrap_or_else(|| panic!("no exec row in {rows:?}"));
+    assert_eq!(row["errors"], 0, "{row}");
+    assert!(row["n"].as_u64().is_some_and(|n| n >= 4), "{row}");
+    assert!(row["per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
+    let p99 = row["p99_us"].as_f64().unwrap_or_default();
+    let max = row["max_us"].as_f64().unwrap_or_default();
+    assert!(p99 > 0.0 && p99 <= max, "{row}");
+    for cpu in ["gateway_cpu_pct", "tmux_cpu_pct", "shells_cpu_pct"] {
+        assert!(row[cpu].is_number(), "{cpu}: {row}");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("failed"), "{stderr}");
+}
+
+#[test]
 fn tls_runs_the_scenario_over_wss() {
     let args = [
         "--keep-dir",

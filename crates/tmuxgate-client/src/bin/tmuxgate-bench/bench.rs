@@ -179,6 +179,22 @@ impl Bench {
         connections: u64,
         scenario_env: Vec<(String, String)>,
     ) -> anyhow::Result<Gateway> {
+        self.start(Some(default_command), connections, scenario_env)
+            .await
+    }
+
+    /// The gateway to measure whose sessions run the gateway's integrated shell (no
+    /// `DEFAULT_COMMAND`), as `command-execute` needs, or the `--url` one.
+    pub async fn integrated_gateway(&self, connections: u64) -> anyhow::Result<Gateway> {
+        self.start(None, connections, Vec::new()).await
+    }
+
+    async fn start(
+        &self,
+        default_command: Option<&str>,
+        connections: u64,
+        scenario_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Gateway> {
         if let Some(url) = &self.global.url {
             crate::auth::from_env();
             return Ok(Gateway::External {
@@ -201,7 +217,7 @@ impl Bench {
                 .unwrap_or_else(gateway::default_gateway_bin),
             tmux_bin: self.global.tmux_bin.clone(),
             backends: self.global.backends,
-            default_command: default_command.into(),
+            default_command: default_command.map(str::to_owned),
             max_connections: connections.max(1000) + 100,
             extra_env,
             tls: self.global.tls,

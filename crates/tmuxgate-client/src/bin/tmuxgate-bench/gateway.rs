@@ -31,8 +31,9 @@ pub struct GatewaySpec {
     pub tmux_bin: String,
     /// `BACKEND_POOL_SIZE`, when given.
     pub backends: Option<u8>,
-    /// `DEFAULT_COMMAND`: what new sessions run.
-    pub default_command: String,
+    /// `DEFAULT_COMMAND`: what new sessions run; `None` leaves it unset, so sessions run
+    /// the gateway's integrated shell (the one `command-execute` needs).
+    pub default_command: Option<String>,
     /// `MAX_CONNECTIONS`.
     pub max_connections: u64,
     /// Extra `KEY=VALUE` settings (`--gateway-env`), applied last.
@@ -252,7 +253,6 @@ fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
         .env("TMUX_SOCKET_PATH", socket_dir)
         .env("DATA_DIR", data_dir)
         .env("TMUX_BIN", &spec.tmux_bin)
-        .env("DEFAULT_COMMAND", &spec.default_command)
         .env("MAX_CONNECTIONS", spec.max_connections.to_string())
         .env("SHUTDOWN_TIMEOUT", GATEWAY_SHUTDOWN_MS)
         .env("LOG_FORMAT", "json")
@@ -267,6 +267,10 @@ fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
         .env("INPUT_BURST_BYTES", "1073741824")
         .env("MAX_CONNECTIONS_PER_USER", "0")
         .env("MAX_SESSIONS_PER_USER", "0");
+    match &spec.default_command {
+        Some(command) => cmd.env("DEFAULT_COMMAND", command),
+        None => cmd.env_remove("DEFAULT_COMMAND"),
+    };
     if let Some(backends) = spec.backends {
         cmd.env("BACKEND_POOL_SIZE", backends.to_string());
     }

@@ -15,6 +15,7 @@ mod conn;
 mod connect;
 mod echo;
 mod echo_load;
+mod exec;
 mod fanout;
 mod flood;
 mod gateway;
@@ -67,6 +68,8 @@ enum Scenario {
     Requests(requests::RequestsArgs),
     /// Echo latency of a client from 127.0.0.3, quiet and while 127.0.0.2 floods
     Flood(flood::FloodArgs),
+    /// command-execute of `true` in a closed loop per session: commands/s and latency
+    Exec(exec::ExecArgs),
 }
 
 impl Scenario {
@@ -79,6 +82,7 @@ impl Scenario {
             Scenario::Connect(_) => "connect",
             Scenario::Requests(_) => "requests",
             Scenario::Flood(_) => "flood",
+            Scenario::Exec(_) => "exec",
         }
     }
 
@@ -91,6 +95,7 @@ impl Scenario {
             Scenario::Connect(args) => connect::run(bench, args).await,
             Scenario::Requests(args) => requests::run(bench, args).await,
             Scenario::Flood(args) => flood::run(bench, args).await,
+            Scenario::Exec(args) => exec::run(bench, args).await,
         }
     }
 }

@@ -28,6 +28,39 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     ))
 }
 
+/// [`cpu_time`] plus the CPU time of `pid`'s children it has waited for (`cutime`,
+/// `cstime`): a shell's commands, once they ended.
+pub fn cpu_time_with_children(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks: u64 = (11..=14)
+        .map(|i| fields.get(i)?.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second(),
+    ))
+}
+
+/// The processes whose parent is one of `parents` (e.g. the shells of tmux servers).
+pub fn children(parents: &[u32]) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.get(stat.rfind(')')? + 2..)?
+            .split(' ')
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| parent_of(pid).is_some_and(|p| parents.contains(&p)))
+        .collect()
+}
+
 /// `sysconf(_SC_CLK_TCK)` without unsafe code: `getconf CLK_TCK`, else Linux's usual 100.
 fn clock_ticks_per_second() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
@@ -63,6 +96,8 @@ pub fn max_open_files(pid: u32) -> Option<u64> {
 /// tmux servers, and this tool, so a reader sees which one saturates.
 pub struct CpuMeter {
     groups: Vec<(&'static str, Vec<u32>, Option<Duration>)>,
+    /// Groups whose figures include their reaped children (see [`cpu_time_with_children`]).
+    with_children: Vec<&'static str>,
     started: std::time::Instant,
 }
 
@@ -78,8 +113,17 @@ impl CpuMeter {
             .collect();
         CpuMeter {
             groups,
+            with_children: Vec::new(),
             started: std::time::Instant::now(),
         }
+    }
+
+    /// Adds a group whose figure includes the CPU of its processes' ended children.
+    pub fn with_children(mut self, name: &'static str, pids: Vec<u32>) -> CpuMeter {
+        let used = total(&pids, cpu_time_with_children);
+        self.groups.push((name, pids, used));
+        self.with_children.push(name);
+        self
     }
 
     /// `(field name, % of one core)` per group since [`start`](Self::start); `None` when a
@@ -89,7 +133,11 @@ impl CpuMeter {
         self.groups
             .iter()
             .map(|(name, pids, before)| {
-                let pct = before.zip(total_cpu(pids)).map(|(b, a)| {
+                let now = match self.with_children.contains(name) {
+                    true => total(pids, cpu_time_with_children),
+                    false => total_cpu(pids),
+                };
+                let pct = before.zip(now).map(|(b, a)| {
                     crate::report::round(100.0 * (a.saturating_sub(b)).as_secs_f64() / window, 1)
                 });
                 (*name, pct.into())
@@ -100,10 +148,14 @@ impl CpuMeter {
 
 /// CPU time of all `pids` together; `None` if any is unreadable or there are none.
 fn total_cpu(pids: &[u32]) -> Option<Duration> {
+    total(pids, cpu_time)
+}
+
+fn total(pids: &[u32], of: fn(u32) -> Option<Duration>) -> Option<Duration> {
     if pids.is_empty() {
         return None;
     }
-    pids.iter().map(|&pid| cpu_time(pid)).sum()
+    pids.iter().map(|&pid| of(pid)).sum()
 }
 
 /// Ends the processes `pids` whose command line mentions `marker` (so a reused pid is left
@@ -158,5 +210,20 @@ mod tests {
         assert!(open_files(pid).is_some_and(|n| n >= 3));
         assert!(max_open_files(pid).is_some());
         assert_eq!(rss_kib(u32::MAX), None);
+    }
+
+    #[test]
+    fn finds_children_and_their_cpu() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep runs");
+        let pid = std::process::id();
+        let found = children(&[pid]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&child.id()), "{found:?}");
+        let (own, with) = (cpu_time(pid), cpu_time_with_children(pid));
+        assert!(own.zip(with).is_some_and(|(o, w)| w >= o));
     }
 }

@@ -30,6 +30,12 @@ impl Latency {
             .saturating_record(nanos.clamp(1, MAX_TRACKABLE_NANOS));
     }
 
+    /// Adds every sample of `other`.
+    pub fn add(&mut self, other: &Latency) {
+        // Both have the same bounds, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+    }
+
     /// Samples recorded.
     pub fn count(&self) -> u64 {
         self.histogram.len()
