@@ -23,6 +23,10 @@ use crate::sessions::{Hub, PaneView, SessionError};
 /// How long a shell finishing its previous command may take to show its prompt again.
 const READY_WAIT: Duration = Duration::from_millis(500);
 
+/// How long a shell no mark was seen from yet (a session just created, or just attached)
+/// may take to show its prompt: starting bash on a loaded machine takes a while.
+const START_WAIT: Duration = Duration::from_secs(3);
+
 /// Keys a viewer typed this recently may not have reached the shell yet (a command line
 /// whose `C` is still to come): the probe waits until the pane has been this quiet.
 const QUIET: Duration = Duration::from_millis(250);
@@ -142,8 +146,12 @@ impl Pane<'_> {
     /// Asks the shell whether its line is empty; on success the line is known clean.
     async fn ask_shell(&self, rx: &mut watch::Receiver<u64>) -> Result<(), RunError> {
         self.wait_quiet().await?;
-        // A shell just started may not have printed its first prompt yet: wait a little.
-        let deadline = Instant::now() + READY_WAIT;
+        // A shell just started may not have printed its first prompt yet: wait for it.
+        let wait = match self.view.marks().state {
+            ShellState::Unknown => START_WAIT,
+            _ => READY_WAIT,
+        };
+        let deadline = Instant::now() + wait;
         let marks = loop {
             let formats = "#{pane_in_mode} #{pane_current_command} #{pane_title}";
             let formats = self.hub.pane_formats(self.id(), formats).await;
