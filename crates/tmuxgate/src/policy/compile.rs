@@ -106,27 +106,13 @@ fn program_rule(
         .filter(|text| chars::all_printable(text))
         .ok_or_else(|| program_error(place, "the path is not printable UTF-8"))?
         .to_owned();
-    let value_flags = file
-        .value_flags
-        .iter()
-        .map(|(flag, pattern)| {
-            Ok((
-                flag.clone(),
-                regex(&format!("{place}.value_flags.{flag}"), pattern, true)?,
-            ))
-        })
-        .collect::<Result<_, PolicyError>>()?;
-    let args = file
-        .args
-        .iter()
-        .enumerate()
-        .map(|(i, pattern)| regex(&format!("{place}.args[{i}]"), pattern, true))
-        .collect::<Result<_, _>>()?;
+    let (value_flags, args) = patterns(place, &file)?;
     let mut redirects = BTreeMap::new();
     for (i, redirect) in file.redirects.iter().enumerate() {
         let roots = roots(&format!("{place}.redirects[{i}].roots"), &redirect.roots)?;
         redirects.insert(redirect.op, roots);
     }
+    let cap = |own: Option<usize>, global: usize| own.map_or(global, |max| max.min(global));
     Ok(ProgramRule {
         name: name.to_owned(),
         path,
@@ -136,17 +122,33 @@ fn program_rule(
         value_flags,
         args,
         roots: roots(&format!("{place}.paths"), &file.paths)?,
-        max_args: file
-            .max_args
-            .map_or(limits.max_args, |max| max.min(limits.max_args)),
-        max_command_bytes: file
-            .max_command_bytes
-            .map_or(limits.max_command_bytes, |max| {
-                max.min(limits.max_command_bytes)
-            }),
+        max_args: cap(file.max_args, limits.max_args),
+        max_command_bytes: cap(file.max_command_bytes, limits.max_command_bytes),
         allow_env: allow_env(place, file.allow_env)?,
         redirects,
     })
+}
+
+/// The compiled `value_flags` and `args` patterns, all anchored.
+fn patterns(
+    place: &str,
+    file: &ProgramFile,
+) -> Result<(BTreeMap<String, Regex>, Vec<Regex>), PolicyError> {
+    let value_flags = file
+        .value_flags
+        .iter()
+        .map(|(flag, pattern)| {
+            let regex = regex(&format!("{place}.value_flags.{flag}"), pattern, true)?;
+            Ok((flag.clone(), regex))
+        })
+        .collect::<Result<_, PolicyError>>()?;
+    let args = file
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, pattern)| regex(&format!("{place}.args[{i}]"), pattern, true))
+        .collect::<Result<_, _>>()?;
+    Ok((value_flags, args))
 }
 
 fn file_name(path: &Path) -> Option<String> {
