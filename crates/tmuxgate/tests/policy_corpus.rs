@@ -80,10 +80,11 @@ fn without_redirects(approved: &Approved) -> &str {
 
 /// Words bash reads from each line (`printf '%s\0' <line>`), one bash for all.
 fn bash_words(lines: &[&str], cwd: &Path) -> Vec<Vec<String>> {
-    let script: String = lines
-        .iter()
-        .map(|line| format!("printf '%s\\0' {line}; printf '\\n\\0'\n"))
-        .collect();
+    // History expansion on, as at an interactive prompt: `!` must stay literal too.
+    let mut script = String::from("set -o history -o histexpand\n");
+    for line in lines {
+        script.push_str(&format!("printf '%s\\0' {line}; printf '\\n\\0'\n"));
+    }
     let mut child = Command::new("bash")
         .args(["--norc", "--noprofile", "-s"])
         .current_dir(cwd)

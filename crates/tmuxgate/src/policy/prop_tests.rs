@@ -113,10 +113,11 @@ fn command() -> impl Strategy<Value = (Vec<String>, String)> {
 
 /// Runs each line as `printf '%s\0' <line>` in one bash; the words of each.
 fn bash_words(lines: &[String]) -> Vec<Vec<String>> {
-    let script: String = lines
-        .iter()
-        .map(|line| format!("printf '%s\\0' {line}; printf '\\n\\0'\n"))
-        .collect();
+    // History expansion on, as at an interactive prompt: `!` must stay literal too.
+    let mut script = String::from("set -o history -o histexpand\n");
+    for line in lines {
+        script.push_str(&format!("printf '%s\\0' {line}; printf '\\n\\0'\n"));
+    }
     let mut child = Command::new("bash")
         .args(["--norc", "--noprofile", "-s"])
         .stdin(Stdio::piped())
