@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use super::{Context, Policy, Verdict};
 
 /// Commands per bash run.
-const BATCH: usize = 128;
+const BATCH: usize = 256;
 
 const ALPHABET: &[char] = &[
     'a', 'b', 'Z', '0', '9', ' ', '-', '_', '.', '/', ',', ':', '=', '+', '@', '%', '^', '\'', '"',
@@ -146,7 +146,7 @@ fn bash_words(lines: &[String]) -> Vec<Vec<String>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn bash_reads_the_canonical_line_as_validated(batch in prop::collection::vec(command(), BATCH)) {
