@@ -68,6 +68,9 @@ const GLOBAL: &str = r#"
 [limits]
 max_command_bytes = 4096
 max_args = 64
+# The pane's locale is unknown: in a non-UTF-8 one, readline reads the bytes of a UTF-8
+# character as Meta key commands instead of text.
+ascii_only = true
 
 [deny]
 programs = ["sh", "bash", "dash", "zsh", "ksh", "fish", "env", "xargs", "find", "sudo", "su",

@@ -22,6 +22,9 @@ impl Policy {
         if command.len() > max {
             return Err(too_long(command.len(), max));
         }
+        if self.limits.ascii_only {
+            check_ascii(command)?;
+        }
         let scanned = scan::scan(command)?;
         let assignments = scanned
             .words
@@ -63,6 +66,12 @@ impl Policy {
                 rule.max_command_bytes
             );
             return Err(Refusal::new("too-long", message));
+        }
+        if self.limits.ascii_only && !line.is_ascii() {
+            return Err(Refusal::new(
+                "non-ascii",
+                "a resolved path has a non-ASCII character",
+            ));
         }
         if !chars::all_printable(&line) {
             return Err(Refusal::new(
@@ -140,6 +149,17 @@ impl super::Role {
             self.programs.values().find(|rule| rule.path == argv0)
         } else {
             self.programs.get(argv0)
+        }
+    }
+}
+
+/// With `limits.ascii_only`: the first non-ASCII character is refused.
+fn check_ascii(command: &str) -> Result<(), Refusal> {
+    match command.char_indices().find(|(_, c)| !c.is_ascii()) {
+        None => Ok(()),
+        Some((at, c)) => {
+            let what = format!("a non-ASCII character U+{:04X}", u32::from(c));
+            Err(Refusal::at("non-ascii", what, command, at))
         }
     }
 }

@@ -143,6 +143,18 @@ fn limits_deny_rules_and_roles() {
         "program-not-allowed"
     );
     assert_eq!(code(&check(&p, "ops", None, "   ")), "empty");
+    assert_eq!(
+        code(&check(&p, "ops", None, "echo log -- abc ü")),
+        "argument-not-allowed"
+    );
+    let ascii = policy(&format!(
+        "[limits]\nascii_only = true\n{}",
+        &RULES[RULES.find("[deny]").unwrap_or(0)..]
+    ));
+    assert_eq!(
+        code(&check(&ascii, "ops", None, "echo log -- abc ü")),
+        "non-ascii"
+    );
 }
 
 #[test]
@@ -312,6 +324,13 @@ fn builtin_policy_is_read_only() {
         "program-not-allowed"
     );
     assert_eq!(code(&check(&p, "custom", cwd, "echo hi")), "unknown-role");
+    let accented = check(&p, "operator", cwd, "echo 'café'");
+    assert_eq!(code(&accented), "non-ascii");
+    assert!(
+        accented
+            .refused()
+            .is_some_and(|r| r.message.contains("U+00E9 at byte 9"))
+    );
     for shell in [
         "sh -c id",
         "bash -c id",

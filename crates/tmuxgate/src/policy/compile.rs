@@ -54,6 +54,7 @@ pub(crate) fn compile(file: PolicyFile, missing: Missing) -> Result<Policy, Poli
             .max_command_bytes
             .unwrap_or(DEFAULT_MAX_COMMAND_BYTES),
         max_args: file.limits.max_args.unwrap_or(DEFAULT_MAX_ARGS),
+        ascii_only: file.limits.ascii_only.unwrap_or(false),
     };
     let deny_args = file
         .deny

@@ -70,6 +70,7 @@ pub struct Policy {
 struct Limits {
     max_command_bytes: usize,
     max_args: usize,
+    ascii_only: bool,
 }
 
 /// One role's programs, by name.
@@ -109,6 +110,7 @@ impl Policy {
             limits: Limits {
                 max_command_bytes: DEFAULT_MAX_COMMAND_BYTES,
                 max_args: DEFAULT_MAX_ARGS,
+                ascii_only: true,
             },
             deny_programs: BTreeSet::new(),
             deny_args: Vec::new(),

@@ -32,6 +32,8 @@ pub(crate) struct LimitsFile {
     pub max_command_bytes: Option<usize>,
     /// Most arguments after the program (default 64).
     pub max_args: Option<usize>,
+    /// Refuse every non-ASCII character (default false; the built-in policy sets it).
+    pub ascii_only: Option<bool>,
 }
 
 /// `[deny]`.
