@@ -33,23 +33,7 @@ impl Policy {
             .count();
         let (env_words, argv_words) = scanned.words.split_at(assignments);
         let argv: Vec<String> = argv_words.iter().map(|word| word.value.clone()).collect();
-        if argv.is_empty() {
-            return Err(Refusal::new("empty", "the command has no program"));
-        }
-        self.check_count(argv.len() - 1, self.limits.max_args)?;
-        let role = self.roles.get(ctx.role).ok_or_else(|| {
-            Refusal::new(
-                "unknown-role",
-                format!("the policy has no rules for role `{}`", ctx.role),
-            )
-        })?;
-        let rule = role.find(&argv[0]).ok_or_else(|| {
-            let message = format!(
-                "program `{}` is not allowed for role `{}`",
-                argv[0], ctx.role
-            );
-            Refusal::new("program-not-allowed", message)
-        })?;
+        let rule = self.rule_for(ctx, &argv)?;
         self.check_deny(rule, &argv, env_words, &scanned.redirects)?;
         if command.len() > rule.max_command_bytes {
             return Err(too_long(command.len(), rule.max_command_bytes));
@@ -59,26 +43,7 @@ impl Policy {
         let redirects = check_redirects(rule, &scanned.redirects, ctx, command)?;
         rule.check_args(&argv[1..], ctx.cwd).map_err(refusal)?;
         let line = quote::canonical_line(&env, &rule.path, &argv[1..], &redirects);
-        if line.len() > rule.max_command_bytes {
-            let message = format!(
-                "the canonical line would be {} bytes, more than the limit of {}",
-                line.len(),
-                rule.max_command_bytes
-            );
-            return Err(Refusal::new("too-long", message));
-        }
-        if self.limits.ascii_only && !line.is_ascii() {
-            return Err(Refusal::new(
-                "non-ascii",
-                "a resolved path has a non-ASCII character",
-            ));
-        }
-        if !chars::all_printable(&line) {
-            return Err(Refusal::new(
-                "control-char",
-                "a resolved path has an unprintable character",
-            ));
-        }
+        self.check_line(rule, &line)?;
         let program = PathBuf::from(&rule.path);
         let rule_name = format!("{}/{}", ctx.role, rule.name);
         Ok(Approved {
@@ -89,6 +54,47 @@ impl Policy {
             line,
             rule: rule_name,
         })
+    }
+
+    /// The role's rule for `argv[0]`, after the global argument limit.
+    fn rule_for(&self, ctx: &Context<'_>, argv: &[String]) -> Result<&ProgramRule, Refusal> {
+        let Some(program) = argv.first() else {
+            return Err(Refusal::new("empty", "the command has no program"));
+        };
+        self.check_count(argv.len() - 1, self.limits.max_args)?;
+        let role = self.roles.get(ctx.role).ok_or_else(|| {
+            let message = format!("the policy has no rules for role `{}`", ctx.role);
+            Refusal::new("unknown-role", message)
+        })?;
+        role.find(program).ok_or_else(|| {
+            let message = format!("program `{program}` is not allowed for role `{}`", ctx.role);
+            Refusal::new("program-not-allowed", message)
+        })
+    }
+
+    /// The canonical line fits the limit and holds only what may be typed.
+    fn check_line(&self, rule: &ProgramRule, line: &str) -> Result<(), Refusal> {
+        let max = rule.max_command_bytes;
+        if line.len() > max {
+            let message = format!(
+                "the canonical line would be {} bytes, more than the limit of {max}",
+                line.len()
+            );
+            return Err(Refusal::new("too-long", message));
+        }
+        if self.limits.ascii_only && !line.is_ascii() {
+            return Err(Refusal::new(
+                "non-ascii",
+                "a resolved path has a non-ASCII character",
+            ));
+        }
+        if !chars::all_printable(line) {
+            return Err(Refusal::new(
+                "control-char",
+                "a resolved path has an unprintable character",
+            ));
+        }
+        Ok(())
     }
 
     fn check_count(&self, args: usize, max: usize) -> Result<(), Refusal> {
