@@ -342,3 +342,18 @@ fn builtin_policy_is_read_only() {
         assert!(verdict.refused().is_some(), "{shell}");
     }
 }
+
+#[test]
+fn the_toml_examples_in_the_docs_parse() {
+    let docs = include_str!("../../../../docs/policy.md");
+    let blocks: Vec<&str> = docs
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert!(blocks.len() >= 2, "docs/policy.md has its examples");
+    for block in blocks {
+        let parsed = toml::from_str::<super::schema::PolicyFile>(block);
+        assert!(parsed.is_ok(), "{parsed:?}\n{block}");
+    }
+}
