@@ -2,7 +2,8 @@
 //! shell-integration marks (OSC 133, see `sessions/marks.rs`) and nothing of the user's.
 //!
 //! The rc file (`shell/bashrc` in the backend directory) makes command execution exact:
-//! - no `~/.bashrc` or profile: no user aliases, functions or `PROMPT_COMMAND`;
+//! - no `~/.bashrc`, profile or inputrc: no user aliases, functions, `PROMPT_COMMAND` or
+//!   key bindings;
 //! - history expansion off (`!` in a typed line is literal), emacs editing, and readline set
 //!   to take 8-bit input as characters (`convert-meta off`), so every printable character
 //!   the gateway types lands in the line as itself, whatever the locale;
@@ -77,6 +78,8 @@ pub fn ready_title(nonce: &str) -> String {
 const RC: &str = r#"# Written by tmuxgate: the shell of gateway sessions (see docs/exec.md).
 __tmuxgate_n=${TMUXGATE_MARK-}
 unset TMUXGATE_MARK
+# Before readline starts: no ~/.inputrc or /etc/inputrc can rebind the keys typed.
+INPUTRC=/dev/null
 set +o histexpand
 set -o emacs
 unalias -a

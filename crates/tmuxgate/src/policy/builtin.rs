@@ -68,9 +68,8 @@ const GLOBAL: &str = r#"
 [limits]
 max_command_bytes = 4096
 max_args = 64
-# The pane's locale is unknown: in a non-UTF-8 one, readline reads the bytes of a UTF-8
-# character as Meta key commands instead of text.
-ascii_only = true
+# Not ascii_only: the gateway's integrated shell sets readline's convert-meta off, so
+# UTF-8 is typed as text whatever the pane's locale (docs/policy.md).
 
 [deny]
 programs = ["sh", "bash", "dash", "zsh", "ksh", "fish", "env", "xargs", "find", "sudo", "su",
