@@ -420,3 +420,36 @@ async fn marks_printed_by_output_do_not_end_a_command() {
         assert_eq!(r.exit_code, Some(0));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_policy_file_is_in_force_without_a_restart() {
+    let (server, dir) = start().await;
+    let client = server.client().await;
+    let session = client
+        .create_session("reload", 80, 24)
+        .await
+        .expect("create");
+    let id = &session.session_id;
+    assert_eq!(
+        code(client.execute(id, "pwd").await.unwrap_err()),
+        ErrorCode::Forbidden
+    );
+    let policy = dir.path().join("policy.toml");
+    let widened = format!("{POLICY}\n[roles.admin.programs.pwd]\n");
+    std::fs::write(&policy, widened).expect("rewrite policy");
+    let verdict = async {
+        loop {
+            if client.validate("pwd").await.expect("validate").allowed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(STEP, verdict)
+        .await
+        .expect("the new policy is loaded");
+    assert_eq!(
+        client.execute(id, "pwd").await.expect("pwd").exit_code,
+        Some(0)
+    );
+}
