@@ -390,24 +390,33 @@ mod tests {
     #[test]
     fn discovery_skips_foreign_and_tampered_sessions() {
         let ok =
-            parse_discovered(b"$3 s_0123456789abcdef01234567 1700000000000   build-1").unwrap();
+            parse_discovered(b"$3 s_0123456789abcdef01234567 1700000000000    build-1").unwrap();
         assert_eq!(ok.tmux_id, SessionId(3));
         assert_eq!(ok.name, "build-1");
-        assert_eq!((ok.owner, ok.shares), (None, Vec::new()));
+        assert_eq!((ok.owner, ok.shares, ok.mark), (None, Vec::new(), None));
         assert!(parse_discovered(b"$4  ").is_none());
-        assert!(parse_discovered(b"$5 s_0123456789abcdef01234567 1   #(reboot)").is_none());
-        assert!(parse_discovered(b"$6 ../../x 1   name").is_none());
+        assert!(parse_discovered(b"$5 s_0123456789abcdef01234567 1    #(reboot)").is_none());
+        assert!(parse_discovered(b"$6 ../../x 1    name").is_none());
     }
 
     #[test]
     fn discovery_reads_owner_and_shares_and_drops_tampered_ones() {
-        let line = b"$3 s_0123456789abcdef01234567 1 ann bob:read,Eve:write,carl:write build";
+        let line = b"$3 s_0123456789abcdef01234567 1 ann bob:read,Eve:write,carl:write \
+                     0123456789abcdef0123456789abcdef build";
         let found = parse_discovered(line).unwrap();
         assert_eq!(found.owner.as_deref(), Some("ann"));
+        assert_eq!(
+            found.mark.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
         let users: Vec<_> = found.shares.iter().map(|s| s.user.as_str()).collect();
         assert_eq!(users, ["bob", "carl"]);
-        let tampered = b"$3 s_0123456789abcdef01234567 1 Root:x  build";
+        let tampered = b"$3 s_0123456789abcdef01234567 1 Root:x  $(id) build";
         let found = parse_discovered(tampered).unwrap();
         assert_eq!((found.owner, found.name.as_str()), (None, "build"));
+        assert_eq!(
+            found.mark, None,
+            "a tampered mark is no mark: no commands run there"
+        );
     }
 }
