@@ -47,8 +47,18 @@ fn exec_config(dir: &Path) -> impl FnOnce(&mut Config) {
 }
 
 async fn start() -> (TestServer, tempfile::TempDir) {
+    start_with(|_| {}).await
+}
+
+/// Like [`start`], with more settings.
+async fn start_with(more: impl FnOnce(&mut Config)) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start_with(exec_config(dir.path())).await;
+    let tweak = exec_config(dir.path());
+    let server = TestServer::start_with(|c| {
+        tweak(c);
+        more(c);
+    })
+    .await;
     (server, dir)
 }
 
@@ -159,13 +169,7 @@ async fn a_command_over_its_time_is_interrupted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_pane_answers_conflict() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tweak = exec_config(dir.path());
-    let server = TestServer::start_with(|c| {
-        tweak(c);
-        c.backend_pool_size = 1;
-    })
-    .await;
+    let (server, _dir) = start_with(|c| c.backend_pool_size = 1).await;
     let client = server.client().await;
     let session = client.create_session("busy", 80, 24).await.expect("create");
     let id = &session.session_id;
@@ -254,13 +258,7 @@ async fn a_batch_stops_at_the_first_failure_unless_told() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_for_one_session_queue_in_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tweak = exec_config(dir.path());
-    let server = TestServer::start_with(|c| {
-        tweak(c);
-        c.exec_queue_depth = 1;
-    })
-    .await;
+    let (server, _dir) = start_with(|c| c.exec_queue_depth = 1).await;
     let client = server.client().await;
     let session = client
         .create_session("queue", 80, 24)
@@ -384,13 +382,7 @@ async fn aliases_and_functions_in_the_shell_do_not_change_what_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marks_printed_by_output_do_not_end_a_command() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tweak = exec_config(dir.path());
-    let server = TestServer::start_with(|c| {
-        tweak(c);
-        c.backend_pool_size = 1;
-    })
-    .await;
+    let (server, _dir) = start_with(|c| c.backend_pool_size = 1).await;
     let client = server.client().await;
     let other = client
         .create_session("other", 80, 24)
