@@ -44,7 +44,8 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         .iter()
         .filter(|b| b.state() == crate::backends::BackendState::Up)
         .count();
-    let body = gw.stats.render_prometheus(gw.sessions.count(), up);
+    let mut body = gw.stats.render_prometheus(gw.sessions.count(), up);
+    crate::backends::health::render_prometheus(gw.sessions.backends(), &mut body);
     (
         [(
             header::CONTENT_TYPE,

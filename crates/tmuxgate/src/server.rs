@@ -147,7 +147,8 @@ pub struct ServerHandle {
 /// A point-in-time status.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Status {
-    /// `healthy`, `degraded` (some backends down) or `unhealthy` (none up, or shutting down).
+    /// `healthy`, `degraded` (some backends down or with an open breaker) or `unhealthy`
+    /// (none usable, or shutting down).
     pub status: &'static str,
     /// Crate version.
     pub version: &'static str,
@@ -166,8 +167,19 @@ pub struct Status {
 pub struct BackendStatus {
     /// Backend id.
     pub id: String,
-    /// `up` or `down`.
+    /// `up` or `down`: whether its admin connection is live.
     pub state: &'static str,
+    /// `healthy`, `degraded` (slow, or a probe failed) or `unhealthy` (down, or its
+    /// breaker is not closed).
+    pub health: &'static str,
+    /// Circuit breaker: `closed`, `open` or `half-open`.
+    pub breaker: &'static str,
+    /// Health probe latency EWMA in ms (`null` before the first probe).
+    pub latency_ewma_ms: Option<f64>,
+    /// Health probes failed or timed out since start.
+    pub probe_failures: u64,
+    /// Times its server was started again after dying.
+    pub restarts: u64,
     /// Live sessions on it.
     pub sessions: usize,
 }
@@ -189,6 +201,15 @@ impl Server {
             dir: config.tmux_socket_path.clone(),
             history_limit: config.history_limit,
             default_command: config.default_command.clone(),
+            health: crate::backends::HealthSettings {
+                interval: config.health_check_interval,
+                probe_timeout: config.health_probe_timeout,
+                target_latency: config.target_latency,
+                breaker: crate::backends::BreakerSettings {
+                    failures: config.breaker_failures,
+                    cooldown: config.breaker_cooldown,
+                },
+            },
         };
         let hub_settings = HubSettings {
             ring_bytes: config.ring_buffer_bytes,
@@ -369,18 +390,32 @@ impl Gateway {
             .sessions
             .backends()
             .iter()
-            .map(|b| BackendStatus {
-                id: b.id.clone(),
-                state: if b.state() == BackendState::Up {
-                    "up"
-                } else {
-                    "down"
-                },
-                sessions: self.sessions.count_on(b.index),
+            .map(|b| {
+                let report = b.health_report();
+                BackendStatus {
+                    id: b.id.clone(),
+                    state: if b.state() == BackendState::Up {
+                        "up"
+                    } else {
+                        "down"
+                    },
+                    health: report.state.as_str(),
+                    breaker: report.breaker.as_str(),
+                    latency_ewma_ms: report
+                        .latency_ewma_ms
+                        .map(|ms| (ms * 1000.0).round() / 1000.0),
+                    probe_failures: report.probe_failures,
+                    restarts: report.restarts,
+                    sessions: self.sessions.count_on(b.index),
+                }
             })
             .collect();
-        let up = backends.iter().filter(|b| b.state == "up").count();
-        let status = match up {
+        // Usable: up with a closed breaker (it takes new sessions).
+        let usable = backends
+            .iter()
+            .filter(|b| b.state == "up" && b.breaker == "closed")
+            .count();
+        let status = match usable {
             _ if self.shutdown.is_cancelled() => "unhealthy",
             0 => "unhealthy",
             n if n < backends.len() => "degraded",

@@ -18,6 +18,7 @@ async fn sessions(dir: &Path) -> Arc<Sessions> {
         dir: dir.to_path_buf(),
         history_limit: 1000,
         default_command: Some("exec bash --norc --noprofile".into()),
+        health: Default::default(),
     };
     let hub = HubSettings {
         ring_bytes: 64 * 1024,

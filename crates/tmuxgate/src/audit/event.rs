@@ -56,6 +56,9 @@ pub enum EventKind {
     CommandBlocked,
     /// A tmux backend stopped answering; its sessions are unavailable.
     BackendLost,
+    /// A tmux backend's circuit breaker changed state, or a dead backend was restarted
+    /// (`reason` says which, `detail` is `from -> to`).
+    BackendStateChanged,
     /// The gateway started with a validated configuration.
     ConfigLoaded,
 }
@@ -74,7 +77,7 @@ pub enum Outcome {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::AuthSuccess,
         EventKind::AuthFailure,
         EventKind::TokenRejected,
@@ -96,6 +99,7 @@ impl EventKind {
         EventKind::CommandExecuted,
         EventKind::CommandBlocked,
         EventKind::BackendLost,
+        EventKind::BackendStateChanged,
         EventKind::ConfigLoaded,
     ];
 
@@ -154,6 +158,12 @@ impl EventKind {
             CommandExecuted => ("COMMAND_EXECUTED", 20, Success, "command executed"),
             CommandBlocked => ("COMMAND_BLOCKED", 60, Denied, "command blocked by policy"),
             BackendLost => ("BACKEND_LOST", 60, Failure, "tmux backend lost"),
+            BackendStateChanged => (
+                "BACKEND_STATE_CHANGED",
+                30,
+                Success,
+                "tmux backend state changed",
+            ),
             ConfigLoaded => ("CONFIG_LOADED", 10, Success, "configuration loaded"),
         }
     }

@@ -1,12 +1,15 @@
 //! The tmux servers the gateway owns: start-up, version check, the admin control connection,
-//! session creation and discovery, and round-robin placement of new sessions.
+//! session creation and discovery, and round-robin placement of new sessions. Health checks,
+//! circuit breakers and restarts of dead servers live in [`health`] and [`breaker`].
 //!
 //! Each backend is one tmux server on a socket in a 0700 directory, started with the
 //! gateway's own configuration file (`-f`), so a user's `~/.tmux.conf` cannot change its
 //! behaviour. Sessions outlive the gateway: on start-up the pool reconnects to servers that
 //! are still running and reports the sessions they hold.
 
+pub mod breaker;
 mod conf;
+pub mod health;
 pub mod shell;
 mod tmux;
 
@@ -15,7 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
+pub use breaker::{BreakerSettings, BreakerState};
+pub use health::{HealthReport, HealthSettings, HealthState};
 pub use tmux::{Backend, BackendState, Discovered, NewSession};
 
 /// Oldest tmux version with the control-mode flow control the gateway relies on.
@@ -82,6 +88,8 @@ pub struct BackendSettings {
     pub history_limit: u32,
     /// tmux `default-command` (`None`: the login shell).
     pub default_command: Option<String>,
+    /// Health checks and the circuit breaker.
+    pub health: HealthSettings,
 }
 
 impl BackendSettings {
@@ -97,6 +105,8 @@ pub struct Pool {
     shell: Option<shell::ShellIntegration>,
     backends: Vec<Arc<Backend>>,
     next: AtomicUsize,
+    /// Cancelled on shutdown: stops the health monitors.
+    monitors: CancellationToken,
 }
 
 impl Pool {
@@ -137,7 +147,21 @@ impl Pool {
             shell,
             backends,
             next: AtomicUsize::new(0),
+            monitors: CancellationToken::new(),
         })
+    }
+
+    /// Starts one health monitor per backend (see [`health`]); breaker changes and restarts
+    /// are recorded in `audit`.
+    pub fn watch(&self, audit: &crate::audit::Audit) {
+        for backend in &self.backends {
+            let monitor = health::monitor(
+                Arc::downgrade(backend),
+                audit.clone(),
+                self.monitors.clone(),
+            );
+            tokio::spawn(monitor);
+        }
     }
 
     /// Every backend, in index order.
@@ -157,16 +181,18 @@ impl Pool {
 
     /// Closes every admin connection and waits for their tmux clients to exit.
     pub async fn shutdown(&self) {
+        self.monitors.cancel();
         futures_util::future::join_all(self.backends.iter().map(|b| b.shutdown())).await;
     }
 
-    /// Picks the backend for a new session: round-robin over backends that are up, trying to
-    /// restart a dead one when its turn comes.
+    /// Picks the backend for a new session: round-robin over backends that are up with a
+    /// closed breaker, trying to restart a dead one when its turn comes.
     pub async fn place(&self) -> Result<Arc<Backend>, BackendError> {
         let n = self.backends.len();
         for _ in 0..n {
             let backend = &self.backends[self.next.fetch_add(1, Ordering::Relaxed) % n];
-            if backend.state() == BackendState::Up || backend.connect().await.is_ok() {
+            let down = backend.state() == BackendState::Down;
+            if backend.admits() || (down && backend.connect().await.is_ok() && backend.admits()) {
                 return Ok(backend.clone());
             }
         }

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use tmux_control::{Command, ControlClient, Notification, SessionId, SpawnOptions, Target};
 use tokio::sync::mpsc;
 
+use super::health::{BACKEND_CALL_TIMEOUT, BackendHealth, HealthReport};
 use super::{BackendError, BackendEvent, BackendSettings, MIN_TMUX_VERSION, parse_version};
 
-/// Health of a backend as far as this issue goes: its admin connection is up or not.
+/// Whether a backend's admin connection is up; finer health (latency, breaker) is in
+/// [`Backend::health_report`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendState {
     /// The admin connection is live.
@@ -72,6 +74,9 @@ pub struct Backend {
     events: mpsc::UnboundedSender<BackendEvent>,
     connecting: tokio::sync::Mutex<()>,
     churn: tokio::sync::Mutex<()>,
+    /// Probe results, the circuit breaker and restart counts ([`super::health`]).
+    pub(super) health: BackendHealth,
+    probe_timeout: std::time::Duration,
 }
 
 const UP: u8 = 0;
@@ -96,7 +101,19 @@ impl Backend {
             events,
             connecting: tokio::sync::Mutex::new(()),
             churn: tokio::sync::Mutex::new(()),
+            health: BackendHealth::new(settings.health),
+            probe_timeout: settings.health.probe_timeout,
         }
+    }
+
+    /// Whether new work may go here: up, and its circuit breaker closed.
+    pub fn admits(&self) -> bool {
+        self.state() == BackendState::Up && self.health.admits()
+    }
+
+    /// Health state, breaker, probe latency and counters.
+    pub fn health_report(&self) -> HealthReport {
+        self.health.report(self.state() == BackendState::Up)
     }
 
     /// Current state.
@@ -152,6 +169,7 @@ impl Backend {
         let client = ControlClient::spawn(self.spawn_options(Target::StartServer), handler)
             .await
             .map_err(|e| self.spawn_error(e))?;
+        client.set_command_timeout(BACKEND_CALL_TIMEOUT);
         let version = first_line(
             &client
                 .command(
@@ -167,6 +185,7 @@ impl Backend {
         }
         *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
         self.state.store(UP, Ordering::Release);
+        self.health.connects.fetch_add(1, Ordering::Relaxed);
         // Sessions marked lost with a dead admin connection may still be there.
         let _ = self.events.send(BackendEvent::SessionsChanged(self.index));
         tracing::info!(backend = %self.id, tmux = %version, socket = %self.socket.display(), "backend up");
@@ -190,6 +209,8 @@ impl Backend {
         if was == UP {
             tracing::warn!(backend = %self.id, "backend lost");
         }
+        // The monitor restarts it (after a backoff) instead of waiting for its next probe.
+        self.health.wake.notify_one();
     }
 
     /// Closes the admin connection politely and waits for its tmux client to exit (gateway
@@ -203,8 +224,17 @@ impl Backend {
         }
     }
 
-    /// The admin connection, if the backend is up.
+    /// The admin connection, if the backend is up and its breaker closed: with the breaker
+    /// open, requests fail at once instead of waiting for a server that does not answer.
     pub fn admin(&self) -> Result<ControlClient, BackendError> {
+        if !self.health.admits() {
+            return Err(BackendError::Unavailable(self.id.clone()));
+        }
+        self.admin_connection()
+    }
+
+    /// The admin connection whatever the breaker says (for the probe).
+    fn admin_connection(&self) -> Result<ControlClient, BackendError> {
         let admin = self.admin.read().unwrap_or_else(|e| e.into_inner());
         match admin.as_ref() {
             Some(client) if !client.is_closed() => Ok(client.clone()),
@@ -212,19 +242,21 @@ impl Backend {
         }
     }
 
-    /// Whether the server still answers (a cheap round trip on the admin connection).
+    /// Whether the server still answers a cheap round trip on the admin connection within
+    /// `HEALTH_PROBE_TIMEOUT`.
     pub async fn probe(&self) -> bool {
-        match self.admin() {
-            Ok(admin) => admin
-                .command(
-                    Command::new("display-message")
-                        .flag("-p")
-                        .arg_raw_static("ok"),
-                )
-                .await
-                .is_ok(),
-            Err(_) => false,
-        }
+        let Ok(admin) = self.admin_connection() else {
+            return false;
+        };
+        let ask = admin.command(
+            Command::new("display-message")
+                .flag("-p")
+                .arg_raw_static("ok"),
+        );
+        matches!(
+            tokio::time::timeout(self.probe_timeout, ask).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Creates a detached session carrying the gateway's metadata as user options.

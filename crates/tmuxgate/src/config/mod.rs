@@ -56,8 +56,16 @@ pub struct Config {
     pub tmux_socket_path: PathBuf,
     /// `BACKEND_POOL_SIZE`: number of gateway-owned tmux servers.
     pub backend_pool_size: usize,
-    /// `TARGET_LATENCY`: output batching target.
+    /// `TARGET_LATENCY`: backend probe latency (EWMA) above which a backend is degraded.
     pub target_latency: Duration,
+    /// `HEALTH_CHECK_INTERVAL`: time between health probes of each backend.
+    pub health_check_interval: Duration,
+    /// `HEALTH_PROBE_TIMEOUT`: a health probe not answered within this fails.
+    pub health_probe_timeout: Duration,
+    /// `BREAKER_FAILURES`: failed probes in a row that open a backend's circuit breaker.
+    pub breaker_failures: u32,
+    /// `BREAKER_COOLDOWN`: how long an open breaker waits before a trial probe.
+    pub breaker_cooldown: Duration,
     /// `RATE_LIMIT_REQUESTS`: requests per window, per user (per client address before
     /// authentication and with authentication off).
     pub rate_limit_requests: u32,
@@ -282,6 +290,10 @@ impl Default for Config {
             ),
             backend_pool_size: 5,
             target_latency: Duration::from_millis(50),
+            health_check_interval: Duration::from_secs(1),
+            health_probe_timeout: Duration::from_millis(500),
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(5),
             rate_limit_requests: 100,
             rate_limit_window: Duration::from_secs(60),
             rate_limit_burst: 50,

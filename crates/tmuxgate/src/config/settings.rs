@@ -88,8 +88,16 @@ settings! {
     tmux_socket_path: PathBuf = "TMUX_SOCKET_PATH", "tmux-socket-path";
     /// Number of gateway-owned tmux servers (1-64)
     backend_pool_size: usize = "BACKEND_POOL_SIZE", "backend-pool-size";
-    /// Backend latency above which a backend counts as degraded, in ms (used in a later release)
+    /// Backend probe latency (EWMA) above which a backend counts as degraded, in ms
     target_latency: u64 = "TARGET_LATENCY", "target-latency";
+    /// Time between health probes of each backend, in ms (10 ms-1 min)
+    health_check_interval: u64 = "HEALTH_CHECK_INTERVAL", "health-check-interval";
+    /// A health probe not answered within this fails, in ms (10 ms-1 min)
+    health_probe_timeout: u64 = "HEALTH_PROBE_TIMEOUT", "health-probe-timeout";
+    /// Failed probes in a row that open a backend's circuit breaker (1-100)
+    breaker_failures: u32 = "BREAKER_FAILURES", "breaker-failures";
+    /// How long an open circuit breaker waits before a trial probe, in ms (10 ms-1 h)
+    breaker_cooldown: u64 = "BREAKER_COOLDOWN", "breaker-cooldown";
     /// Requests per rate-limit window, per user (per address before authentication)
     rate_limit_requests: u32 = "RATE_LIMIT_REQUESTS", "rate-limit-requests";
     /// Rate-limit window, in ms

@@ -95,7 +95,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 30] {
+    fn bounds(&self) -> [Bound; 34] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -114,6 +114,30 @@ impl Config {
                 "TARGET_LATENCY",
                 ms(self.target_latency),
                 1..=MAX_DURATION_MS,
+                " ms",
+            ),
+            Bound(
+                "HEALTH_CHECK_INTERVAL",
+                ms(self.health_check_interval),
+                10..=60_000,
+                " ms",
+            ),
+            Bound(
+                "HEALTH_PROBE_TIMEOUT",
+                ms(self.health_probe_timeout),
+                10..=60_000,
+                " ms",
+            ),
+            Bound(
+                "BREAKER_FAILURES",
+                self.breaker_failures.into(),
+                1..=100,
+                "",
+            ),
+            Bound(
+                "BREAKER_COOLDOWN",
+                ms(self.breaker_cooldown),
+                10..=3_600_000,
                 " ms",
             ),
             Bound(
@@ -478,7 +502,7 @@ mod tests {
 
     #[test]
     fn every_numeric_bound_is_enforced() {
-        let cases: [Case; 20] = [
+        let cases: [Case; 24] = [
             ("JWT_LEEWAY=300001", |c| {
                 c.jwt_leeway = Duration::from_millis(MAX_LEEWAY_MS + 1)
             }),
@@ -490,6 +514,16 @@ mod tests {
             }),
             ("MAX_CONNECTIONS=0", |c| c.max_connections = 0),
             ("TARGET_LATENCY=0", |c| c.target_latency = Duration::ZERO),
+            ("HEALTH_CHECK_INTERVAL=9", |c| {
+                c.health_check_interval = Duration::from_millis(9)
+            }),
+            ("HEALTH_PROBE_TIMEOUT=60001", |c| {
+                c.health_probe_timeout = Duration::from_millis(60_001)
+            }),
+            ("BREAKER_FAILURES=0", |c| c.breaker_failures = 0),
+            ("BREAKER_COOLDOWN=0", |c| {
+                c.breaker_cooldown = Duration::ZERO
+            }),
             ("RATE_LIMIT_REQUESTS=0", |c| c.rate_limit_requests = 0),
             ("RATE_LIMIT_WINDOW=0", |c| {
                 c.rate_limit_window = Duration::ZERO

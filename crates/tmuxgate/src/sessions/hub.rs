@@ -24,6 +24,7 @@ use super::registry::SessionEntry;
 use super::snapshot::{self, Snapshot, SnapshotError};
 use super::view::PaneView;
 use super::{CloseReason, SessionError};
+use crate::backends::health::BACKEND_CALL_TIMEOUT;
 
 /// Settings a hub needs from the gateway.
 #[derive(Clone, Debug)]
@@ -191,12 +192,14 @@ impl Hub {
             appended: Vec::new(),
         };
         let churn = entry.backend.churn().await;
-        let client = match ControlClient::spawn(
+        let attach = ControlClient::spawn(
             entry.backend.spawn_options(Target::Attach(entry.tmux_id)),
             reader.clone(),
-        )
-        .await
-        {
+        );
+        let attached = tokio::time::timeout(BACKEND_CALL_TIMEOUT, attach)
+            .await
+            .unwrap_or(Err(tmux_control::Error::Timeout));
+        let client = match attached {
             // Seen rarely under load in tests: the control client ended before tmux said
             // it was attached, while the session lives on. Once more, then give up.
             Err(tmux_control::Error::Exited { reason })
@@ -205,11 +208,15 @@ impl Hub {
                 tracing::warn!(session = %entry.id, ?reason,
                     "tmux control client ended before attaching; retrying once");
                 let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
-                ControlClient::spawn(options, reader).await?
+                let retry = ControlClient::spawn(options, reader);
+                tokio::time::timeout(BACKEND_CALL_TIMEOUT, retry)
+                    .await
+                    .unwrap_or(Err(tmux_control::Error::Timeout))?
             }
             other => other?,
         };
         drop(churn);
+        client.set_command_timeout(BACKEND_CALL_TIMEOUT);
         let hub = Arc::new(Hub {
             entry,
             client,

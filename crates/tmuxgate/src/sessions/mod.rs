@@ -125,6 +125,7 @@ impl Sessions {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = mpsc::unbounded_channel();
         let pool = Pool::start(settings, pool_size, events_tx).await?;
+        pool.watch(&hub_settings.audit);
         let sessions = Arc::new(Sessions {
             pool,
             registry: Registry::default(),
@@ -252,6 +253,10 @@ impl Sessions {
         }
         if entry.is_destroying() {
             return Err(SessionError::NotFound);
+        }
+        // An open circuit breaker: fail now rather than wait for a server that does not answer.
+        if !entry.backend.admits() {
+            return Err(BackendError::Unavailable(entry.backend.id.clone()).into());
         }
         Ok(entry)
     }
