@@ -205,6 +205,7 @@ impl Server {
                 interval: config.health_check_interval,
                 probe_timeout: config.health_probe_timeout,
                 target_latency: config.target_latency,
+                restart_backoff: config.restart_backoff,
                 breaker: crate::backends::BreakerSettings {
                     failures: config.breaker_failures,
                     cooldown: config.breaker_cooldown,

@@ -6,7 +6,8 @@
 //! against the breaker ([`super::breaker`]). While the breaker is open no probe is sent; once
 //! the cool-down passed it turns half-open and the next probe decides. When the admin
 //! connection ends (the server died) the monitor is woken and restarts the server with a
-//! backoff from [`RESTART_BACKOFF_MIN`] doubling to [`RESTART_BACKOFF_MAX`].
+//! backoff from `RESTART_BACKOFF` doubling to [`RESTART_BACKOFF_MAX`]. Placement skips a
+//! backend that is down or whose breaker is not closed, so nothing waits for it meanwhile.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,16 +25,14 @@ use crate::audit::{Audit, EventKind, Record};
 /// a session connection: a hung server (`kill -STOP`) costs a request at most this long.
 pub const BACKEND_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// First wait before restarting a server that died.
-pub const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
-
 /// Longest wait between restart attempts.
 pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Weight of the newest probe in the latency EWMA.
 const EWMA_WEIGHT: f64 = 0.3;
 
-/// `HEALTH_CHECK_INTERVAL`, `HEALTH_PROBE_TIMEOUT`, `TARGET_LATENCY` and the breaker's.
+/// `HEALTH_CHECK_INTERVAL`, `HEALTH_PROBE_TIMEOUT`, `TARGET_LATENCY`, `RESTART_BACKOFF` and
+/// the breaker's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HealthSettings {
     /// Time between probes.
@@ -42,6 +41,8 @@ pub struct HealthSettings {
     pub probe_timeout: Duration,
     /// Latency EWMA above which a backend is `degraded`.
     pub target_latency: Duration,
+    /// First wait before restarting a dead server.
+    pub restart_backoff: Duration,
     /// The circuit breaker's thresholds.
     pub breaker: BreakerSettings,
 }
@@ -52,6 +53,7 @@ impl Default for HealthSettings {
             interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             target_latency: Duration::from_millis(50),
+            restart_backoff: Duration::from_millis(100),
             breaker: BreakerSettings::default(),
         }
     }
@@ -202,10 +204,13 @@ impl BackendHealth {
 
 /// Watches one backend until `cancel`: probes it while up, restarts it while down.
 pub(super) async fn monitor(backend: Weak<Backend>, audit: Audit, cancel: CancellationToken) {
-    let Some(wake) = backend.upgrade().map(|b| b.health.wake.clone()) else {
+    let Some((wake, first)) = backend
+        .upgrade()
+        .map(|b| (b.health.wake.clone(), b.health.settings.restart_backoff))
+    else {
         return;
     };
-    let mut backoff = RESTART_BACKOFF_MIN;
+    let mut backoff = first;
     loop {
         let Some(b) = backend.upgrade() else { return };
         let down = b.state() == BackendState::Down;
@@ -213,7 +218,7 @@ pub(super) async fn monitor(backend: Weak<Backend>, audit: Audit, cancel: Cancel
             let next = (backoff * 2).min(RESTART_BACKOFF_MAX);
             std::mem::replace(&mut backoff, next)
         } else {
-            backoff = RESTART_BACKOFF_MIN;
+            backoff = first;
             b.health.settings.interval
         };
         drop(b);

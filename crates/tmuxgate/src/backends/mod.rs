@@ -186,13 +186,13 @@ impl Pool {
     }
 
     /// Picks the backend for a new session: round-robin over backends that are up with a
-    /// closed breaker, trying to restart a dead one when its turn comes.
+    /// closed breaker. Dead ones are restarted by their health monitor, not here, so a
+    /// request never waits for a restart.
     pub async fn place(&self) -> Result<Arc<Backend>, BackendError> {
         let n = self.backends.len();
         for _ in 0..n {
             let backend = &self.backends[self.next.fetch_add(1, Ordering::Relaxed) % n];
-            let down = backend.state() == BackendState::Down;
-            if backend.admits() || (down && backend.connect().await.is_ok() && backend.admits()) {
+            if backend.admits() {
                 return Ok(backend.clone());
             }
         }

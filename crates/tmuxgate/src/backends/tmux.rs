@@ -106,9 +106,10 @@ impl Backend {
         }
     }
 
-    /// Whether new work may go here: up, and its circuit breaker closed.
+    /// Whether new work may go here: up (its admin connection live), and its circuit
+    /// breaker closed.
     pub fn admits(&self) -> bool {
-        self.state() == BackendState::Up && self.health.admits()
+        self.state() == BackendState::Up && self.admin().is_ok()
     }
 
     /// Health state, breaker, probe latency and counters.

@@ -66,6 +66,9 @@ pub struct Config {
     pub breaker_failures: u32,
     /// `BREAKER_COOLDOWN`: how long an open breaker waits before a trial probe.
     pub breaker_cooldown: Duration,
+    /// `RESTART_BACKOFF`: first wait before restarting a dead backend (doubling per failed
+    /// attempt, at most [`crate::backends::health::RESTART_BACKOFF_MAX`]).
+    pub restart_backoff: Duration,
     /// `RATE_LIMIT_REQUESTS`: requests per window, per user (per client address before
     /// authentication and with authentication off).
     pub rate_limit_requests: u32,
@@ -294,6 +297,7 @@ impl Default for Config {
             health_probe_timeout: Duration::from_millis(500),
             breaker_failures: 3,
             breaker_cooldown: Duration::from_secs(5),
+            restart_backoff: Duration::from_millis(100),
             rate_limit_requests: 100,
             rate_limit_window: Duration::from_secs(60),
             rate_limit_burst: 50,

@@ -98,6 +98,8 @@ settings! {
     breaker_failures: u32 = "BREAKER_FAILURES", "breaker-failures";
     /// How long an open circuit breaker waits before a trial probe, in ms (10 ms-1 h)
     breaker_cooldown: u64 = "BREAKER_COOLDOWN", "breaker-cooldown";
+    /// First wait before restarting a dead backend, in ms; doubles per failed try, up to 10 s
+    restart_backoff: u64 = "RESTART_BACKOFF", "restart-backoff";
     /// Requests per rate-limit window, per user (per address before authentication)
     rate_limit_requests: u32 = "RATE_LIMIT_REQUESTS", "rate-limit-requests";
     /// Rate-limit window, in ms

@@ -95,7 +95,7 @@ impl Config {
         Ok(())
     }
 
-    fn bounds(&self) -> [Bound; 34] {
+    fn bounds(&self) -> [Bound; 35] {
         let at_most_a_day = 0..=MAX_DURATION_MS;
         [
             Bound(
@@ -138,6 +138,12 @@ impl Config {
                 "BREAKER_COOLDOWN",
                 ms(self.breaker_cooldown),
                 10..=3_600_000,
+                " ms",
+            ),
+            Bound(
+                "RESTART_BACKOFF",
+                ms(self.restart_backoff),
+                10..=10_000,
                 " ms",
             ),
             Bound(
@@ -502,7 +508,7 @@ mod tests {
 
     #[test]
     fn every_numeric_bound_is_enforced() {
-        let cases: [Case; 24] = [
+        let cases: [Case; 25] = [
             ("JWT_LEEWAY=300001", |c| {
                 c.jwt_leeway = Duration::from_millis(MAX_LEEWAY_MS + 1)
             }),
@@ -521,6 +527,9 @@ mod tests {
                 c.health_probe_timeout = Duration::from_millis(60_001)
             }),
             ("BREAKER_FAILURES=0", |c| c.breaker_failures = 0),
+            ("RESTART_BACKOFF=10001", |c| {
+                c.restart_backoff = Duration::from_millis(10_001)
+            }),
             ("BREAKER_COOLDOWN=0", |c| {
                 c.breaker_cooldown = Duration::ZERO
             }),
