@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use tmux_control::{Command, ControlClient, Notification, SessionId, SpawnOptions, Target};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::health::{BACKEND_CALL_TIMEOUT, BackendHealth, HealthReport};
 use super::{BackendError, BackendEvent, BackendSettings, MIN_TMUX_VERSION, parse_version};
@@ -148,6 +149,17 @@ impl Backend {
         self.churn.lock().await
     }
 
+    /// [`Backend::churn`], waiting at most until `deadline`: behind a call hung on a stopped
+    /// server, a request gives up with the same deadline as its own call would.
+    pub async fn churn_by(
+        &self,
+        deadline: Instant,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, BackendError> {
+        tokio::time::timeout_at(deadline, self.churn())
+            .await
+            .map_err(|_| tmux_control::Error::Timeout.into())
+    }
+
     /// Starts the server if needed and opens the admin connection; checks the tmux version.
     pub async fn connect(&self) -> Result<(), BackendError> {
         let _one_at_a_time = self.connecting.lock().await;
@@ -263,7 +275,8 @@ impl Backend {
     /// Creates a detached session carrying the gateway's metadata as user options.
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<SessionId, BackendError> {
         let admin = self.admin()?;
-        let _churn = self.churn().await;
+        let deadline = Instant::now() + BACKEND_CALL_TIMEOUT;
+        let _churn = self.churn_by(deadline).await?;
         let mut cmd = Command::new("new-session")
             .flag("-d")
             .flag("-P")
@@ -300,7 +313,10 @@ impl Backend {
         if let Some(mark) = new.mark {
             line = line.then(set("@tmuxgate_mark", mark)?);
         }
-        let id: SessionId = first_line(&admin.command(line).await?)?
+        let reply = tokio::time::timeout_at(deadline, admin.command(line))
+            .await
+            .map_err(|_| tmux_control::Error::Timeout)??;
+        let id: SessionId = first_line(&reply)?
             .parse()
             .map_err(|_| BackendError::Reply("new-session id".into()))?;
         Ok(id)
@@ -320,10 +336,12 @@ impl Backend {
     /// Kills a session.
     pub async fn kill_session(&self, id: SessionId) -> Result<(), BackendError> {
         let admin = self.admin()?;
-        let _churn = self.churn().await;
-        admin
-            .command(Command::new("kill-session").flag_value("-t", id))
-            .await?
+        let deadline = Instant::now() + BACKEND_CALL_TIMEOUT;
+        let _churn = self.churn_by(deadline).await?;
+        let kill = admin.command(Command::new("kill-session").flag_value("-t", id));
+        tokio::time::timeout_at(deadline, kill)
+            .await
+            .map_err(|_| tmux_control::Error::Timeout)??
             .check()?;
         Ok(())
     }

@@ -191,12 +191,14 @@ impl Hub {
             shared: shared.clone(),
             appended: Vec::new(),
         };
-        let churn = entry.backend.churn().await;
+        // One deadline for waiting behind other joins and for attaching.
+        let deadline = Instant::now() + BACKEND_CALL_TIMEOUT;
+        let churn = entry.backend.churn_by(deadline).await?;
         let attach = ControlClient::spawn(
             entry.backend.spawn_options(Target::Attach(entry.tmux_id)),
             reader.clone(),
         );
-        let attached = tokio::time::timeout(BACKEND_CALL_TIMEOUT, attach)
+        let attached = tokio::time::timeout_at(deadline, attach)
             .await
             .unwrap_or(Err(tmux_control::Error::Timeout));
         let client = match attached {
