@@ -148,6 +148,18 @@ async fn killed_backend_is_announced_bypassed_and_restarted() {
 
     let dead = wait_health(&server, &victim.backend, |b| b["state"] == "down").await;
     assert_eq!(dead["health"], "unhealthy", "{dead}");
+    let (_, body) = http_get(server.health_addr, "/health").await;
+    let status: Value = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(status["status"], "degraded", "{body}");
+    for other in status["backends"].as_array().expect("backends") {
+        if other["id"] != victim.backend.as_str() {
+            assert_eq!(
+                (&other["state"], &other["breaker"]),
+                (&"up".into(), &"closed".into())
+            );
+            assert!(other["latency_ewma_ms"].is_f64(), "probed: {other}");
+        }
+    }
     for n in 0..4 {
         let info = client
             .create_session(&format!("during-{n}"), 80, 24)

@@ -211,12 +211,17 @@ pub(super) async fn monitor(backend: Weak<Backend>, audit: Audit, cancel: Cancel
         return;
     };
     let mut backoff = first;
+    // The first probe at once, so `/health` has a latency from the start.
+    let mut probed = false;
     loop {
         let Some(b) = backend.upgrade() else { return };
         let down = b.state() == BackendState::Down;
         let wait = if down {
-            let next = (backoff * 2).min(RESTART_BACKOFF_MAX);
-            std::mem::replace(&mut backoff, next)
+            let wait = backoff;
+            backoff = next_backoff(backoff);
+            wait
+        } else if !std::mem::replace(&mut probed, true) {
+            Duration::ZERO
         } else {
             backoff = first;
             b.health.settings.interval
@@ -238,6 +243,12 @@ pub(super) async fn monitor(backend: Weak<Backend>, audit: Audit, cancel: Cancel
             check(&b, &audit).await;
         }
     }
+}
+
+/// The wait after `backoff` for a server that is still down: doubled, at most
+/// [`RESTART_BACKOFF_MAX`].
+fn next_backoff(backoff: Duration) -> Duration {
+    backoff.saturating_mul(2).min(RESTART_BACKOFF_MAX)
 }
 
 async fn restart(b: &Backend, audit: &Audit) {
@@ -347,6 +358,20 @@ mod tests {
             target_latency: Duration::from_millis(10),
             ..HealthSettings::default()
         })
+    }
+
+    #[test]
+    fn restart_backoff_doubles_up_to_the_maximum() {
+        let mut wait = Duration::from_millis(100);
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            waits.push(wait.as_millis());
+            wait = next_backoff(wait);
+        }
+        assert_eq!(
+            waits,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+        );
     }
 
     #[test]
