@@ -92,7 +92,7 @@ settings! {
     target_latency: u64 = "TARGET_LATENCY", "target-latency";
     /// Time between health probes of each backend, in ms (10 ms-1 min)
     health_check_interval: u64 = "HEALTH_CHECK_INTERVAL", "health-check-interval";
-    /// A health probe not answered within this fails, in ms (10 ms-1 min)
+    /// A health probe not answered within this fails, in ms (10-2000: every backend call's deadline is 2 s)
     health_probe_timeout: u64 = "HEALTH_PROBE_TIMEOUT", "health-probe-timeout";
     /// Failed probes in a row that open a backend's circuit breaker (1-100)
     breaker_failures: u32 = "BREAKER_FAILURES", "breaker-failures";

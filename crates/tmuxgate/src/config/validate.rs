@@ -125,7 +125,7 @@ impl Config {
             Bound(
                 "HEALTH_PROBE_TIMEOUT",
                 ms(self.health_probe_timeout),
-                10..=60_000,
+                10..=2_000,
                 " ms",
             ),
             Bound(
@@ -523,8 +523,8 @@ mod tests {
             ("HEALTH_CHECK_INTERVAL=9", |c| {
                 c.health_check_interval = Duration::from_millis(9)
             }),
-            ("HEALTH_PROBE_TIMEOUT=60001", |c| {
-                c.health_probe_timeout = Duration::from_millis(60_001)
+            ("HEALTH_PROBE_TIMEOUT=2001", |c| {
+                c.health_probe_timeout = Duration::from_millis(2_001)
             }),
             ("BREAKER_FAILURES=0", |c| c.breaker_failures = 0),
             ("RESTART_BACKOFF=10001", |c| {
