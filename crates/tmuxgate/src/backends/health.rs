@@ -114,6 +114,8 @@ pub struct BackendHealth {
     probed: Mutex<Probed>,
     /// Woken when the admin connection ends, so a restart does not wait for the next probe.
     pub(super) wake: Arc<Notify>,
+    /// Woken when the breaker opens.
+    opened: Notify,
     probe_failures: AtomicU64,
     transitions: AtomicU64,
     /// Successful `connect`s: the first start, then restarts.
@@ -129,6 +131,7 @@ impl BackendHealth {
                 latency_ewma_ms: None,
             }),
             wake: Arc::new(Notify::new()),
+            opened: Notify::new(),
             probe_failures: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             connects: AtomicU64::new(0),
@@ -172,10 +175,25 @@ impl BackendHealth {
     }
 
     fn counted(&self, transition: Option<Transition>) -> Option<Transition> {
-        if transition.is_some() {
+        if let Some((_, to)) = transition {
             self.transitions.fetch_add(1, Ordering::Relaxed);
+            if to == BreakerState::Open {
+                self.opened.notify_waiters();
+            }
         }
         transition
+    }
+
+    /// Resolves once the breaker is open (at once if it is): calls in flight give up then.
+    pub(super) async fn opened(&self) {
+        let notified = self.opened.notified();
+        tokio::pin!(notified);
+        // Registered before looking, so an opening in between is not missed.
+        notified.as_mut().enable();
+        if self.breaker() == BreakerState::Open {
+            return;
+        }
+        notified.await;
     }
 
     /// The report for a backend that is `up` or not.

@@ -155,9 +155,27 @@ impl Backend {
         &self,
         deadline: Instant,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, BackendError> {
-        tokio::time::timeout_at(deadline, self.churn())
-            .await
-            .map_err(|_| tmux_control::Error::Timeout.into())
+        self.bounded(deadline, async {
+            Ok::<_, BackendError>(self.churn().await)
+        })
+        .await
+    }
+
+    /// Runs `call` until `deadline` (then `Timeout`), or until this backend's circuit breaker
+    /// opens (then `Unavailable`): a request stuck on a hung server gives up as soon as the
+    /// health checks have seen it hang.
+    pub async fn bounded<T, E: Into<BackendError>>(
+        &self,
+        deadline: Instant,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, BackendError> {
+        tokio::select! {
+            done = tokio::time::timeout_at(deadline, call) => match done {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(tmux_control::Error::Timeout.into()),
+            },
+            () = self.health.opened() => Err(BackendError::Unavailable(self.id.clone())),
+        }
     }
 
     /// Starts the server if needed and opens the admin connection; checks the tmux version.
@@ -313,9 +331,7 @@ impl Backend {
         if let Some(mark) = new.mark {
             line = line.then(set("@tmuxgate_mark", mark)?);
         }
-        let reply = tokio::time::timeout_at(deadline, admin.command(line))
-            .await
-            .map_err(|_| tmux_control::Error::Timeout)??;
+        let reply = self.bounded(deadline, admin.command(line)).await?;
         let id: SessionId = first_line(&reply)?
             .parse()
             .map_err(|_| BackendError::Reply("new-session id".into()))?;
@@ -339,10 +355,7 @@ impl Backend {
         let deadline = Instant::now() + BACKEND_CALL_TIMEOUT;
         let _churn = self.churn_by(deadline).await?;
         let kill = admin.command(Command::new("kill-session").flag_value("-t", id));
-        tokio::time::timeout_at(deadline, kill)
-            .await
-            .map_err(|_| tmux_control::Error::Timeout)??
-            .check()?;
+        self.bounded(deadline, kill).await?.check()?;
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use super::registry::SessionEntry;
 use super::snapshot::{self, Snapshot, SnapshotError};
 use super::view::PaneView;
 use super::{CloseReason, SessionError};
+use crate::backends::BackendError;
 use crate::backends::health::BACKEND_CALL_TIMEOUT;
 
 /// Settings a hub needs from the gateway.
@@ -198,22 +199,18 @@ impl Hub {
             entry.backend.spawn_options(Target::Attach(entry.tmux_id)),
             reader.clone(),
         );
-        let attached = tokio::time::timeout_at(deadline, attach)
-            .await
-            .unwrap_or(Err(tmux_control::Error::Timeout));
-        let client = match attached {
+        let client = match entry.backend.bounded(deadline, attach).await {
             // Seen rarely under load in tests: the control client ended before tmux said
             // it was attached, while the session lives on. Once more, then give up.
-            Err(tmux_control::Error::Exited { reason })
+            Err(BackendError::Tmux(tmux_control::Error::Exited { reason }))
                 if entry.backend.has_session(entry.tmux_id).await =>
             {
                 tracing::warn!(session = %entry.id, ?reason,
                     "tmux control client ended before attaching; retrying once");
                 let options = entry.backend.spawn_options(Target::Attach(entry.tmux_id));
                 let retry = ControlClient::spawn(options, reader);
-                tokio::time::timeout(BACKEND_CALL_TIMEOUT, retry)
-                    .await
-                    .unwrap_or(Err(tmux_control::Error::Timeout))?
+                let deadline = Instant::now() + BACKEND_CALL_TIMEOUT;
+                entry.backend.bounded(deadline, retry).await?
             }
             other => other?,
         };
