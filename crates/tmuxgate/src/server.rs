@@ -309,12 +309,16 @@ impl Server {
     ) -> anyhow::Result<()> {
         let gw = self.gw;
         let internal = gw.shutdown.clone();
+        let sessions = gw.sessions.clone();
         tokio::spawn(async move {
             // Ends either way: the caller's token, or `ServerHandle::shutdown`.
             tokio::select! {
                 _ = shutdown.cancelled() => internal.cancel(),
                 _ = internal.cancelled() => {}
             }
+            // From now on a backend that dies stays dead: no restart races the shutdown (or
+            // whoever stops the servers after it).
+            sessions.stop_health_checks();
         });
         if let Some(auth) = gw.auth.clone() {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));

@@ -179,9 +179,14 @@ impl Pool {
         self.backends.get(index)
     }
 
+    /// Stops the health monitors: no more probes, and dead servers stay dead.
+    pub fn stop_health_checks(&self) {
+        self.monitors.cancel();
+    }
+
     /// Closes every admin connection and waits for their tmux clients to exit.
     pub async fn shutdown(&self) {
-        self.monitors.cancel();
+        self.stop_health_checks();
         futures_util::future::join_all(self.backends.iter().map(|b| b.shutdown())).await;
     }
 

@@ -154,6 +154,11 @@ impl Sessions {
         self.pool.all()
     }
 
+    /// Stops probing and restarting the backends (gateway shutdown).
+    pub fn stop_health_checks(&self) {
+        self.pool.stop_health_checks();
+    }
+
     /// Live sessions.
     pub fn count(&self) -> usize {
         self.registry.live_count()
