@@ -118,5 +118,6 @@ async fn owner_and_shares_survive_a_restart_and_tampering_only_removes() {
     assert_eq!(entry.owner, None, "a malformed owner is no owner");
     assert_eq!(entry.shares(), vec![share("dan", AttachMode::Write)]);
     drop((entry, third));
-    common::kill_servers(&dir);
+    // `kill_servers` looks in DIR/sock: the temporary directory, not the socket directory.
+    common::kill_servers(tmp.path());
 }
