@@ -25,6 +25,7 @@ impl Client {
             cols: Some(cols),
             rows: Some(rows),
             cwd: None,
+            ..SessionOptions::default()
         };
         self.create_session_with(SessionCreate {
             name: name.into(),

@@ -123,6 +123,13 @@ pub struct SessionOptions {
     pub rows: Option<u16>,
     /// Absolute working directory of the first shell.
     pub cwd: Option<String>,
+    /// Place the session on this backend (`tmux-1`); needs `session.create.placement`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Place the session on a backend carrying every one of these labels; needs
+    /// `session.create.placement`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// Attach mode.

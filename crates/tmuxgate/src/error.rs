@@ -75,6 +75,7 @@ fn backend(e: &BackendError) -> (ErrorCode, String) {
             ErrorCode::Unavailable,
             "no tmux backend is available".into(),
         ),
+        BackendError::NoCandidate(message) => (ErrorCode::Unavailable, message.clone()),
         BackendError::Tmux(t) => tmux(t),
         _ => (ErrorCode::Internal, "tmux backend error".into()),
     }

@@ -221,14 +221,16 @@ impl Server {
             audit: audit.clone(),
         };
         let size = (config.default_cols, config.default_rows);
-        let sessions = Sessions::start(
-            backend_settings,
-            config.backend_pool_size,
-            hub_settings,
-            size,
-        )
-        .await
-        .context("starting tmux backends")?;
+        let layout = crate::backends::PoolLayout {
+            backends: match &config.backends_file {
+                Some(path) => crate::backends::spec::load(path)?,
+                None => crate::backends::spec::uniform(config.backend_pool_size),
+            },
+            strategy: config.balance_strategy,
+        };
+        let sessions = Sessions::start(backend_settings, layout, hub_settings, size)
+            .await
+            .context("starting tmux backends")?;
         let limits = Limits {
             max_message_bytes: config.max_message_bytes,
             ping_interval: config.ping_interval,

@@ -83,6 +83,7 @@ async fn every_payload_is_refused_or_runs_exactly_its_words() {
             cols: Some(200),
             rows: Some(50),
             cwd: Some(cwd.path().to_str().unwrap().to_owned()),
+            ..SessionOptions::default()
         },
     };
     let session = client.create_session_with(create).await.expect("create");

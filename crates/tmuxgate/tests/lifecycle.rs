@@ -260,6 +260,7 @@ async fn session_names_and_cwd_are_validated() {
             cols: None,
             rows: None,
             cwd: cwd.map(str::to_string),
+            ..SessionOptions::default()
         };
         client.create_session_with(SessionCreate {
             name: name.into(),

@@ -28,9 +28,14 @@ async fn sessions(dir: &Path) -> Arc<Sessions> {
         captures: Default::default(),
         audit: tmuxgate::audit::Audit::off(Default::default()),
     };
-    Sessions::start(settings, 1, hub, (80, 24))
-        .await
-        .expect("backends start")
+    Sessions::start(
+        settings,
+        tmuxgate::backends::PoolLayout::uniform(1),
+        hub,
+        (80, 24),
+    )
+    .await
+    .expect("backends start")
 }
 
 fn share(user: &str, mode: AttachMode) -> Share {

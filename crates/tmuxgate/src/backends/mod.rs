@@ -1,27 +1,32 @@
 //! The tmux servers the gateway owns: start-up, version check, the admin control connection,
-//! session creation and discovery, and round-robin placement of new sessions. Health checks,
-//! circuit breakers and restarts of dead servers live in [`health`] and [`breaker`].
+//! session creation and discovery, and placement of new sessions by the balancing
+//! [`balance::Strategy`] chosen at start-up. Health checks, circuit breakers and restarts
+//! of dead servers live in [`health`] and [`breaker`].
 //!
 //! Each backend is one tmux server on a socket in a 0700 directory, started with the
 //! gateway's own configuration file (`-f`), so a user's `~/.tmux.conf` cannot change its
 //! behaviour. Sessions outlive the gateway: on start-up the pool reconnects to servers that
 //! are still running and reports the sessions they hold.
 
+pub mod balance;
 pub mod breaker;
 mod conf;
 pub mod health;
+mod placement;
 pub mod shell;
+pub mod spec;
 mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use breaker::{BreakerSettings, BreakerState};
 pub use health::{HealthReport, HealthSettings, HealthState};
+pub use balance::{BalanceStrategy, Candidate, Pin};
+pub use spec::BackendSpec;
 pub use tmux::{Backend, BackendState, Discovered, NewSession};
 
 /// Oldest tmux version with the control-mode flow control the gateway relies on.
@@ -66,6 +71,10 @@ pub enum BackendError {
     /// The backend is down.
     #[error("backend {0} is unavailable")]
     Unavailable(String),
+    /// No backend may take a new session: none up and undrained, or none matching the
+    /// session's pin. The message says which.
+    #[error("{0}")]
+    NoCandidate(String),
     /// tmux answered with an error or not at all.
     #[error("tmux: {0}")]
     Tmux(#[from] tmux_control::Error),
@@ -99,22 +108,42 @@ impl BackendSettings {
     }
 }
 
+/// The backends to run and how new sessions are spread over them.
+#[derive(Clone, Debug)]
+pub struct PoolLayout {
+    /// One entry per backend, in index order (`BACKENDS_FILE`, or `BACKEND_POOL_SIZE`
+    /// uniform ones).
+    pub backends: Vec<BackendSpec>,
+    /// `BALANCE_STRATEGY`.
+    pub strategy: BalanceStrategy,
+}
+
+impl PoolLayout {
+    /// `size` uniform backends placed round-robin (the behaviour before strategies).
+    pub fn uniform(size: usize) -> PoolLayout {
+        PoolLayout {
+            backends: spec::uniform(size),
+            strategy: BalanceStrategy::RoundRobin,
+        }
+    }
+}
+
 /// The set of backends and the placement policy for new sessions.
 pub struct Pool {
     /// The integrated shell sessions run, when they run it.
     shell: Option<shell::ShellIntegration>,
     backends: Vec<Arc<Backend>>,
-    next: AtomicUsize,
+    strategy: Box<dyn balance::Strategy>,
     /// Cancelled on shutdown: stops the health monitors.
     monitors: CancellationToken,
 }
 
 impl Pool {
-    /// Prepares the directory, writes the tmux config and starts (or reconnects to) `size`
-    /// servers. Fails if tmux is missing or too old.
+    /// Prepares the directory, writes the tmux config and starts (or reconnects to) the
+    /// servers `layout` lists. Fails if tmux is missing or too old.
     pub async fn start(
         settings: BackendSettings,
-        size: usize,
+        layout: PoolLayout,
         events: mpsc::UnboundedSender<BackendEvent>,
     ) -> Result<Pool, BackendError> {
         prepare_dir(&settings.dir)?;
@@ -130,23 +159,20 @@ impl Pool {
             conf_settings.default_command = Some(shell.command.clone());
         }
         let conf = conf::write(&conf_settings)?;
-        let mut backends = Vec::with_capacity(size);
-        for index in 0..size {
+        let mut backends = Vec::with_capacity(layout.backends.len());
+        for (index, spec) in layout.backends.into_iter().enumerate() {
             let socket = settings.dir.join(format!("backend-{index}.sock"));
-            let backend = Arc::new(Backend::new(
-                index,
-                socket,
-                conf.clone(),
-                &settings,
-                events.clone(),
-            ));
+            let backend = Arc::new(
+                Backend::new(index, socket, conf.clone(), &settings, events.clone())
+                    .with_spec(spec),
+            );
             backend.connect().await?;
             backends.push(backend);
         }
         Ok(Pool {
             shell,
             backends,
-            next: AtomicUsize::new(0),
+            strategy: layout.strategy.build(),
             monitors: CancellationToken::new(),
         })
     }
@@ -190,18 +216,39 @@ impl Pool {
         futures_util::future::join_all(self.backends.iter().map(|b| b.shutdown())).await;
     }
 
-    /// Picks the backend for a new session: round-robin over backends that are up with a
-    /// closed breaker. Dead ones are restarted by their health monitor, not here, so a
-    /// request never waits for a restart.
-    pub async fn place(&self) -> Result<Arc<Backend>, BackendError> {
-        let n = self.backends.len();
-        for _ in 0..n {
-            let backend = &self.backends[self.next.fetch_add(1, Ordering::Relaxed) % n];
-            if backend.admits() {
-                return Ok(backend.clone());
-            }
+    /// Picks the backend for a new session with the pool's strategy among the backends
+    /// that admit work (up, breaker closed), are not draining and match `pin`; `snapshot`
+    /// holds every backend's figures. Dead backends are restarted by their health monitor,
+    /// not here, so a request never waits for a restart.
+    pub async fn place(
+        &self,
+        pin: Pin<'_>,
+        snapshot: &[Candidate],
+    ) -> Result<Arc<Backend>, BackendError> {
+        let id_of = |index: usize| {
+            self.backends
+                .get(index)
+                .map_or_else(String::new, |b| b.id.clone())
+        };
+        let eligible = balance::eligible(snapshot, pin, id_of);
+        match self.strategy.pick(&eligible) {
+            Some(index) => Ok(self.backends[index].clone()),
+            None => Err(BackendError::NoCandidate(no_candidate(pin))),
         }
-        Err(BackendError::Unavailable("every backend".into()))
+    }
+}
+
+/// Why nothing could be placed, in the words a client sees.
+fn no_candidate(pin: Pin<'_>) -> String {
+    match (pin.backend, pin.labels) {
+        (Some(id), _) => format!(
+            "backend {id} does not exist, is down or draining, or lacks the labels asked for"
+        ),
+        (None, []) => "no tmux backend is available (all down or draining)".into(),
+        (None, labels) => format!(
+            "no backend that is up and not draining has the labels {}",
+            labels.join(", ")
+        ),
     }
 }
 

@@ -78,6 +78,7 @@ pub struct Backend {
     /// Probe results, the circuit breaker and restart counts ([`super::health`]).
     pub(super) health: BackendHealth,
     probe_timeout: std::time::Duration,
+    pub(super) placement: super::placement::Placement,
 }
 
 const UP: u8 = 0;
@@ -104,6 +105,7 @@ impl Backend {
             churn: tokio::sync::Mutex::new(()),
             health: BackendHealth::new(settings.health),
             probe_timeout: settings.health.probe_timeout,
+            placement: Default::default(),
         }
     }
 

@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backends::BalanceStrategy;
 use crate::cidr::Cidr;
 
 pub use audit::{AuditLog, MAX_AUDIT_KEEP, MIN_AUDIT_MAX_BYTES};
@@ -54,8 +55,13 @@ pub struct Config {
     pub tls_reload_interval: Duration,
     /// `TMUX_SOCKET_PATH`: directory (created 0700) holding the tmux server sockets.
     pub tmux_socket_path: PathBuf,
-    /// `BACKEND_POOL_SIZE`: number of gateway-owned tmux servers.
+    /// `BACKEND_POOL_SIZE`: number of gateway-owned tmux servers (without `BACKENDS_FILE`).
     pub backend_pool_size: usize,
+    /// `BACKENDS_FILE`: the backends with their weights and labels (TOML); `None`:
+    /// `BACKEND_POOL_SIZE` backends of weight 1 without labels.
+    pub backends_file: Option<PathBuf>,
+    /// `BALANCE_STRATEGY`: how new sessions are spread over the backends.
+    pub balance_strategy: BalanceStrategy,
     /// `TARGET_LATENCY`: backend probe latency (EWMA) above which a backend is degraded.
     pub target_latency: Duration,
     /// `HEALTH_CHECK_INTERVAL`: time between health probes of each backend.
@@ -292,6 +298,8 @@ impl Default for Config {
                 &user_tag(),
             ),
             backend_pool_size: 5,
+            backends_file: None,
+            balance_strategy: BalanceStrategy::default(),
             target_latency: Duration::from_millis(50),
             health_check_interval: Duration::from_secs(1),
             health_probe_timeout: Duration::from_millis(500),

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::resolve::{Source, Sources};
 use super::secret::MASK;
 use super::{AuditLog, Config, JwtAlgorithm, LogFormat, Preset, Secret};
+use crate::backends::BalanceStrategy;
 use crate::cidr::Cidr;
 use crate::origin::Origin;
 
@@ -88,6 +89,10 @@ settings! {
     tmux_socket_path: PathBuf = "TMUX_SOCKET_PATH", "tmux-socket-path";
     /// Number of gateway-owned tmux servers (1-64)
     backend_pool_size: usize = "BACKEND_POOL_SIZE", "backend-pool-size";
+    /// Backends with weights and labels (TOML); empty = BACKEND_POOL_SIZE uniform ones
+    backends_file: String = "BACKENDS_FILE", "backends-file";
+    /// How new sessions are spread over the backends
+    balance_strategy: BalanceStrategy = "BALANCE_STRATEGY", "balance-strategy";
     /// Backend probe latency (EWMA) above which a backend counts as degraded, in ms
     target_latency: u64 = "TARGET_LATENCY", "target-latency";
     /// Time between health probes of each backend, in ms (10 ms-1 min)
@@ -378,7 +383,14 @@ macro_rules! to_setting_as_string {
     };
 }
 
-to_setting_as_string!(IpAddr, Preset, LogFormat, JwtAlgorithm, String);
+to_setting_as_string!(
+    IpAddr,
+    Preset,
+    LogFormat,
+    JwtAlgorithm,
+    BalanceStrategy,
+    String
+);
 
 impl ToSetting for PathBuf {
     fn to_setting(&self) -> Value {

@@ -245,6 +245,13 @@ impl Hub {
         lock(&self.life).viewers
     }
 
+    /// Output its panes' logs hold now (at most the ring size per pane): how much the
+    /// session printed lately, for placement. Read once per `session-create`.
+    pub fn output_held_bytes(&self) -> u64 {
+        let panes = lock(&self.shared.panes);
+        panes.values().map(|v| v.log.end() - v.log.start()).sum()
+    }
+
     /// Whether this hub is detaching or its connection ended.
     pub fn is_closing(&self) -> bool {
         self.cancel.is_cancelled() || self.client.is_closed() || lock(&self.life).detaching

@@ -18,7 +18,9 @@ use tmuxgate_protocol::request::{AttachMode, SessionAttach, SessionOptions};
 use tmuxgate_protocol::response::SessionInfo;
 use tokio::sync::mpsc;
 
-use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pool};
+use crate::backends::{
+    Backend, BackendError, BackendEvent, Candidate, NewSession, Pin, Pool, PoolLayout,
+};
 pub use hub::{HoldGuard, Hub, HubSettings, ViewerGuard};
 use registry::Registry;
 pub use registry::SessionEntry;
@@ -118,13 +120,13 @@ impl Sessions {
     /// Starts the backends, rediscovers their sessions and starts the supervisor task.
     pub async fn start(
         settings: crate::backends::BackendSettings,
-        pool_size: usize,
+        layout: PoolLayout,
         hub_settings: HubSettings,
         default_size: (u16, u16),
     ) -> Result<Arc<Sessions>, BackendError> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (closed_tx, closed_rx) = mpsc::unbounded_channel();
-        let pool = Pool::start(settings, pool_size, events_tx).await?;
+        let pool = Pool::start(settings, layout, events_tx).await?;
         pool.watch(&hub_settings.audit);
         let sessions = Arc::new(Sessions {
             pool,
@@ -173,7 +175,40 @@ impl Sessions {
             .count()
     }
 
-    /// Creates a session on the next backend.
+    /// What placement needs to know about every backend now.
+    pub fn placement_snapshot(&self) -> Vec<Candidate> {
+        let mut snapshot: Vec<Candidate> = self
+            .pool
+            .all()
+            .iter()
+            .map(|b| Candidate {
+                index: b.index,
+                weight: b.weight(),
+                labels: b.labels().to_vec(),
+                latency_ewma_us: b.latency_ewma().as_micros() as u64,
+                up: b.state() == crate::backends::BackendState::Up,
+                draining: b.is_draining(),
+                ..Candidate::default()
+            })
+            .collect();
+        for entry in self.registry.all() {
+            let Some(c) = snapshot.get_mut(entry.backend.index) else {
+                continue;
+            };
+            if entry.is_lost() {
+                continue;
+            }
+            c.sessions += 1;
+            if let Some(hub) = entry.live_hub() {
+                c.viewers += hub.viewer_count() as usize;
+                c.recent_output_bytes += hub.output_held_bytes();
+            }
+        }
+        snapshot
+    }
+
+    /// Creates a session on the backend the balancing strategy picks among those matching
+    /// `options.backend` and `options.labels`.
     pub async fn create(
         &self,
         name: &str,
@@ -191,7 +226,11 @@ impl Sessions {
         if self.registry.name_taken(name.as_str()) {
             return Err(SessionError::NameTaken);
         }
-        let backend = self.pool.place().await?;
+        let pin = Pin {
+            backend: options.backend.as_deref(),
+            labels: &options.labels,
+        };
+        let backend = self.pool.place(pin, &self.placement_snapshot()).await?;
         let public_id = new_public_id();
         let created_at = tmuxgate_protocol::now_millis();
         let mark = self
@@ -208,7 +247,10 @@ impl Sessions {
             owner,
             mark: mark.as_deref(),
         };
-        let tmux_id = backend.create_session(&new).await.map_err(|e| match e {
+        let t0 = std::time::Instant::now();
+        let created = backend.create_session(&new).await;
+        backend.record_latency(t0.elapsed());
+        let tmux_id = created.map_err(|e| match e {
             // tmux refuses a duplicate name on the same server (a session the registry does
             // not list, e.g. one a user created by hand).
             BackendError::Tmux(tmux_control::Error::Command { message })
