@@ -162,8 +162,9 @@ pub struct Status {
     pub backends: Vec<BackendStatus>,
 }
 
-/// One backend in [`Status`].
+/// One backend in [`Status`] (and in `GET /admin/backends`).
 #[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackendStatus {
     /// Backend id.
     pub id: String,
@@ -182,6 +183,12 @@ pub struct BackendStatus {
     pub restarts: u64,
     /// Live sessions on it.
     pub sessions: usize,
+    /// Placement weight (`BACKENDS_FILE`, 1 by default).
+    pub weight: u32,
+    /// Placement labels (`BACKENDS_FILE`).
+    pub labels: Vec<String>,
+    /// Drained by an administrator: takes no new sessions.
+    pub draining: bool,
 }
 
 impl Server {
@@ -414,6 +421,9 @@ impl Gateway {
                     probe_failures: report.probe_failures,
                     restarts: report.restarts,
                     sessions: self.sessions.count_on(b.index),
+                    weight: b.weight(),
+                    labels: b.labels().to_vec(),
+                    draining: b.is_draining(),
                 }
             })
             .collect();

@@ -59,6 +59,10 @@ pub enum EventKind {
     /// A tmux backend's circuit breaker changed state, or a dead backend was restarted
     /// (`reason` says which, `detail` is `from -> to`).
     BackendStateChanged,
+    /// An administrator started draining a backend: it takes no new sessions.
+    BackendDrained,
+    /// An administrator ended a backend's draining.
+    BackendUndrained,
     /// The gateway started with a validated configuration.
     ConfigLoaded,
 }
@@ -77,7 +81,7 @@ pub enum Outcome {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::AuthSuccess,
         EventKind::AuthFailure,
         EventKind::TokenRejected,
@@ -100,6 +104,8 @@ impl EventKind {
         EventKind::CommandBlocked,
         EventKind::BackendLost,
         EventKind::BackendStateChanged,
+        EventKind::BackendDrained,
+        EventKind::BackendUndrained,
         EventKind::ConfigLoaded,
     ];
 
@@ -164,6 +170,8 @@ impl EventKind {
                 Success,
                 "tmux backend state changed",
             ),
+            BackendDrained => ("BACKEND_DRAINED", 30, Success, "tmux backend draining"),
+            BackendUndrained => ("BACKEND_UNDRAINED", 20, Success, "tmux backend drain ended"),
             ConfigLoaded => ("CONFIG_LOADED", 10, Success, "configuration loaded"),
         }
     }

@@ -94,6 +94,7 @@ impl Conn {
                 if let Some((backend, t0)) = backend {
                     let latency = t0.elapsed();
                     self.gw.stats.backend_command(latency);
+                    backend.record_latency(latency);
                     r.backend_info = Some(BackendInfo {
                         kind: "tmux".into(),
                         id: backend.id.clone(),
@@ -226,6 +227,9 @@ impl Conn {
 
     async fn create(&mut self, req: SessionCreate) -> Outcome {
         self.require(Permission::SessionCreate)?;
+        if req.options.backend.is_some() || !req.options.labels.is_empty() {
+            self.require(Permission::SessionCreatePlacement)?;
+        }
         let owner = self.principal()?.user().map(str::to_owned);
         let max = self.gw.abuse.max_sessions_per_user;
         if let Some(owner) = &owner

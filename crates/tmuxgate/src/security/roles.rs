@@ -20,6 +20,9 @@ use super::names::RoleName;
 pub enum Permission {
     /// `session.create`: create sessions (which the creator then owns).
     SessionCreate,
+    /// `session.create.placement`: choose a new session's backend (`options.backend`,
+    /// `options.labels`).
+    SessionCreatePlacement,
     /// `session.list.own`: list own sessions and those shared with the user.
     SessionListOwn,
     /// `session.list.all`: list every session.
@@ -56,8 +59,9 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in documentation order.
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::SessionCreate,
+        Permission::SessionCreatePlacement,
         Permission::SessionListOwn,
         Permission::SessionListAll,
         Permission::AttachWriteOwn,
@@ -80,6 +84,7 @@ impl Permission {
     pub fn name(self) -> &'static str {
         match self {
             Permission::SessionCreate => "session.create",
+            Permission::SessionCreatePlacement => "session.create.placement",
             Permission::SessionListOwn => "session.list.own",
             Permission::SessionListAll => "session.list.all",
             Permission::AttachWriteOwn => "session.attach.write.own",
@@ -175,6 +180,7 @@ impl Roles {
         use Permission as P;
         let operator = [
             P::SessionCreate,
+            P::SessionCreatePlacement,
             P::SessionListOwn,
             P::AttachWriteOwn,
             P::AttachWriteShared,
@@ -282,6 +288,7 @@ mod tests {
             allowed,
             [
                 "session.create",
+                "session.create.placement",
                 "session.list.own",
                 "session.attach.write.own",
                 "session.attach.write.shared",

@@ -107,6 +107,34 @@ pub struct Attachment {
     _guard: ViewerGuard,
 }
 
+/// Labels a `session-create` may ask for at most.
+const MAX_PIN_LABELS: usize = 16;
+
+/// `options.backend` and `options.labels` are well formed (whether they match is
+/// placement's business).
+fn valid_pin(options: &SessionOptions) -> Result<(), SessionError> {
+    let id_ok = options.backend.as_deref().is_none_or(|id| {
+        id.strip_prefix("tmux-")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if !id_ok {
+        return Err(SessionError::Invalid(
+            "`options.backend` must be a backend id like tmux-0".into(),
+        ));
+    }
+    let labels_ok = options.labels.len() <= MAX_PIN_LABELS
+        && options
+            .labels
+            .iter()
+            .all(|l| crate::backends::spec::is_label(l));
+    if !labels_ok {
+        return Err(SessionError::Invalid(format!(
+            "`options.labels`: at most {MAX_PIN_LABELS} labels matching [a-z0-9_-]{{1,32}}"
+        )));
+    }
+    Ok(())
+}
+
 /// The gateway's sessions across all backends.
 pub struct Sessions {
     pool: Pool,
@@ -223,6 +251,7 @@ impl Sessions {
         let cols = valid_dimension("cols", options.cols.unwrap_or(self.default_size.0))?;
         let rows = valid_dimension("rows", options.rows.unwrap_or(self.default_size.1))?;
         let cwd = options.cwd.as_deref().map(valid_cwd).transpose()?;
+        valid_pin(options)?;
         if self.registry.name_taken(name.as_str()) {
             return Err(SessionError::NameTaken);
         }

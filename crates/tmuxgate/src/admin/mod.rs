@@ -2,7 +2,10 @@
 //! /admin/blocks/{address}` (blocked addresses, [`crate::abuse::Blocks`]). Every request
 //! needs `Authorization: Bearer TOKEN`, a token of this gateway whose role has the `admin`
 //! permission; with authentication off there are no identities, so the API answers 404.
-//! `tmuxgate block` is its command-line client.
+//! `tmuxgate block` is its command-line client. The backends' drain switch is in
+//! [`backends`].
+
+pub mod backends;
 
 use crate::audit::{EventKind, Record};
 use std::net::IpAddr;
@@ -44,7 +47,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/admin/blocks", get(list).post(add))
         .route("/admin/blocks/{address}", delete(remove))
-        .with_state(gw)
+        .with_state(gw.clone())
+        .merge(backends::router(gw))
 }
 
 async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
@@ -103,7 +107,7 @@ async fn remove(
 }
 
 /// The administrator the request's bearer token names, or the refusal to answer.
-async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
+pub(crate) async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
     let Some(auth) = &gw.auth else {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -133,6 +137,6 @@ async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
     Ok(identity.user.to_string())
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
