@@ -6,6 +6,7 @@
 
 mod account;
 mod audit;
+mod backend;
 mod block;
 mod duration;
 
@@ -27,6 +28,7 @@ use crate::tls::TlsError;
 use crate::{Server, ServerHandle};
 use account::{KeyCommand, UserCommand};
 use audit::AuditCommand;
+use backend::BackendCommand;
 use block::BlockCommand;
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
@@ -71,6 +73,9 @@ enum Command {
     /// List, add and lift blocks of client addresses on a running gateway (admin token)
     #[command(subcommand)]
     Block(BlockCommand),
+    /// List backends and drain or undrain one on a running gateway (admin token)
+    #[command(subcommand)]
+    Backend(BackendCommand),
     /// Check audit logs (AUDIT_LOG, default DATA_DIR/audit.jsonl)
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -147,6 +152,7 @@ impl Invocation {
             Command::User(user) => (user.settings(), leaf),
             Command::Key(key) => (key.settings(), leaf),
             Command::Block(block) => (block.settings(), leaf),
+            Command::Backend(backend) => (backend.settings(), leaf),
         };
         let layers = Layers::from_matches(settings, matches);
         Invocation { command, layers }
@@ -161,6 +167,7 @@ impl Invocation {
             Command::User(user) => user.run(&self.layers).await,
             Command::Key(key) => key.run(&self.layers).await,
             Command::Block(block) => block.run(&self.layers).await,
+            Command::Backend(backend) => backend.run(&self.layers).await,
             Command::Audit(audit) => Ok(audit.run()),
         }
     }

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::server::Gateway;
+use crate::server::{BackendStatus, Gateway};
 
 /// The router of the health port.
 pub fn router(gw: Arc<Gateway>) -> Router {
@@ -38,14 +38,11 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         )
             .into_response();
     }
-    let up = gw
-        .sessions
-        .backends()
-        .iter()
-        .filter(|b| b.state() == crate::backends::BackendState::Up)
-        .count();
+    let backends = gw.status().backends;
+    let up = backends.iter().filter(|b| b.state == "up").count();
     let mut body = gw.stats.render_prometheus(gw.sessions.count(), up);
     crate::backends::health::render_prometheus(gw.sessions.backends(), &mut body);
+    render_backends(&mut body, &backends);
     (
         [(
             header::CONTENT_TYPE,
@@ -54,4 +51,48 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Per-backend gauges: sessions, weight, draining, up, latency, and the labels as an info
+/// metric. Ids (`tmux-N`) and labels (`[a-z0-9_-]`) need no escaping.
+fn render_backends(out: &mut String, backends: &[BackendStatus]) {
+    use std::fmt::Write as _;
+    type Field = fn(&BackendStatus) -> f64;
+    let gauges: [(&str, &str, Field); 4] = [
+        (
+            "tmuxgate_backend_sessions",
+            "Live sessions on each backend.",
+            |b| b.sessions as f64,
+        ),
+        (
+            "tmuxgate_backend_weight",
+            "Placement weight of each backend.",
+            |b| f64::from(b.weight),
+        ),
+        (
+            "tmuxgate_backend_draining",
+            "1 while an administrator drains the backend.",
+            |b| f64::from(u8::from(b.draining)),
+        ),
+        (
+            "tmuxgate_backend_up",
+            "1 while the backend's tmux server is up.",
+            |b| f64::from(u8::from(b.state == "up")),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for b in backends {
+            let _ = writeln!(out, "{name}{{backend=\"{}\"}} {}", b.id, value(b));
+        }
+    }
+    let name = "tmuxgate_backend_info";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Each backend's placement labels.\n# TYPE {name} gauge"
+    );
+    for b in backends {
+        let labels = b.labels.join(",");
+        let _ = writeln!(out, "{name}{{backend=\"{}\",labels=\"{labels}\"}} 1", b.id);
+    }
 }

@@ -40,7 +40,25 @@ pub struct Target {
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Configuration")]
-    settings: Overrides,
+    pub(super) settings: Overrides,
+}
+
+impl Target {
+    /// The admin token and the health port's base URL.
+    pub(super) fn resolve(&self, layers: &Layers) -> anyhow::Result<(String, HealthUrl)> {
+        let token = token(self.token_file.as_deref())?;
+        let base = match &self.url {
+            Some(url) => url.clone(),
+            None => {
+                let config = layers.resolve().config;
+                if config.health_port == 0 {
+                    bail!("HEALTH_PORT is 0 (ephemeral): pass --url");
+                }
+                HealthUrl::for_listener(config.health_addr())
+            }
+        };
+        Ok((token, base))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,18 +105,7 @@ impl BlockCommand {
 
     /// Runs it against the gateway `layers` (or `--url`) point at.
     pub async fn run(self, layers: &Layers) -> anyhow::Result<ExitCode> {
-        let target = self.target();
-        let token = token(target.token_file.as_deref())?;
-        let base = match &target.url {
-            Some(url) => url.clone(),
-            None => {
-                let config = layers.resolve().config;
-                if config.health_port == 0 {
-                    bail!("HEALTH_PORT is 0 (ephemeral): pass --url");
-                }
-                HealthUrl::for_listener(config.health_addr())
-            }
-        };
+        let (token, base) = self.target().resolve(layers)?;
         let bearer = Some(token.as_str());
         match &self {
             BlockCommand::List(args) => {
@@ -160,7 +167,11 @@ fn token(file: Option<&std::path::Path>) -> anyhow::Result<String> {
 }
 
 /// Sends `request`; its body when the status is `expected`, the API's message otherwise.
-async fn call(url: &HealthUrl, request: Request<'_>, expected: u16) -> anyhow::Result<Vec<u8>> {
+pub(super) async fn call(
+    url: &HealthUrl,
+    request: Request<'_>,
+    expected: u16,
+) -> anyhow::Result<Vec<u8>> {
     let response = health_probe::send(url, &request, TIMEOUT)
         .await
         .with_context(|| format!("{url}"))?;
