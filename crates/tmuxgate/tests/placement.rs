@@ -210,4 +210,61 @@ async fn a_drained_backend_takes_no_new_session_and_keeps_its_own() {
         landed.push(create(&alice, &format!("u-{i}"), SessionOptions::default()).await);
     }
     assert!(landed.contains(&Ok("tmux-0".to_owned())), "{landed:?}");
+
+    let kinds = ["BACKEND_DRAINED", "BACKEND_UNDRAINED"];
+    let audited = common::audit::lines_when(&server.server, |lines| {
+        kinds
+            .iter()
+            .all(|k| lines.iter().any(|l| l["eventType"] == *k))
+    })
+    .await;
+    for kind in kinds {
+        let line = audited.iter().find(|l| l["eventType"] == kind).expect(kind);
+        assert_eq!(line["metadata"]["backend"], "tmux-0", "{line}");
+        assert_eq!(line["metadata"]["user"], "root", "{line}");
+    }
+}
+
+/// Runs `tmuxgate backend ARGS` against `server`'s health port as the admin `root`.
+async fn backend_cli(server: &AuthServer, args: &[&str]) -> (bool, String) {
+    let token = server.token_for("root", Duration::from_secs(600)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token).expect("token file");
+    let url = format!("http://{}", server.server.health_addr);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .arg("backend")
+        .args(args)
+        .args(["--url", &url, "--token-file"])
+        .arg(&token_file)
+        .env_remove("TMUXGATE_TOKEN")
+        .output()
+        .await
+        .expect("tmuxgate backend runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_cli_lists_drains_and_undrains() {
+    let (server, _dir) = start(BalanceStrategy::RoundRobin).await;
+    let (ok, out) = backend_cli(&server, &["drain", "tmux-2"]).await;
+    assert!(ok && out.contains("drained tmux-2"), "{out}");
+    let (ok, out) = backend_cli(&server, &["list"]).await;
+    assert!(ok, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("tmux-2"))
+        .expect("tmux-2 listed");
+    assert!(
+        line.contains("draining") && line.contains("weight 2") && line.contains("[gpu]"),
+        "{line}"
+    );
+    let (ok, out) = backend_cli(&server, &["undrain", "tmux-2"]).await;
+    assert!(ok && out.contains("undrained tmux-2"), "{out}");
+    let (ok, out) = backend_cli(&server, &["list", "--json"]).await;
+    assert!(ok && !out.contains("\"draining\":true"), "{out}");
+    let (ok, out) = backend_cli(&server, &["drain", "tmux-5"]).await;
+    assert!(!ok && out.contains("404"), "{out}");
 }
