@@ -182,8 +182,9 @@ async fn start(layers: &Layers) -> anyhow::Result<()> {
     let health = bind("HEALTH_PORT", config.health_addr()).await?;
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
-    let (preset, backends, tls) = (config.preset, config.backend_pool_size, config.enable_ssl);
+    let (preset, strategy, tls) = (config.preset, config.balance_strategy, config.enable_ssl);
     let mut server = Server::start(config).await?;
+    let backends = server.handle().status().backends.len();
     if let Some(first) = server.take_first_start() {
         account::print_first_start(&first)?;
     }
@@ -193,6 +194,7 @@ async fn start(layers: &Layers) -> anyhow::Result<()> {
         health = %health.local_addr()?,
         %preset,
         backends,
+        %strategy,
         tls,
         "tmuxgate listening"
     );
