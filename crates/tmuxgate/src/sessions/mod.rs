@@ -6,6 +6,7 @@ mod hub;
 pub mod input;
 pub mod log;
 pub mod marks;
+mod placement;
 pub mod registry;
 pub mod snapshot;
 pub mod view;
@@ -18,9 +19,7 @@ use tmuxgate_protocol::request::{AttachMode, SessionAttach, SessionOptions};
 use tmuxgate_protocol::response::SessionInfo;
 use tokio::sync::mpsc;
 
-use crate::backends::{
-    Backend, BackendError, BackendEvent, Candidate, NewSession, Pin, Pool, PoolLayout,
-};
+use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pin, Pool, PoolLayout};
 pub use hub::{HoldGuard, Hub, HubSettings, ViewerGuard};
 use registry::Registry;
 pub use registry::SessionEntry;
@@ -107,34 +106,6 @@ pub struct Attachment {
     _guard: ViewerGuard,
 }
 
-/// Labels a `session-create` may ask for at most.
-const MAX_PIN_LABELS: usize = 16;
-
-/// `options.backend` and `options.labels` are well formed (whether they match is
-/// placement's business).
-fn valid_pin(options: &SessionOptions) -> Result<(), SessionError> {
-    let id_ok = options.backend.as_deref().is_none_or(|id| {
-        id.strip_prefix("tmux-")
-            .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
-    });
-    if !id_ok {
-        return Err(SessionError::Invalid(
-            "`options.backend` must be a backend id like tmux-0".into(),
-        ));
-    }
-    let labels_ok = options.labels.len() <= MAX_PIN_LABELS
-        && options
-            .labels
-            .iter()
-            .all(|l| crate::backends::spec::is_label(l));
-    if !labels_ok {
-        return Err(SessionError::Invalid(format!(
-            "`options.labels`: at most {MAX_PIN_LABELS} labels matching [a-z0-9_-]{{1,32}}"
-        )));
-    }
-    Ok(())
-}
-
 /// The gateway's sessions across all backends.
 pub struct Sessions {
     pool: Pool,
@@ -203,38 +174,6 @@ impl Sessions {
             .count()
     }
 
-    /// What placement needs to know about every backend now.
-    pub fn placement_snapshot(&self) -> Vec<Candidate> {
-        let mut snapshot: Vec<Candidate> = self
-            .pool
-            .all()
-            .iter()
-            .map(|b| Candidate {
-                index: b.index,
-                weight: b.weight(),
-                labels: b.labels().to_vec(),
-                latency_ewma_us: b.latency_ewma().as_micros() as u64,
-                up: b.state() == crate::backends::BackendState::Up,
-                draining: b.is_draining(),
-                ..Candidate::default()
-            })
-            .collect();
-        for entry in self.registry.all() {
-            let Some(c) = snapshot.get_mut(entry.backend.index) else {
-                continue;
-            };
-            if entry.is_lost() {
-                continue;
-            }
-            c.sessions += 1;
-            if let Some(hub) = entry.live_hub() {
-                c.viewers += hub.viewer_count() as usize;
-                c.recent_output_bytes += hub.output_held_bytes();
-            }
-        }
-        snapshot
-    }
-
     /// Creates a session on the backend the balancing strategy picks among those matching
     /// `options.backend` and `options.labels`.
     pub async fn create(
@@ -251,7 +190,7 @@ impl Sessions {
         let cols = valid_dimension("cols", options.cols.unwrap_or(self.default_size.0))?;
         let rows = valid_dimension("rows", options.rows.unwrap_or(self.default_size.1))?;
         let cwd = options.cwd.as_deref().map(valid_cwd).transpose()?;
-        valid_pin(options)?;
+        placement::valid_pin(options)?;
         if self.registry.name_taken(name.as_str()) {
             return Err(SessionError::NameTaken);
         }
