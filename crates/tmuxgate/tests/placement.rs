@@ -268,3 +268,22 @@ async fn the_backend_cli_lists_drains_and_undrains() {
     let (ok, out) = backend_cli(&server, &["drain", "tmux-5"]).await;
     assert!(!ok && out.contains("404"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_backend_is_refused_at_start_as_not_supported_yet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backends.toml");
+    std::fs::write(&file, "[[backend]]\n\n[[backend]]\nkind = \"ssh\"\n").expect("file");
+    let mut config = tmuxgate::config::Config::for_tests(dir.path().join("sock"));
+    config.backends_file = Some(file);
+    let err = tmuxgate::Server::start(config)
+        .await
+        .err()
+        .expect("start must fail");
+    let message = format!("{err:#}");
+    assert!(message.contains("BACKENDS_FILE"), "{message}");
+    assert!(
+        message.contains("backend 1: kind \"ssh\" is not supported yet"),
+        "{message}"
+    );
+}
