@@ -157,7 +157,7 @@ async fn killed_backend_is_announced_bypassed_and_restarted() {
                 (&other["state"], &other["breaker"]),
                 (&"up".into(), &"closed".into())
             );
-            assert!(other["latency_ewma_ms"].is_f64(), "probed: {other}");
+            assert!(other["latencyEwmaMs"].is_f64(), "probed: {other}");
         }
     }
     for n in 0..4 {

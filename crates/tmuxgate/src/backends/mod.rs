@@ -23,9 +23,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use balance::{BalanceStrategy, Candidate, Pin};
 pub use breaker::{BreakerSettings, BreakerState};
 pub use health::{HealthReport, HealthSettings, HealthState};
-pub use balance::{BalanceStrategy, Candidate, Pin};
 pub use spec::BackendSpec;
 pub use tmux::{Backend, BackendState, Discovered, NewSession};
 

@@ -3,21 +3,17 @@
 //! backend's health state so the two evolve independently.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Backend;
 use super::spec::BackendSpec;
-
-/// Weight of a new sample in the latency EWMA: about the last ten samples count.
-const LATENCY_EWMA_ALPHA: f64 = 0.2;
 
 /// A backend's placement state.
 #[derive(Debug, Default)]
 pub struct Placement {
     spec: OnceLock<BackendSpec>,
     draining: AtomicBool,
-    latency_ewma_us: AtomicU64,
 }
 
 impl Backend {
@@ -47,24 +43,9 @@ impl Backend {
         self.placement.draining.swap(draining, Ordering::AcqRel) != draining
     }
 
-    /// Smoothed round trip of requests to this backend; zero when not measured yet.
+    /// The health probe's latency EWMA ([`super::health`]); zero when not measured yet.
     pub fn latency_ewma(&self) -> Duration {
-        Duration::from_micros(self.placement.latency_ewma_us.load(Ordering::Relaxed))
-    }
-
-    /// Folds one measured round trip (a request, a probe) into [`Backend::latency_ewma`].
-    pub fn record_latency(&self, sample: Duration) {
-        let sample_us = (sample.as_micros() as u64).max(1);
-        let cell = &self.placement.latency_ewma_us;
-        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-            Some(match old {
-                0 => sample_us,
-                old => {
-                    let mixed = LATENCY_EWMA_ALPHA * sample_us as f64
-                        + (1.0 - LATENCY_EWMA_ALPHA) * old as f64;
-                    (mixed as u64).max(1)
-                }
-            })
-        });
+        let ms = self.health_report().latency_ewma_ms.unwrap_or(0.0);
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
     }
 }

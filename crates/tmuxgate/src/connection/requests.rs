@@ -94,7 +94,6 @@ impl Conn {
                 if let Some((backend, t0)) = backend {
                     let latency = t0.elapsed();
                     self.gw.stats.backend_command(latency);
-                    backend.record_latency(latency);
                     r.backend_info = Some(BackendInfo {
                         kind: "tmux".into(),
                         id: backend.id.clone(),

@@ -215,9 +215,7 @@ impl Sessions {
             owner,
             mark: mark.as_deref(),
         };
-        let t0 = std::time::Instant::now();
         let created = backend.create_session(&new).await;
-        backend.record_latency(t0.elapsed());
         let tmux_id = created.map_err(|e| match e {
             // tmux refuses a duplicate name on the same server (a session the registry does
             // not list, e.g. one a user created by hand).

@@ -47,7 +47,7 @@ impl Sessions {
                 weight: b.weight(),
                 labels: b.labels().to_vec(),
                 latency_ewma_us: b.latency_ewma().as_micros() as u64,
-                up: b.state() == crate::backends::BackendState::Up,
+                up: b.admits(),
                 draining: b.is_draining(),
                 ..Candidate::default()
             })
