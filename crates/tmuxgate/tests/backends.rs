@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::audit::lines_when;
 use common::{STEP, TestServer, http_get};
 use serde_json::Value;
+use tmuxgate::backends::BalanceStrategy;
 use tmuxgate::backends::health::BACKEND_CALL_TIMEOUT;
 use tmuxgate_client::protocol::{ErrorCode, Event};
 use tmuxgate_client::{Client, ClientError};
@@ -107,6 +108,8 @@ async fn create_on(client: &Client, backend: &str, prefix: &str) -> String {
 async fn killed_backend_is_announced_bypassed_and_restarted() {
     let server = TestServer::start_with(|c| {
         c.backend_pool_size = 3;
+        // Round-robin, so that a restarted backend's turn comes predictably.
+        c.balance_strategy = BalanceStrategy::RoundRobin;
         c.health_check_interval = Duration::from_millis(100);
         // Long enough to look at the dead backend before it is back.
         c.restart_backoff = Duration::from_millis(1500);
@@ -203,6 +206,8 @@ async fn killed_backend_is_announced_bypassed_and_restarted() {
 async fn stopped_backend_fails_fast_and_its_breaker_recovers() {
     let server = TestServer::start_with(|c| {
         c.backend_pool_size = 3;
+        // Round-robin, so that a restarted backend's turn comes predictably.
+        c.balance_strategy = BalanceStrategy::RoundRobin;
         c.health_check_interval = Duration::from_millis(100);
         c.health_probe_timeout = Duration::from_millis(200);
         c.breaker_failures = 3;
