@@ -180,7 +180,11 @@ async fn failed_attach_leaves_no_control_connection() {
 /// Snapshots taken at the same time on different backends never mix up their captures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_snapshots_on_two_backends_stay_apart() {
-    let server = TestServer::start_with(|c| c.backend_pool_size = 2).await;
+    let server = TestServer::start_with(|c| {
+        c.backend_pool_size = 2;
+        c.balance_strategy = tmuxgate::backends::BalanceStrategy::RoundRobin;
+    })
+    .await;
     let writer = server.client().await;
     let mut sessions = Vec::new();
     for name in ["left", "right"] {
