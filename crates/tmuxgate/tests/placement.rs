@@ -227,23 +227,7 @@ async fn a_drained_backend_takes_no_new_session_and_keeps_its_own() {
 
 /// Runs `tmuxgate backend ARGS` against `server`'s health port as the admin `root`.
 async fn backend_cli(server: &AuthServer, args: &[&str]) -> (bool, String) {
-    let token = server.token_for("root", Duration::from_secs(600)).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, token).expect("token file");
-    let url = format!("http://{}", server.server.health_addr);
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
-        .arg("backend")
-        .args(args)
-        .args(["--url", &url, "--token-file"])
-        .arg(&token_file)
-        .env_remove("TMUXGATE_TOKEN")
-        .output()
-        .await
-        .expect("tmuxgate backend runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
+    common::identity::admin_cli(server, "backend", args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,28 @@ pub struct AuthServer {
 }
 
 /// The password the harness gives `user`.
+/// Runs `tmuxgate COMMAND ARGS` (an admin CLI: `block`, `backend`) against `server`'s
+/// health port with a token of the admin `root`: whether it succeeded, and its output.
+pub async fn admin_cli(server: &AuthServer, command: &str, args: &[&str]) -> (bool, String) {
+    let token = server.token_for("root", Duration::from_secs(600)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token).expect("token file");
+    let url = format!("http://{}", server.server.health_addr);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .arg(command)
+        .args(args)
+        .args(["--url", &url, "--token-file"])
+        .arg(&token_file)
+        .env_remove("TMUXGATE_TOKEN")
+        .output()
+        .await
+        .expect("the tmuxgate CLI runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
 pub fn password(user: &str) -> String {
     format!("pw-{user}-correct-horse")
 }
