@@ -210,9 +210,11 @@ impl Conn {
             Request::SessionShare(req) => self.share(req).await,
             Request::SessionUnshare(req) => self.unshare(req).await,
             Request::CommandValidate(req) => Ok((self.validate_command(req)?, None)),
+            // Started by `on_text` before dispatch (they answer later, from their own
+            // task); never handled here.
             Request::CommandExecute(_) | Request::BatchExecute(_) => Err(WireError::new(
-                ErrorCode::Unauthorized,
-                "authenticate first (send auth)",
+                ErrorCode::Internal,
+                "command requests are started before dispatch",
             )),
         }
     }

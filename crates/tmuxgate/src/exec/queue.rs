@@ -56,13 +56,15 @@ impl SessionQueue {
     }
 
     /// Tickets running or waiting (abandoned ones not yet skipped included).
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    fn len(&self) -> u64 {
         let state = lock(&self.state);
         state.next - state.serving
     }
 
     /// Whether nothing runs or waits.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -28,6 +28,8 @@ mod verdict;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
 mod scan_tests;

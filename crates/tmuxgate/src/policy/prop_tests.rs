@@ -5,6 +5,7 @@
 //! to an accepted command makes it refused.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
@@ -112,13 +113,18 @@ fn command() -> impl Strategy<Value = (Vec<String>, String)> {
 }
 
 /// Runs each line as `printf '%s\0' <line>` in one bash; the words of each.
-fn bash_words(lines: &[String]) -> Vec<Vec<String>> {
+pub(super) fn bash_words<S: AsRef<str>>(lines: &[S], cwd: Option<&Path>) -> Vec<Vec<String>> {
     // History expansion on, as at an interactive prompt: `!` must stay literal too.
     let mut script = String::from("set -o history -o histexpand\n");
     for line in lines {
+        let line = line.as_ref();
         script.push_str(&format!("printf '%s\\0' {line}; printf '\\n\\0'\n"));
     }
-    let mut child = Command::new("bash")
+    let mut bash = Command::new("bash");
+    if let Some(cwd) = cwd {
+        bash.current_dir(cwd);
+    }
+    let mut child = bash
         .args(["--norc", "--noprofile", "-s"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -165,7 +171,7 @@ proptest! {
             expected.push(want);
             lines.push(approved.line);
         }
-        let got = bash_words(&lines);
+        let got = bash_words(&lines, None);
         prop_assert_eq!(got.len(), expected.len());
         for ((got, want), line) in got.iter().zip(&expected).zip(&lines) {
             prop_assert_eq!(got, want, "line {:?}", line);

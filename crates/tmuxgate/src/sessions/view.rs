@@ -81,11 +81,6 @@ impl PaneView {
         }
     }
 
-    /// Whether the pane's shell prints marks (it is the integrated shell).
-    pub fn has_marks(&self) -> bool {
-        self.marks.is_some()
-    }
-
     /// The marks so far (defaults when the shell prints none).
     pub fn marks(&self) -> Marks {
         self.marks

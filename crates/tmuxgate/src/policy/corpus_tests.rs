@@ -10,14 +10,17 @@
 //! Each payload must be refused, or, if allowed, its canonical line must be printable,
 //! keep everything but separators, `NAME=`, the `'\''` idiom and redirection operators
 //! inside single quotes, and real bash must read it as exactly the approved words.
-//! An end-to-end test can run the allowed lines in tmux and check no canary appears.
+//! `tests/exec_injection.rs` runs the allowed lines in tmux and checks no canary appears.
+//! (A unit test, not an integration test, so that it shares the bash runner of
+//! `prop_tests.rs` and the library's own quoting and inertness check.)
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use tmuxgate::policy::{Approved, Context, Policy, Verdict, fuzz_invariants};
+use super::chars::unquoted_is_inert;
+use super::prop_tests::bash_words;
+use super::quote::single_quote;
+use super::{Approved, Context, Policy, Verdict, fuzz_invariants};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,29 +45,6 @@ fn corpus() -> Vec<Payload> {
         .collect()
 }
 
-fn single_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "'\\''"))
-}
-
-/// Outside single quotes only separators, `NAME=`, `\'` and `<`/`>`/`2>`/`>>`.
-fn inert_outside_quotes(line: &str) -> bool {
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => quoted = !quoted,
-            _ if quoted => {}
-            '\\' if chars.peek() == Some(&'\'') => {
-                chars.next();
-            }
-            ' ' | '=' | '<' | '>' | '_' => {}
-            _ if c.is_ascii_alphanumeric() => {}
-            _ => return false,
-        }
-    }
-    !quoted
-}
-
 /// The line without its redirections, checked to end in exactly them.
 fn without_redirects(approved: &Approved) -> &str {
     let suffix: String = approved
@@ -76,44 +56,6 @@ fn without_redirects(approved: &Approved) -> &str {
         .line
         .strip_suffix(&suffix)
         .expect("redirections at the end of the line")
-}
-
-/// Words bash reads from each line (`printf '%s\0' <line>`), one bash for all.
-fn bash_words(lines: &[&str], cwd: &Path) -> Vec<Vec<String>> {
-    // History expansion on, as at an interactive prompt: `!` must stay literal too.
-    let mut script = String::from("set -o history -o histexpand\n");
-    for line in lines {
-        script.push_str(&format!("printf '%s\\0' {line}; printf '\\n\\0'\n"));
-    }
-    let mut child = Command::new("bash")
-        .args(["--norc", "--noprofile", "-s"])
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("bash runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("script written");
-    let output = child.wait_with_output().expect("bash ends");
-    assert!(
-        output.status.success(),
-        "bash failed on the canonical lines"
-    );
-    let text = String::from_utf8(output.stdout).expect("utf-8");
-    let mut runs = vec![Vec::new()];
-    for token in text.split_terminator('\0') {
-        if token == "\n" {
-            runs.push(Vec::new());
-        } else if let Some(run) = runs.last_mut() {
-            run.push(token.to_owned());
-        }
-    }
-    runs.pop();
-    runs
 }
 
 #[test]
@@ -146,7 +88,7 @@ fn every_injection_payload_is_refused_or_harmless() {
             payload.why
         );
         assert!(
-            inert_outside_quotes(line),
+            unquoted_is_inert(line),
             "{:?}: active text in {line:?}",
             payload.why
         );
@@ -155,7 +97,7 @@ fn every_injection_payload_is_refused_or_harmless() {
         .iter()
         .map(|(_, approved)| without_redirects(approved))
         .collect();
-    let parsed = bash_words(&lines, &cwd);
+    let parsed = bash_words(&lines, Some(&cwd));
     assert_eq!(parsed.len(), allowed.len());
     for ((payload, approved), words) in allowed.iter().zip(&parsed) {
         let mut expected: Vec<String> = approved
