@@ -19,7 +19,9 @@ pub mod parse;
 #[cfg(test)]
 mod test_lex;
 
-pub use client::{Block, ControlClient, Error, Handler, Reply, SpawnOptions, Target};
+pub use client::{
+    Block, ControlClient, Error, Handler, Launch, Reply, Socket, SpawnOptions, Target, sh_quote,
+};
 pub use command::{Command, CommandError, CommandLine, quote};
 pub use ids::{IdError, Name, PaneId, SessionId, WindowId};
 pub use input::encode_input;

@@ -168,6 +168,10 @@ pub struct Status {
 pub struct BackendStatus {
     /// Backend id.
     pub id: String,
+    /// `local` (the gateway's own server), `socket` (an operator's) or `ssh`.
+    pub kind: &'static str,
+    /// Its socket path, or `ssh://user@host:port/socket-name`.
+    pub address: String,
     /// `up` or `down`: whether its admin connection is live.
     pub state: &'static str,
     /// `healthy`, `degraded` (slow, or a probe failed) or `unhealthy` (down, or its
@@ -222,7 +226,6 @@ impl Server {
         let hub_settings = HubSettings {
             ring_bytes: config.ring_buffer_bytes,
             snapshot_history_lines: config.snapshot_history_lines,
-            capture_dir: backend_settings.capture_dir(),
             linger: config.hub_linger,
             captures: stats.snapshot_captures.clone(),
             audit: audit.clone(),
@@ -408,6 +411,8 @@ impl Gateway {
                 let report = b.health_report();
                 BackendStatus {
                     id: b.id.clone(),
+                    kind: b.location().kind(),
+                    address: b.address(),
                     state: if b.state() == BackendState::Up {
                         "up"
                     } else {

@@ -23,7 +23,6 @@ async fn sessions(dir: &Path) -> Arc<Sessions> {
     let hub = HubSettings {
         ring_bytes: 64 * 1024,
         snapshot_history_lines: 100,
-        capture_dir: settings.capture_dir(),
         linger: Duration::ZERO,
         captures: Default::default(),
         audit: tmuxgate::audit::Audit::off(Default::default()),
@@ -101,7 +100,10 @@ async fn owner_and_shares_survive_a_restart_and_tampering_only_removes() {
     assert_eq!(entry.grant("carl"), None);
 
     // What a shell inside a pane could write: an invalid owner, a bogus share, a valid one.
-    let socket = second.backends()[0].socket.clone();
+    let socket = second.backends()[0]
+        .socket()
+        .expect("a local backend")
+        .to_path_buf();
     let target = entry.tmux_id.to_string();
     common::tmux_at(
         &socket,

@@ -254,7 +254,7 @@ async fn the_backend_cli_lists_drains_and_undrains() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ssh_backend_is_refused_at_start_as_not_supported_yet() {
+async fn an_incomplete_ssh_backend_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("backends.toml");
     std::fs::write(&file, "[[backend]]\n\n[[backend]]\nkind = \"ssh\"\n").expect("file");
@@ -267,7 +267,7 @@ async fn an_ssh_backend_is_refused_at_start_as_not_supported_yet() {
     let message = format!("{err:#}");
     assert!(message.contains("BACKENDS_FILE"), "{message}");
     assert!(
-        message.contains("backend 1: kind \"ssh\" is not supported yet"),
+        message.contains("backend 1: kind \"ssh\" needs host"),
         "{message}"
     );
 }

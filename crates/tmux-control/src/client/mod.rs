@@ -21,7 +21,9 @@ use crate::CommandLine;
 use state::{AtBegin, Pending, Shared};
 
 pub use demux::BLOCK_MAX_BYTES;
-pub use options::{ADMIN_SESSION_NAME, DEFAULT_COMMAND_TIMEOUT, Handler, SpawnOptions, Target};
+pub use options::{
+    ADMIN_SESSION_NAME, DEFAULT_COMMAND_TIMEOUT, Handler, Launch, Socket, SpawnOptions, Target,
+};
 pub use reply::{Block, Error, Reply};
 pub use state::PENDING_MAX_COMMANDS;
 
@@ -226,23 +228,29 @@ fn millis(d: Duration) -> u64 {
 
 /// The tmux client command line; `-u` so tmux does not replace non-ASCII
 /// in command output, and without `$TMUX` so attaching works from inside
-/// tmux too.
+/// tmux too. With [`Launch::Shell`], the same command line single-quoted for
+/// the far side's shell.
 fn process(opts: &SpawnOptions) -> Process {
-    let mut cmd = Process::new(&opts.tmux_bin);
-    cmd.arg("-S").arg(&opts.socket);
-    if let Some(config) = &opts.config_file {
-        cmd.arg("-f").arg(config);
-    }
-    cmd.args(&opts.extra_flags).args(["-u", "-C"]);
-    match opts.target {
-        Target::Attach(session) => cmd.args(["attach-session", "-t", &session.to_string()]),
-        Target::StartServer => cmd.args([
-            "new-session",
-            "-A",
-            "-s",
-            ADMIN_SESSION_NAME,
-            options::ADMIN_PANE_COMMAND,
-        ]),
+    let mut cmd = match &opts.launch {
+        Launch::Direct => {
+            let mut cmd = Process::new(&opts.tmux_bin);
+            cmd.args(opts.tmux_args());
+            cmd
+        }
+        Launch::Shell {
+            program,
+            args,
+            prelude,
+        } => {
+            let mut line = format!("{prelude}exec {}", sh_quote(opts.tmux_bin.as_os_str()));
+            for arg in opts.tmux_args() {
+                line.push(' ');
+                line.push_str(&sh_quote(&arg));
+            }
+            let mut cmd = Process::new(program);
+            cmd.args(args).arg(line);
+            cmd
+        }
     };
     cmd.env_remove("TMUX")
         .stdin(Stdio::piped())
@@ -250,4 +258,9 @@ fn process(opts: &SpawnOptions) -> Process {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
+}
+
+/// Single-quotes `arg` for a POSIX shell (non-UTF-8 bytes become U+FFFD).
+pub fn sh_quote(arg: &std::ffi::OsStr) -> String {
+    format!("'{}'", arg.to_string_lossy().replace('\'', r"'\''"))
 }

@@ -10,9 +10,11 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod captures;
 mod conf;
 pub mod health;
 mod placement;
+pub mod remote;
 pub mod shell;
 pub mod spec;
 mod tmux;
@@ -26,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 pub use balance::{BalanceStrategy, Candidate, Pin};
 pub use breaker::{BreakerSettings, BreakerState};
 pub use health::{HealthReport, HealthSettings, HealthState};
-pub use spec::BackendSpec;
-pub use tmux::{Backend, BackendState, Discovered, NewSession};
+pub use spec::{BackendSpec, Kind};
+pub use tmux::{Backend, BackendState, Discovered, Location, NewSession};
 
 /// Oldest tmux version with the control-mode flow control the gateway relies on.
 pub const MIN_TMUX_VERSION: (u32, u32) = (3, 2);
@@ -161,12 +163,45 @@ impl Pool {
         let conf = conf::write(&conf_settings)?;
         let mut backends = Vec::with_capacity(layout.backends.len());
         for (index, spec) in layout.backends.into_iter().enumerate() {
-            let socket = settings.dir.join(format!("backend-{index}.sock"));
-            let backend = Arc::new(
-                Backend::new(index, socket, conf.clone(), &settings, events.clone())
-                    .with_spec(spec),
-            );
-            backend.connect().await?;
+            let location = match &spec.kind {
+                Kind::Local => Location::Owned {
+                    socket: settings.dir.join(format!("backend-{index}.sock")),
+                    conf: conf.clone(),
+                },
+                Kind::Socket { path } => Location::External {
+                    socket: path.clone(),
+                    command: conf_settings.default_command.clone(),
+                },
+                Kind::Ssh(ssh) => {
+                    let (prelude, command) = match (&shell, &settings.default_command) {
+                        (Some(_), _) => {
+                            let (prelude, command) = shell::remote();
+                            (prelude, Some(command))
+                        }
+                        (None, command) => (String::new(), command.clone()),
+                    };
+                    let control_path = settings.dir.join(format!("ssh-{index}"));
+                    let ssh = remote::Ssh::new(ssh.clone(), control_path, prelude);
+                    Location::Ssh {
+                        ssh: Arc::new(ssh),
+                        options: conf::commands(settings.history_limit, command.as_deref())?,
+                    }
+                }
+            };
+            let owned = matches!(location, Location::Owned { .. });
+            let backend =
+                Arc::new(Backend::new(index, location, &settings, events.clone()).with_spec(spec));
+            match backend.connect().await {
+                Ok(()) => {}
+                // A server of the gateway's own that cannot start is a broken install.
+                Err(e) if owned => return Err(e),
+                // Another host, or the operator's server, may come later: the health
+                // monitor keeps trying.
+                Err(e) => {
+                    tracing::warn!(backend = %backend.id, address = %backend.address(), error = %e,
+                        "backend unavailable at start-up; retrying in the background");
+                }
+            }
             backends.push(backend);
         }
         Ok(Pool {

@@ -68,6 +68,20 @@ pub fn prepare(dir: &Path) -> Result<Option<ShellIntegration>, BackendError> {
     }))
 }
 
+/// For SSH backends: shell commands that install the rc file on the far side (in
+/// `~/.tmuxgate`, private to the remote user) before tmux starts, and the
+/// `default-command` that runs it. The far user's login shell must be POSIX.
+pub fn remote() -> (String, String) {
+    let prelude = format!(
+        "command -v bash >/dev/null || {{ echo 'tmuxgate: no bash on the far side' >&2; exit 1; }}; \
+         (umask 077 && mkdir -p \"$HOME/.tmuxgate\" && printf %s {} > \"$HOME/.tmuxgate/bashrc.tmp\" \
+         && mv -f \"$HOME/.tmuxgate/bashrc.tmp\" \"$HOME/.tmuxgate/bashrc\") || exit 1; ",
+        sh_quote(RC)
+    );
+    let command = "exec bash --noprofile --rcfile \"$HOME/.tmuxgate/bashrc\" -i".to_owned();
+    (prelude, command)
+}
+
 /// The title of a pane whose shell waits at its prompt.
 pub fn ready_title(nonce: &str) -> String {
     format!("tmuxgate:ready:{nonce}")

@@ -3,12 +3,23 @@
 //! no labels.
 //!
 //! ```toml
-//! [[backend]]            # tmux-0
+//! [[backend]]            # tmux-0: a tmux server the gateway starts and owns
 //! weight = 2
 //! labels = ["gpu", "fast"]
 //!
-//! [[backend]]            # tmux-1
-//! kind = "local"         # the default, and the only kind so far
+//! [[backend]]            # tmux-1: an existing server of the operator's (same user)
+//! kind = "socket"
+//! path = "/run/user/1000/tmux-ops.sock"
+//!
+//! [[backend]]            # tmux-2: a server on another host, over the system's ssh
+//! kind = "ssh"
+//! host = "build-3.internal"
+//! port = 22
+//! user = "tmux"
+//! identity = "/etc/tmuxgate/ssh/id_ed25519"
+//! known_hosts = "/etc/tmuxgate/ssh/known_hosts"
+//! socket = "tmuxgate"    # tmux -L NAME on the far side (the default)
+//! tmux = "tmux"          # the far side's tmux binary (the default)
 //! ```
 //! Backends are numbered in file order (`tmux-0`, `tmux-1`…), so reordering the file moves
 //! existing sessions' backends under other ids: append, do not reorder.
@@ -25,6 +36,8 @@ pub const MAX_LABEL_BYTES: usize = 32;
 /// One backend as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendSpec {
+    /// Where the tmux server is.
+    pub kind: Kind,
     /// Relative share of new sessions (1–[`MAX_WEIGHT`]).
     pub weight: u32,
     /// Labels a `session-create` may pin to.
@@ -34,10 +47,47 @@ pub struct BackendSpec {
 impl Default for BackendSpec {
     fn default() -> BackendSpec {
         BackendSpec {
+            kind: Kind::Local,
             weight: 1,
             labels: Vec::new(),
         }
     }
+}
+
+/// Where a backend's tmux server runs and who starts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A server the gateway starts, on a socket in its own directory, with its own
+    /// configuration.
+    Local,
+    /// An existing server of the operator's, run by the gateway's user, at `path`. The
+    /// gateway never starts it and never changes its global options.
+    Socket {
+        /// The server's socket.
+        path: PathBuf,
+    },
+    /// A server on another host, reached with the system's `ssh` (see `backends/remote.rs`).
+    Ssh(SshSpec),
+}
+
+/// An SSH backend's destination and credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshSpec {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Remote user.
+    pub user: String,
+    /// Private key (`ssh -i`); nothing else is offered (no agent, no passwords).
+    pub identity: PathBuf,
+    /// The only known_hosts file consulted; an unknown or changed host key refuses the
+    /// connection.
+    pub known_hosts: PathBuf,
+    /// `tmux -L` socket name on the far side.
+    pub socket: String,
+    /// The far side's tmux binary.
+    pub tmux: String,
 }
 
 /// Why `BACKENDS_FILE` was refused.
@@ -64,6 +114,16 @@ struct Entry {
     weight: u32,
     #[serde(default)]
     labels: Vec<String>,
+    /// `socket`: the server's socket.
+    path: Option<PathBuf>,
+    /// `ssh` fields.
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    identity: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    socket: Option<String>,
+    tmux: Option<String>,
 }
 
 fn local() -> String {
@@ -106,16 +166,6 @@ pub fn parse(text: &str) -> Result<Vec<BackendSpec>, String> {
 }
 
 fn check(entry: Entry) -> Result<BackendSpec, String> {
-    match entry.kind.as_str() {
-        "local" => {}
-        "socket" | "ssh" => {
-            return Err(format!(
-                "kind {:?} is not supported yet (only \"local\")",
-                entry.kind
-            ));
-        }
-        other => return Err(format!("unknown kind {other:?} (only \"local\")")),
-    }
     if !(1..=MAX_WEIGHT).contains(&entry.weight) {
         return Err(format!("weight must be between 1 and {MAX_WEIGHT}"));
     }
@@ -124,10 +174,153 @@ fn check(entry: Entry) -> Result<BackendSpec, String> {
             "label {bad:?} must match [a-z0-9_-]{{1,{MAX_LABEL_BYTES}}}"
         ));
     }
+    let kind = match entry.kind.as_str() {
+        "local" => {
+            only(&entry, &[])?;
+            Kind::Local
+        }
+        "socket" => {
+            only(&entry, &["path"])?;
+            let path = entry.path.clone().ok_or("kind \"socket\" needs path")?;
+            if !path.is_absolute() {
+                return Err("path must be absolute".into());
+            }
+            Kind::Socket { path }
+        }
+        "ssh" => Kind::Ssh(ssh(&entry)?),
+        other => {
+            return Err(format!(
+                "unknown kind {other:?} (\"local\", \"socket\" or \"ssh\")"
+            ));
+        }
+    };
     Ok(BackendSpec {
+        kind,
         weight: entry.weight,
         labels: entry.labels,
     })
+}
+
+/// Refuses fields that belong to another kind.
+fn only(entry: &Entry, allowed: &[&str]) -> Result<(), String> {
+    let present = [
+        ("path", entry.path.is_some()),
+        ("host", entry.host.is_some()),
+        ("port", entry.port.is_some()),
+        ("user", entry.user.is_some()),
+        ("identity", entry.identity.is_some()),
+        ("known_hosts", entry.known_hosts.is_some()),
+        ("socket", entry.socket.is_some()),
+        ("tmux", entry.tmux.is_some()),
+    ];
+    match present
+        .iter()
+        .find(|(name, set)| *set && !allowed.contains(name))
+    {
+        Some((name, _)) => Err(format!("{name} does not apply to kind {:?}", entry.kind)),
+        None => Ok(()),
+    }
+}
+
+fn ssh(entry: &Entry) -> Result<SshSpec, String> {
+    only(
+        entry,
+        &[
+            "host",
+            "port",
+            "user",
+            "identity",
+            "known_hosts",
+            "socket",
+            "tmux",
+        ],
+    )?;
+    let host = entry.host.clone().ok_or("kind \"ssh\" needs host")?;
+    if !is_host(&host) {
+        return Err(format!(
+            "host {host:?} must be a host name or an IP address"
+        ));
+    }
+    let user = entry.user.clone().ok_or("kind \"ssh\" needs user")?;
+    if !is_user(&user) {
+        return Err(format!(
+            "user {user:?} must match [a-z_][a-z0-9_.-]{{0,31}}"
+        ));
+    }
+    let port = entry.port.unwrap_or(22);
+    if port == 0 {
+        return Err("port must be between 1 and 65535".into());
+    }
+    let file = |name: &str, path: &Option<PathBuf>| -> Result<PathBuf, String> {
+        let path = path
+            .clone()
+            .ok_or_else(|| format!("kind \"ssh\" needs {name}"))?;
+        if !path.is_absolute() {
+            return Err(format!("{name} must be an absolute path"));
+        }
+        // ssh splits option values at spaces and expands `%` tokens in them.
+        let text = path.to_string_lossy();
+        if text.contains(|c: char| c.is_whitespace() || "%\"'\\".contains(c)) {
+            return Err(format!(
+                "{name} must not contain spaces, quotes, backslashes or %"
+            ));
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(path),
+            Ok(_) => Err(format!("{name} {} is not a file", path.display())),
+            Err(e) => Err(format!("{name} {}: {e}", path.display())),
+        }
+    };
+    let identity = file("identity", &entry.identity)?;
+    let known_hosts = file("known_hosts", &entry.known_hosts)?;
+    let socket = entry.socket.clone().unwrap_or_else(|| "tmuxgate".into());
+    if !is_label(&socket) {
+        return Err(format!(
+            "socket {socket:?} must match [a-z0-9_-]{{1,{MAX_LABEL_BYTES}}}"
+        ));
+    }
+    let tmux = entry.tmux.clone().unwrap_or_else(|| "tmux".into());
+    let tmux_ok = !tmux.is_empty()
+        && tmux.len() <= 256
+        && !tmux.starts_with('-')
+        && tmux
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b));
+    if !tmux_ok {
+        return Err(format!("tmux {tmux:?} must be a plain path"));
+    }
+    Ok(SshSpec {
+        host,
+        port,
+        user,
+        identity,
+        known_hosts,
+        socket,
+        tmux,
+    })
+}
+
+/// A host name (letters, digits, dots, hyphens) or an IPv4/IPv6 address: nothing `ssh`
+/// could read as an option or a `user@` part.
+fn is_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    (1..=253).contains(&host.len())
+        && host.split('.').all(|part| {
+            (1..=63).contains(&part.len())
+                && !part.starts_with('-')
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn is_user(user: &str) -> bool {
+    let mut bytes = user.bytes();
+    (1..=32).contains(&user.len())
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
 }
 
 /// Whether `label` is a valid label: `[a-z0-9_-]{1,32}`.
@@ -153,17 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_other_kinds_and_bad_values() {
-        let err = parse("[[backend]]\nkind = \"ssh\"\n").unwrap_err();
-        assert_eq!(
-            err,
-            "backend 0: kind \"ssh\" is not supported yet (only \"local\")"
-        );
-        assert!(
-            parse("[[backend]]\nkind = \"socket\"\n")
-                .unwrap_err()
-                .contains("not supported yet")
-        );
+    fn refuses_unknown_kinds_and_bad_values() {
         assert!(
             parse("[[backend]]\nkind = \"ftp\"\n")
                 .unwrap_err()
@@ -180,9 +363,79 @@ mod tests {
                 .contains("label")
         );
         assert!(
-            parse("[[backend]]\nhost = \"x\"\n").is_err(),
-            "unknown field"
+            parse("[[backend]]\nhost = \"x\"\n")
+                .unwrap_err()
+                .contains("host does not apply to kind \"local\""),
         );
+        assert!(parse("[[backend]]\ncolour = 1\n").is_err(), "unknown field");
         assert!(parse("").unwrap_err().contains("1 to 64"));
+    }
+
+    #[test]
+    fn socket_backends_need_an_absolute_path() {
+        let specs = parse("[[backend]]\nkind = \"socket\"\npath = \"/run/t.sock\"\n").unwrap();
+        assert_eq!(
+            specs[0].kind,
+            Kind::Socket {
+                path: "/run/t.sock".into()
+            }
+        );
+        assert!(
+            parse("[[backend]]\nkind = \"socket\"\n")
+                .unwrap_err()
+                .contains("needs path")
+        );
+        assert!(
+            parse("[[backend]]\nkind = \"socket\"\npath = \"t.sock\"\n")
+                .unwrap_err()
+                .contains("absolute")
+        );
+    }
+
+    #[test]
+    fn ssh_backends_are_checked_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        let known = dir.path().join("known_hosts");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::write(&known, "h").unwrap();
+        let entry = |extra: &str| {
+            format!(
+                "[[backend]]\nkind = \"ssh\"\nuser = \"tmux\"\nidentity = {:?}\n\
+                 known_hosts = {:?}\n{extra}",
+                key.display().to_string(),
+                known.display().to_string()
+            )
+        };
+        let specs = parse(&entry("host = \"build-3.internal\"\n")).unwrap();
+        let Kind::Ssh(ssh) = &specs[0].kind else {
+            panic!("not ssh: {:?}", specs[0].kind)
+        };
+        assert_eq!(
+            (ssh.port, ssh.socket.as_str(), ssh.tmux.as_str()),
+            (22, "tmuxgate", "tmux")
+        );
+        assert!(parse(&entry("host = \"::1\"\nport = 2222\n")).is_ok());
+        for (extra, says) in [
+            ("", "needs host"),
+            ("host = \"-oProxyCommand=x\"\n", "host name"),
+            ("host = \"a@b\"\n", "host name"),
+            ("host = \"h\"\nport = 0\n", "port"),
+            ("host = \"h\"\nsocket = \"../x\"\n", "socket"),
+            ("host = \"h\"\ntmux = \"tmux; reboot\"\n", "plain path"),
+            ("host = \"h\"\npath = \"/x\"\n", "path does not apply"),
+        ] {
+            let err = parse(&entry(extra)).unwrap_err();
+            assert!(err.contains(says), "{extra:?}: {err}");
+        }
+        let bad_user = entry("host = \"h\"\n").replace("\"tmux\"", "\"-l root\"");
+        assert!(parse(&bad_user).unwrap_err().contains("user"));
+        let missing =
+            entry("host = \"h\"\n").replace(&*key.display().to_string(), "/nonexistent/id");
+        assert!(
+            parse(&missing)
+                .unwrap_err()
+                .contains("identity /nonexistent/id")
+        );
     }
 }

@@ -1,15 +1,57 @@
-//! One backend: a gateway-owned tmux server and its admin control connection.
+//! One backend: a tmux server (the gateway's own, an operator's, or one over SSH) and its
+//! admin control connection.
 
-use std::path::PathBuf;
-use std::sync::RwLock;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, RwLock};
 
-use tmux_control::{Command, ControlClient, Notification, SessionId, SpawnOptions, Target};
+use tmux_control::{Command, ControlClient, Notification, SessionId, Socket, SpawnOptions, Target};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::captures::Captures;
 use super::health::{BACKEND_CALL_TIMEOUT, BackendHealth, HealthReport};
+use super::remote::Ssh;
 use super::{BackendError, BackendEvent, BackendSettings, MIN_TMUX_VERSION, parse_version};
+
+/// Where a backend's server is and how the gateway reaches it.
+#[derive(Debug)]
+pub enum Location {
+    /// A server the gateway starts on `socket` with its configuration file `conf`.
+    Owned {
+        /// The socket, in the gateway's private directory.
+        socket: PathBuf,
+        /// The gateway's tmux configuration.
+        conf: PathBuf,
+    },
+    /// An operator's server on `socket`: never started (`tmux -N`), global options left
+    /// alone; gateway sessions get their own options and `command` explicitly.
+    External {
+        /// The operator's socket.
+        socket: PathBuf,
+        /// What gateway sessions run (the integrated shell or `DEFAULT_COMMAND`).
+        command: Option<String>,
+    },
+    /// A server on another host, started by the gateway with `-f /dev/null` and then
+    /// configured with `options` (the gateway's configuration, as commands).
+    Ssh {
+        /// How to reach it.
+        ssh: Arc<Ssh>,
+        /// `set-option` commands applied on every connect.
+        options: Vec<Command>,
+    },
+}
+
+impl Location {
+    /// `local`, `socket` or `ssh`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Location::Owned { .. } => "local",
+            Location::External { .. } => "socket",
+            Location::Ssh { .. } => "ssh",
+        }
+    }
+}
 
 /// Whether a backend's admin connection is up; finer health (latency, breaker) is in
 /// [`Backend::health_report`].
@@ -66,10 +108,11 @@ pub struct Backend {
     pub index: usize,
     /// Stable id shown to clients and operators, e.g. `tmux-0`.
     pub id: String,
-    /// The server's socket.
-    pub socket: PathBuf,
-    conf: PathBuf,
+    location: Location,
     tmux_bin: PathBuf,
+    /// Where snapshots are captured (local directory, or the far side's socket directory
+    /// once connected).
+    captures: RwLock<Option<Captures>>,
     admin: RwLock<Option<ControlClient>>,
     state: AtomicU8,
     events: mpsc::UnboundedSender<BackendEvent>,
@@ -87,17 +130,20 @@ const DOWN: u8 = 1;
 impl Backend {
     pub(super) fn new(
         index: usize,
-        socket: PathBuf,
-        conf: PathBuf,
+        location: Location,
         settings: &BackendSettings,
         events: mpsc::UnboundedSender<BackendEvent>,
     ) -> Backend {
+        let captures = match location {
+            Location::Ssh { .. } => None,
+            _ => Some(Captures::Local(settings.capture_dir())),
+        };
         Backend {
             index,
             id: format!("tmux-{index}"),
-            socket,
-            conf,
+            location,
             tmux_bin: settings.tmux_bin.clone(),
+            captures: RwLock::new(captures),
             admin: RwLock::new(None),
             state: AtomicU8::new(DOWN),
             events,
@@ -128,14 +174,63 @@ impl Backend {
         }
     }
 
+    /// Where the server is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The server's local socket (not for SSH backends).
+    pub fn socket(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Owned { socket, .. } | Location::External { socket, .. } => Some(socket),
+            Location::Ssh { .. } => None,
+        }
+    }
+
+    /// The socket path or SSH destination, for logs and operators.
+    pub fn address(&self) -> String {
+        match &self.location {
+            Location::Owned { socket, .. } | Location::External { socket, .. } => {
+                socket.display().to_string()
+            }
+            Location::Ssh { ssh, .. } => {
+                format!("ssh://{}/{}", ssh.destination(), ssh.socket_name())
+            }
+        }
+    }
+
+    /// Where this backend's snapshots are captured (`None` until an SSH backend first
+    /// connects).
+    pub fn captures(&self) -> Option<Captures> {
+        self.captures
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Options for a control connection to this server.
     pub fn spawn_options(&self, target: Target) -> SpawnOptions {
-        SpawnOptions {
-            tmux_bin: self.tmux_bin.clone(),
-            socket: self.socket.clone(),
-            config_file: Some(self.conf.clone()),
-            target,
-            extra_flags: Vec::new(),
+        match &self.location {
+            Location::Owned { socket, conf } => {
+                let mut opts = SpawnOptions::new(&self.tmux_bin, socket, target);
+                opts.config_file = Some(conf.clone());
+                opts
+            }
+            Location::External { socket, .. } => {
+                let mut opts = SpawnOptions::new(&self.tmux_bin, socket, target);
+                // Never start the operator's server: connect to it or fail.
+                opts.extra_flags.push("-N".into());
+                opts
+            }
+            Location::Ssh { ssh, .. } => {
+                let socket = Socket::Name(ssh.socket_name().to_owned());
+                let mut opts = SpawnOptions::new(ssh.tmux(), socket, target);
+                // The far user's ~/.tmux.conf is not read; the gateway's options are set
+                // after connecting.
+                opts.config_file = Some("/dev/null".into());
+                opts.launch = ssh.launch(target == Target::StartServer);
+                opts
+            }
         }
     }
 
@@ -187,6 +282,9 @@ impl Backend {
         if self.state() == BackendState::Up {
             return Ok(());
         }
+        if let Location::External { socket, .. } = &self.location {
+            check_external(socket)?;
+        }
         let (index, events) = (self.index, self.events.clone());
         let handler = move |n: Notification| match n {
             Notification::SessionsChanged => {
@@ -216,19 +314,26 @@ impl Backend {
             Some(v) if v >= MIN_TMUX_VERSION => {}
             _ => return Err(BackendError::TooOld { found: version }),
         }
+        if let Location::Ssh { ssh, options } = &self.location {
+            configure_remote(&client, ssh, options, &self.captures).await?;
+        }
         *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Some(client);
         self.state.store(UP, Ordering::Release);
         self.health.connects.fetch_add(1, Ordering::Relaxed);
         // Sessions marked lost with a dead admin connection may still be there.
         let _ = self.events.send(BackendEvent::SessionsChanged(self.index));
-        tracing::info!(backend = %self.id, tmux = %version, socket = %self.socket.display(), "backend up");
+        tracing::info!(backend = %self.id, tmux = %version, kind = self.location.kind(),
+            address = %self.address(), "backend up");
         Ok(())
     }
 
     fn spawn_error(&self, e: tmux_control::Error) -> BackendError {
         match e {
             tmux_control::Error::Spawn(source) => BackendError::Missing {
-                bin: self.tmux_bin.display().to_string(),
+                bin: match &self.location {
+                    Location::Ssh { .. } => "ssh".into(),
+                    _ => self.tmux_bin.display().to_string(),
+                },
                 source,
             },
             other => BackendError::Tmux(other),
@@ -254,6 +359,9 @@ impl Backend {
         if let Some(admin) = admin {
             let _churn = self.churn().await;
             admin.shutdown().await;
+        }
+        if let Location::Ssh { ssh, .. } = &self.location {
+            ssh.close_master().await;
         }
     }
 
@@ -314,6 +422,14 @@ impl Backend {
                 .flag("-e")
                 .arg_quoted(&format!("TMUXGATE_MARK={mark}"))?;
         }
+        if let Location::External {
+            command: Some(command),
+            ..
+        } = &self.location
+        {
+            // The operator's `default-command` is theirs: gateway sessions name their own.
+            cmd = cmd.arg_quoted(command)?;
+        }
         // One line, so the session never exists without its metadata: discovery running
         // concurrently sees it whole or not at all. `=NAME:` targets the name exactly.
         let target = format!("={}:", new.name);
@@ -332,6 +448,24 @@ impl Backend {
         }
         if let Some(mark) = new.mark {
             line = line.then(set("@tmuxgate_mark", mark)?);
+        }
+        if let Location::External { .. } = self.location {
+            // What the gateway's own servers set globally, set on this session only: it
+            // ends with its shell and survives having no client.
+            line = line
+                .then(
+                    Command::new("set-option")
+                        .flag_value("-t", &target)
+                        .arg_raw_static("destroy-unattached")
+                        .arg_raw_static("off"),
+                )
+                .then(
+                    Command::new("set-option")
+                        .flag("-w")
+                        .flag_value("-t", &target)
+                        .arg_raw_static("remain-on-exit")
+                        .arg_raw_static("off"),
+                );
         }
         let reply = self.bounded(deadline, admin.command(line)).await?;
         let id: SessionId = first_line(&reply)?
@@ -394,6 +528,58 @@ impl Backend {
             .filter_map(|l| parse_discovered(l))
             .collect())
     }
+}
+
+/// An operator's server must be a socket owned by the gateway's user: tmux lets only its
+/// own user (and root) in, and a socket of someone else's is not the operator's to give.
+fn check_external(socket: &Path) -> Result<(), BackendError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let refuse = |why: &str| BackendError::Unavailable(format!("{}: {why}", socket.display()));
+    match std::fs::symlink_metadata(socket) {
+        Ok(meta) if !meta.file_type().is_socket() => Err(refuse("not a socket")),
+        Ok(meta) if meta.uid() != rustix::process::geteuid().as_raw() => {
+            Err(refuse("owned by another user"))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refuse("no server running")),
+        Err(e) => Err(refuse(&e.to_string())),
+    }
+}
+
+/// After connecting to an SSH backend: applies the gateway's options (its server was
+/// started with `-f /dev/null`, or by an earlier gateway) and learns where captures go:
+/// the far side's tmux socket directory, private to its user.
+async fn configure_remote(
+    client: &ControlClient,
+    ssh: &Arc<Ssh>,
+    options: &[Command],
+    captures: &RwLock<Option<Captures>>,
+) -> Result<(), BackendError> {
+    let mut commands = options.iter().cloned();
+    if let Some(first) = commands.next() {
+        let line = commands.fold(tmux_control::CommandLine::from(first), |line, c| {
+            line.then(c)
+        });
+        client.command(line).await?.check()?;
+    }
+    let socket = first_line(
+        &client
+            .command(
+                Command::new("display-message")
+                    .flag("-p")
+                    .arg_quoted("#{socket_path}")?,
+            )
+            .await?,
+    )?;
+    let dir = match socket.rsplit_once('/') {
+        Some((dir, _)) if dir.starts_with('/') => dir.to_owned(),
+        _ => return Err(BackendError::Reply("socket_path".into())),
+    };
+    *captures.write().unwrap_or_else(|e| e.into_inner()) = Some(Captures::Remote {
+        ssh: ssh.clone(),
+        dir,
+    });
+    Ok(())
 }
 
 /// Parses one `list-sessions` line; anything unexpected (not ours, or tampered with from

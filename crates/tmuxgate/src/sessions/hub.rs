@@ -8,7 +8,6 @@
 //! viewer left, then detaches; a viewer can only join a hub that is not detaching.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,8 +33,6 @@ pub struct HubSettings {
     pub ring_bytes: usize,
     /// History lines in snapshots.
     pub snapshot_history_lines: u32,
-    /// Private directory for capture files.
-    pub capture_dir: PathBuf,
     /// How long a hub stays after its last viewer left (so a quick reconnect resumes exactly).
     pub linger: Duration,
     /// Counts snapshots captured from tmux (the `tmuxgate_snapshot_captures_total` metric).
@@ -352,7 +349,12 @@ impl Hub {
                 return Ok(snap.clone());
             }
         }
-        let dir = &self.settings.capture_dir;
+        let Some(captures) = self.entry.backend.captures() else {
+            cache.failed_at = Some(Instant::now());
+            return Err(SnapshotError::Tmux(tmux_control::Error::Exited {
+                reason: None,
+            }));
+        };
         let lines = self.settings.snapshot_history_lines;
         let shared = self.shared.clone();
         let taken = snapshot::take(
@@ -360,7 +362,7 @@ impl Hub {
             view.pane,
             view.log.clone(),
             move || shared.topology(),
-            dir,
+            &captures,
             lines,
         )
         .await;

@@ -6,7 +6,7 @@
 //! where it could forge protocol lines. The line's reply position marks the exact pane-log
 //! offset the capture reflects, so snapshot + later log = the live screen.
 
-use std::path::Path;
+use crate::backends::captures::Captures;
 
 use tmux_control::{Command, CommandLine, ControlClient, PaneId};
 
@@ -139,12 +139,13 @@ pub async fn take(
     pane: PaneId,
     log: std::sync::Arc<PaneLog>,
     epoch: impl FnOnce() -> u64 + Send + 'static,
-    dir: &Path,
+    captures: &Captures,
     history_lines: u32,
 ) -> Result<Snapshot, SnapshotError> {
-    // Every hub's captures share one directory and one name space per tmux server.
+    // Every hub's captures share one directory and one name space per tmux server, which
+    // other gateways may share too: names carry this process's tag and a sequence number.
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seq = Seq(SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let captured = client
         .command_with(capture_line(pane, history_lines, seq)?, move || {
             (log.end(), epoch())
@@ -171,15 +172,12 @@ pub async fn take(
     } else {
         &["h", "v"]
     };
-    let files: Vec<_> = parts
-        .iter()
-        .map(|part| dir.join(format!("snap-{seq}-{part}")))
-        .collect();
+    let files: Vec<String> = parts.iter().map(|part| buffer(seq, part)).collect();
     let mut saves: Option<CommandLine> = None;
     for (part, file) in parts.iter().zip(&files) {
         let save = Command::new("save-buffer")
             .flag_value("-b", buffer(seq, part))
-            .arg_quoted(&file.to_string_lossy())?;
+            .arg_quoted(&captures.path(file))?;
         let delete = Command::new("delete-buffer").flag_value("-b", buffer(seq, part));
         saves = Some(match saves {
             None => CommandLine::from(save).then(delete),
@@ -191,15 +189,12 @@ pub async fn take(
         None => Ok(()),
     };
     // Read (and remove) every file before looking at errors, so nothing is left behind.
-    let mut read = Vec::with_capacity(files.len());
-    for file in &files {
-        read.push(read_and_remove(file).await);
-    }
+    let read = captures.take(&files).await;
     if let Err(e) = saved {
         discard_buffers(client, seq).await;
         return Err(e.into());
     }
-    let mut read = read.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter();
+    let mut read = read?.into_iter();
     let (history, visible, normal) = (
         read.next().flatten(),
         read.next().flatten(),
@@ -222,7 +217,7 @@ pub async fn take(
 
 /// Deletes whatever capture buffers a failed snapshot left in the tmux server (one command
 /// per line: deleting a buffer that does not exist fails and would stop the rest).
-async fn discard_buffers(client: &ControlClient, seq: u64) {
+async fn discard_buffers(client: &ControlClient, seq: Seq) {
     for part in ["h", "v", "n"] {
         let _ = client
             .command(Command::new("delete-buffer").flag_value("-b", buffer(seq, part)))
@@ -230,8 +225,14 @@ async fn discard_buffers(client: &ControlClient, seq: u64) {
     }
 }
 
-fn buffer(seq: u64, part: &str) -> String {
-    format!("tmuxgate-snap-{seq}-{part}")
+/// A capture's sequence number in this process.
+#[derive(Clone, Copy)]
+struct Seq(u64);
+
+/// The name of a capture buffer, and of the file it is saved to.
+fn buffer(seq: Seq, part: &str) -> String {
+    static TAG: std::sync::LazyLock<u32> = std::sync::LazyLock::new(rand::random);
+    format!("tmuxgate-snap-{:08x}-{}-{part}", *TAG, seq.0)
 }
 
 /// One line that cannot fail halfway: the state and three captures into named buffers,
@@ -240,7 +241,7 @@ fn buffer(seq: u64, part: &str) -> String {
 fn capture_line(
     pane: PaneId,
     history_lines: u32,
-    seq: u64,
+    seq: Seq,
 ) -> Result<CommandLine, tmux_control::command::CommandError> {
     let state = Command::new("display-message")
         .flag("-p")
@@ -263,17 +264,6 @@ fn capture_line(
         .then(history)
         .then(visible)
         .then(normal))
-}
-
-async fn read_and_remove(file: &Path) -> Result<Option<Vec<u8>>, std::io::Error> {
-    match tokio::fs::read(file).await {
-        Ok(bytes) => {
-            tokio::fs::remove_file(file).await?;
-            Ok(Some(bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Builds the replay bytes. Lines are joined with CRLF and the last line has none, so the
