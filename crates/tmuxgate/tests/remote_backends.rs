@@ -11,6 +11,7 @@ use common::sshd::{KillRemoteOnDrop, Sshd, processes_mentioning, remote_socket};
 use common::{STEP, TestServer, http_get, tmux_at, tmux_succeeds};
 use serde_json::Value;
 use tmuxgate_client::Client;
+use tmuxgate_client::protocol::Event;
 use tmuxgate_client::protocol::request::{SessionCreate, SessionOptions};
 
 /// A remote socket name no other test run uses.
@@ -69,7 +70,7 @@ fn remote_has(socket: &str, name: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssh_backend_creates_attaches_types_runs_and_destroys() {
+async fn ssh_backend_creates_attaches_types_runs_destroys_and_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sshd = Sshd::start(dir.path());
     let socket = unique_socket("tgssh");
@@ -145,8 +146,40 @@ async fn ssh_backend_creates_attaches_types_runs_and_destroys() {
             .iter()
             .all(|s| s.session_id != id)
     );
+    // The far server killed with `kill -9`: its viewers hear of it, the gateway starts a
+    // new one over SSH, and that one takes sessions.
+    let id = create_pinned(&client, "doomed", "tmux-1").await;
+    let doomed = client.attach_session(&id, 80, 24).await.expect("attach");
+    let pid = tmux_at(&remote_socket(&socket), &["display", "-p", "#{pid}"]);
+    let status = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -9 {pid}");
+    let lost =
+        |e: &Event| matches!(e, Event::BackendLost { channel, .. } if *channel == doomed.channel);
+    client
+        .wait_event(lost, STEP)
+        .await
+        .expect("backend-lost for the far session");
+    let back = health_when(&server, "tmux-1", |b| {
+        b["state"] == "up" && b["restarts"] == 1
+    })
+    .await;
+    assert_eq!(back["kind"], "ssh");
+    let id = create_pinned(&client, "again", "tmux-1").await;
+    let mut again = client.attach_session(&id, 80, 24).await.expect("attach");
+    client
+        .send_input(again.channel, b"echo again-$((2*3))\r")
+        .await
+        .expect("input");
+    again
+        .wait_for(b"again-6", STEP)
+        .await
+        .expect("the new far server works");
+
     // Shutting the gateway down ends its SSH connection: no master lingers.
-    drop((att, view, client, second));
+    drop((att, view, doomed, again, client, second));
     let control_path = server.dir.join("sock").join("ssh-1");
     let control_path = control_path.to_string_lossy().into_owned();
     assert!(
