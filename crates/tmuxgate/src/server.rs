@@ -193,6 +193,10 @@ pub struct BackendStatus {
     pub labels: Vec<String>,
     /// Drained by an administrator: takes no new sessions.
     pub draining: bool,
+    /// Why the last attempt to connect failed, while it is down (e.g. ssh's
+    /// `Host key verification failed.`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Server {
@@ -429,6 +433,7 @@ impl Gateway {
                     weight: b.weight(),
                     labels: b.labels().to_vec(),
                     draining: b.is_draining(),
+                    last_error: report.last_error.clone(),
                 }
             })
             .collect();

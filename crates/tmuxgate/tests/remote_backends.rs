@@ -178,19 +178,33 @@ async fn ssh_backend_creates_attaches_types_runs_destroys_and_restarts() {
         .await
         .expect("the new far server works");
 
-    // Shutting the gateway down ends its SSH connection: no master lingers.
+    // Shutting the gateway down ends its SSH connection at once (not after the master's
+    // 10 s ControlPersist): no master lingers.
     drop((att, view, doomed, again, client, second));
-    let control_path = server.dir.join("sock").join("ssh-1");
-    let control_path = control_path.to_string_lossy().into_owned();
-    assert!(
-        !processes_mentioning(&control_path).is_empty(),
-        "the SSH master runs while the gateway does"
+    let control_path = std::fs::read_dir(server.dir.join("sock"))
+        .expect("gateway dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("ssh-1-"))
+        })
+        .expect("the SSH master's socket");
+    let master = format!("{} [mux]", control_path.display());
+    assert_eq!(
+        processes_mentioning(&master).len(),
+        1,
+        "one SSH master runs while the gateway does"
     );
     let _gateway_dir = common::KillServersOnDrop(server.stop().await);
-    common::eventually("the SSH master to exit", || {
-        processes_mentioning(&control_path).is_empty().then_some(())
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while control_path.exists() || !processes_mentioning(&master).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the SSH master outlived the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Nothing of the snapshot was left on the far side.
     let leftovers: Vec<_> = std::fs::read_dir(remote_socket(&socket).parent().expect("dir"))
         .expect("remote socket dir")
@@ -225,8 +239,17 @@ async fn ssh_backend_with_an_unknown_host_key_stays_down() {
     .expect("backends file");
     let server = TestServer::start_with(|c| c.backends_file = Some(file.clone())).await;
 
-    let remote = health_when(&server, "tmux-1", |b| b["state"] == "down").await;
-    assert_eq!(remote["health"], "unhealthy", "{remote}");
+    let remote = health_when(&server, "tmux-1", |b| {
+        b["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("Host key verification failed"))
+    })
+    .await;
+    assert_eq!(
+        (&remote["state"], &remote["health"]),
+        (&"down".into(), &"unhealthy".into()),
+        "{remote}"
+    );
     let client = server.client().await;
     for n in 0..4 {
         let info = client
@@ -313,8 +336,16 @@ async fn socket_backend_uses_the_operators_server_and_never_starts_it() {
     .await;
 
     // Not running yet: the gateway starts anyway and does not start it.
-    let down = health_when(&server, "tmux-1", |b| b["state"] == "down").await;
-    assert_eq!(down["kind"], "socket", "{down}");
+    let down = health_when(&server, "tmux-1", |b| {
+        b["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no server running"))
+    })
+    .await;
+    assert_eq!(
+        (&down["kind"], &down["state"]),
+        (&"socket".into(), &"down".into())
+    );
     assert!(
         !socket.exists(),
         "the gateway started the operator's server"
@@ -342,10 +373,15 @@ async fn socket_backend_uses_the_operators_server_and_never_starts_it() {
     let global = tmux_at(&socket, &["show", "-gv", "status-left"]);
     assert_eq!(global.trim(), "operator's");
     assert_eq!(tmux_at(&socket, &["show", "-gv", "status"]).trim(), "on");
-    assert_eq!(
-        tmux_at(&socket, &["show", "-wv", "-t", "=gw:", "remain-on-exit"]).trim(),
-        "off"
-    );
+    for (scope, option, value) in [
+        ("-v", "status", "off"),
+        ("-v", "destroy-unattached", "off"),
+        ("-wv", "remain-on-exit", "off"),
+        ("-wv", "window-size", "latest"),
+    ] {
+        let shown = tmux_at(&socket, &["show", scope, "-t", "=gw:", option]);
+        assert_eq!(shown.trim(), value, "{option} of the gateway's session");
+    }
 
     client.destroy_session(&id).await.expect("destroy");
     assert!(!tmux_succeeds(&socket, &["has-session", "-t", "=gw"]));

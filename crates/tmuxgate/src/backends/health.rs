@@ -87,7 +87,7 @@ impl HealthState {
 }
 
 /// A point-in-time view of one backend's health.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct HealthReport {
     /// Overall state.
     pub state: HealthState,
@@ -101,6 +101,8 @@ pub struct HealthReport {
     pub breaker_transitions: u64,
     /// Times the server was started again after dying.
     pub restarts: u64,
+    /// Why the last attempt to connect failed, while the backend is down.
+    pub last_error: Option<String>,
 }
 
 struct Probed {
@@ -120,6 +122,8 @@ pub struct BackendHealth {
     transitions: AtomicU64,
     /// Successful `connect`s: the first start, then restarts.
     pub(super) connects: AtomicU64,
+    /// Why the last connect failed, until one succeeds (for `/health`).
+    last_error: Mutex<Option<String>>,
 }
 
 impl BackendHealth {
@@ -135,6 +139,7 @@ impl BackendHealth {
             probe_failures: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         }
     }
 
@@ -216,7 +221,17 @@ impl BackendHealth {
             probe_failures: self.probe_failures.load(Ordering::Relaxed),
             breaker_transitions: self.transitions.load(Ordering::Relaxed),
             restarts: self.connects.load(Ordering::Relaxed).saturating_sub(1),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
+    }
+
+    /// Records why connecting failed (`None` once it worked).
+    pub(super) fn set_last_error(&self, error: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
     }
 }
 
@@ -234,7 +249,11 @@ pub(super) async fn monitor(backend: Weak<Backend>, audit: Audit, cancel: Cancel
     loop {
         let Some(b) = backend.upgrade() else { return };
         let down = b.state() == BackendState::Down;
-        let wait = if down {
+        let never_up = b.health.connects.load(Ordering::Relaxed) == 0;
+        let wait = if down && never_up && !std::mem::replace(&mut probed, true) {
+            // A remote or operator's backend connects in the background: at once.
+            Duration::ZERO
+        } else if down {
             let wait = backoff;
             backoff = next_backoff(backoff);
             wait
@@ -270,17 +289,24 @@ fn next_backoff(backoff: Duration) -> Duration {
 }
 
 async fn restart(b: &Backend, audit: &Audit) {
+    let first = b.health.connects.load(Ordering::Relaxed) == 0;
     match b.connect().await {
         Ok(()) => {
-            tracing::info!(backend = %b.id, "backend restarted");
+            b.health.set_last_error(None);
+            let reason = if first { "connected" } else { "restarted" };
+            tracing::info!(backend = %b.id, "backend {reason}");
             audit.record(
                 Record::new(EventKind::BackendStateChanged, None)
                     .backend(&b.id)
-                    .reason("restarted")
+                    .reason(reason)
                     .detail("down -> up"),
             );
         }
-        Err(e) => tracing::warn!(backend = %b.id, error = %e, "backend restart failed"),
+        Err(e) => {
+            tracing::warn!(backend = %b.id, address = %b.address(), error = %e,
+                "backend connect failed");
+            b.health.set_last_error(Some(e.to_string()));
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub enum BackendError {
         /// Why.
         source: std::io::Error,
     },
+    /// A backend's configuration cannot work (see the message).
+    #[error("{0}")]
+    Config(String),
     /// The backend is down.
     #[error("backend {0} is unavailable")]
     Unavailable(String),
@@ -151,6 +154,7 @@ impl Pool {
         prepare_dir(&settings.dir)?;
         prepare_dir(&settings.capture_dir())?;
         sweep(&settings.capture_dir());
+        sweep_control_sockets(&settings.dir);
         // Without DEFAULT_COMMAND, sessions run the gateway's integrated bash.
         let shell = match settings.default_command {
             Some(_) => None,
@@ -180,8 +184,8 @@ impl Pool {
                         }
                         (None, command) => (String::new(), command.clone()),
                     };
-                    let control_path = settings.dir.join(format!("ssh-{index}"));
-                    let ssh = remote::Ssh::new(ssh.clone(), control_path, prelude);
+                    let ssh = remote::Ssh::new(ssh.clone(), &settings.dir, index, prelude)
+                        .map_err(|e| BackendError::Config(format!("backend {index}: {e}")))?;
                     Location::Ssh {
                         ssh: Arc::new(ssh),
                         options: conf::commands(settings.history_limit, command.as_deref())?,
@@ -191,16 +195,15 @@ impl Pool {
             let owned = matches!(location, Location::Owned { .. });
             let backend =
                 Arc::new(Backend::new(index, location, &settings, events.clone()).with_spec(spec));
-            match backend.connect().await {
-                Ok(()) => {}
+            if owned {
                 // A server of the gateway's own that cannot start is a broken install.
-                Err(e) if owned => return Err(e),
-                // Another host, or the operator's server, may come later: the health
-                // monitor keeps trying.
-                Err(e) => {
-                    tracing::warn!(backend = %backend.id, address = %backend.address(), error = %e,
-                        "backend unavailable at start-up; retrying in the background");
-                }
+                backend.connect().await?;
+            } else {
+                // Another host, or the operator's server, may be slow or come later: its
+                // health monitor connects it at once and keeps trying, so neither start-up
+                // nor the other backends wait for it.
+                tracing::info!(backend = %backend.id, address = %backend.address(),
+                    "connecting in the background");
             }
             backends.push(backend);
         }
@@ -319,6 +322,16 @@ fn current_uid() -> u32 {
 fn sweep(dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let _ = std::fs::remove_file(entry.path());
+    }
+}
+
+/// Removes SSH master sockets an earlier run left: a master is reused only by the run that
+/// started it (such a master exits by itself once idle, see `remote.rs`).
+fn sweep_control_sockets(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("ssh-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -28,6 +28,14 @@ use super::spec::SshSpec;
 
 /// How long the master connection outlives its last channel.
 const CONTROL_PERSIST_SECS: u32 = 10;
+/// ssh's own connect deadline: shorter than the control client's start-up deadline (5 s),
+/// so that ssh's reason (an unreachable host, a refused key) is what gets reported.
+const CONNECT_TIMEOUT_SECS: u32 = 3;
+/// Longest control socket path: ssh appends 17 characters while creating it, and a Unix
+/// socket path has at most 107 bytes.
+const MAX_CONTROL_PATH: usize = 88;
+/// Capture files older than this (minutes) on the far side are a failed fetch's leftovers.
+const STALE_CAPTURE_MINUTES: u32 = 2;
 /// Longest wait for reading capture files back.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest capture read back (a snapshot's history is capped far below this).
@@ -44,14 +52,58 @@ pub struct Ssh {
 }
 
 impl Ssh {
-    /// `control_path` must be in a private directory; `prelude` runs (as `sh`) before tmux
-    /// on the admin connection only.
-    pub fn new(spec: SshSpec, control_path: PathBuf, prelude: String) -> Ssh {
-        Ssh {
+    /// The backend `index` of the private directory `dir`; `prelude` runs (as `sh`) before
+    /// tmux on the admin connection only.
+    ///
+    /// The master connection's socket is named after everything that decides whom it
+    /// reaches and trusts (host, port, user, identity, known_hosts, socket): a master left
+    /// by an earlier run with other settings is never reused for this backend.
+    pub fn new(
+        spec: SshSpec,
+        dir: &std::path::Path,
+        index: usize,
+        prelude: String,
+    ) -> Result<Ssh, String> {
+        let identity = [
+            spec.host.as_bytes(),
+            spec.port.to_string().as_bytes(),
+            spec.user.as_bytes(),
+            spec.identity.as_os_str().as_encoded_bytes(),
+            spec.known_hosts.as_os_str().as_encoded_bytes(),
+            spec.socket.as_bytes(),
+        ]
+        .join(&0u8);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &identity);
+        let tag: String = digest.as_ref()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let control_path = dir.join(format!("ssh-{index}-{tag}"));
+        let text = control_path.to_string_lossy();
+        if text.contains(|c: char| c.is_whitespace() || c == '%') {
+            return Err(format!(
+                "the gateway's directory {} must not contain spaces or % for SSH backends",
+                dir.display()
+            ));
+        }
+        if text.len() > MAX_CONTROL_PATH {
+            return Err(format!(
+                "the gateway's directory {} is too long for SSH backends' control sockets \
+                 (at most {} bytes in all)",
+                dir.display(),
+                MAX_CONTROL_PATH
+            ));
+        }
+        Ok(Ssh {
             spec,
             control_path,
             prelude,
-        }
+        })
+    }
+
+    /// The master connection's socket.
+    pub fn control_path(&self) -> &std::path::Path {
+        &self.control_path
     }
 
     /// Who and where, for logs and `/health`: `user@host:port`.
@@ -108,7 +160,6 @@ impl Ssh {
             "ForwardX11=no",
             "ClearAllForwardings=yes",
             "PermitLocalCommand=no",
-            "ConnectTimeout=5",
             "ServerAliveInterval=5",
             "ServerAliveCountMax=3",
             "LogLevel=ERROR",
@@ -117,6 +168,7 @@ impl Ssh {
             opt(fixed.to_owned());
         }
         opt(format!("ControlPersist={CONTROL_PERSIST_SECS}"));
+        opt(format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"));
         opt(format!("ControlPath={}", self.control_path.display()));
         // Paths with spaces or `%` are refused when BACKENDS_FILE is loaded.
         opt(format!(
@@ -134,6 +186,50 @@ impl Ssh {
     /// Reads and removes `names` in the far side's directory `dir` over a channel of the
     /// master connection: each file's bytes, or `None` if it does not exist.
     pub async fn fetch(
+        &self,
+        dir: &str,
+        names: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, std::io::Error> {
+        let fetched = self.fetch_once(dir, names).await;
+        if fetched.is_err() {
+            // The files hold pane text: never leave them behind on a failed read.
+            let mut rm = format!("cd {} && rm -f", sh_quote(dir.as_ref()));
+            for name in names {
+                rm.push(' ');
+                rm.push_str(&sh_quote(name.as_ref()));
+            }
+            let _ = self.run(&rm).await;
+        }
+        fetched
+    }
+
+    /// Removes capture files a failed fetch of an earlier run (or a killed gateway) left in
+    /// `dir` on the far side.
+    pub async fn sweep(&self, dir: &str) {
+        let script = format!(
+            "find {} -maxdepth 1 -type f -name 'tmuxgate-snap-*' -mmin +{STALE_CAPTURE_MINUTES} \
+             -exec rm -f {{}} +",
+            sh_quote(dir.as_ref())
+        );
+        let _ = self.run(&script).await;
+    }
+
+    /// Runs `script` on the far side, output discarded.
+    async fn run(&self, script: &str) -> Result<std::process::ExitStatus, std::io::Error> {
+        let status = tokio::process::Command::new("ssh")
+            .args(self.args())
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .status();
+        tokio::time::timeout(FETCH_TIMEOUT, status)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "ssh"))?
+    }
+
+    async fn fetch_once(
         &self,
         dir: &str,
         names: &[String],
@@ -164,6 +260,9 @@ impl Ssh {
         let read = async {
             let mut limited = (&mut stdout).take(FETCH_MAX_BYTES as u64 + 1);
             limited.read_to_end(&mut out).await?;
+            if out.len() > FETCH_MAX_BYTES {
+                let _ = child.kill().await;
+            }
             child.wait().await
         };
         let status = tokio::time::timeout(FETCH_TIMEOUT, read)
@@ -231,7 +330,7 @@ mod tests {
 
     #[test]
     fn checks_host_keys_and_offers_only_the_identity() {
-        let ssh = Ssh::new(spec(), "/priv/ssh-0".into(), String::new());
+        let ssh = Ssh::new(spec(), "/priv".as_ref(), 0, String::new()).unwrap();
         let args: Vec<String> = ssh
             .args()
             .iter()
@@ -245,7 +344,7 @@ mod tests {
             "-o BatchMode=yes",
             "-o IdentitiesOnly=yes",
             "-o IdentityAgent=none",
-            "-o ControlPath=/priv/ssh-0",
+            "-o ControlPath=/priv/ssh-0-",
             "-F /dev/null",
             "-i /keys/id",
             "-p 2222",
@@ -261,7 +360,7 @@ mod tests {
 
     #[test]
     fn the_remote_command_is_quoted_for_the_far_shell() {
-        let ssh = Ssh::new(spec(), "/priv/ssh-0".into(), "umask 077 && ".into());
+        let ssh = Ssh::new(spec(), "/priv".as_ref(), 0, "umask 077 && ".into()).unwrap();
         let mut opts = tmux_control::SpawnOptions::new(
             "tmux",
             tmux_control::Socket::Name("tmuxgate".into()),
@@ -280,6 +379,34 @@ mod tests {
             panic!()
         };
         assert!(prelude.is_empty(), "attach connections run no prelude");
+    }
+
+    #[test]
+    fn the_control_socket_names_whom_it_reaches() {
+        let dir: &std::path::Path = "/priv".as_ref();
+        let a = Ssh::new(spec(), dir, 0, String::new()).unwrap();
+        let again = Ssh::new(spec(), dir, 0, String::new()).unwrap();
+        assert_eq!(a.control_path(), again.control_path());
+        let mut other = spec();
+        other.port = 2223;
+        let b = Ssh::new(other, dir, 0, String::new()).unwrap();
+        assert_ne!(
+            a.control_path(),
+            b.control_path(),
+            "another port, another master"
+        );
+        let mut other = spec();
+        other.known_hosts = "/keys/other".into();
+        let c = Ssh::new(other, dir, 0, String::new()).unwrap();
+        assert_ne!(
+            a.control_path(),
+            c.control_path(),
+            "other trust, another master"
+        );
+        assert!(Ssh::new(spec(), "/a b".as_ref(), 0, String::new()).is_err());
+        assert!(Ssh::new(spec(), "/%h".as_ref(), 0, String::new()).is_err());
+        let long = format!("/{}", "d".repeat(90));
+        assert!(Ssh::new(spec(), long.as_ref(), 0, String::new()).is_err());
     }
 
     #[test]

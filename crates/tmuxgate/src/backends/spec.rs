@@ -265,7 +265,21 @@ fn ssh(entry: &Entry) -> Result<SshSpec, String> {
                 "{name} must not contain spaces, quotes, backslashes or %"
             ));
         }
+        use std::os::unix::fs::PermissionsExt;
         match std::fs::metadata(&path) {
+            // Whoever may write known_hosts may add a man in the middle; whoever may read
+            // the identity may log in (ssh refuses such keys too, less clearly).
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & private_bits(name) != 0 => {
+                Err(format!(
+                    "{name} {} must not be {} by group or others",
+                    path.display(),
+                    if name == "identity" {
+                        "readable"
+                    } else {
+                        "writable"
+                    }
+                ))
+            }
             Ok(meta) if meta.is_file() => Ok(path),
             Ok(_) => Err(format!("{name} {} is not a file", path.display())),
             Err(e) => Err(format!("{name} {}: {e}", path.display())),
@@ -298,6 +312,12 @@ fn ssh(entry: &Entry) -> Result<SshSpec, String> {
         socket,
         tmux,
     })
+}
+
+/// Permission bits `name` must not have: group/other access to the key, group/other write
+/// to known_hosts.
+fn private_bits(name: &str) -> u32 {
+    if name == "identity" { 0o077 } else { 0o022 }
 }
 
 /// A host name (letters, digits, dots, hyphens) or an IPv4/IPv6 address: nothing `ssh`
@@ -395,10 +415,16 @@ mod tests {
     #[test]
     fn ssh_backends_are_checked_field_by_field() {
         let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
         let key = dir.path().join("id");
         let known = dir.path().join("known_hosts");
         std::fs::write(&key, "k").unwrap();
         std::fs::write(&known, "h").unwrap();
+        let mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(&key, 0o600);
+        mode(&known, 0o644);
         let entry = |extra: &str| {
             format!(
                 "[[backend]]\nkind = \"ssh\"\nuser = \"tmux\"\nidentity = {:?}\n\
@@ -437,5 +463,11 @@ mod tests {
                 .unwrap_err()
                 .contains("identity /nonexistent/id")
         );
+        let ok = entry("host = \"h\"\n");
+        mode(&key, 0o640);
+        assert!(parse(&ok).unwrap_err().contains("readable by group"));
+        mode(&key, 0o600);
+        mode(&known, 0o666);
+        assert!(parse(&ok).unwrap_err().contains("writable by group"));
     }
 }

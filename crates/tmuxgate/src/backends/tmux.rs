@@ -450,22 +450,30 @@ impl Backend {
             line = line.then(set("@tmuxgate_mark", mark)?);
         }
         if let Location::External { .. } = self.location {
-            // What the gateway's own servers set globally, set on this session only: it
-            // ends with its shell and survives having no client.
+            // What the gateway's own servers set globally, set on this session (and its
+            // window) only: it ends with its shell, survives having no client, shows no
+            // status line, and takes its size from the latest viewer. `history-limit` and
+            // `default-terminal` (TERM) stay the operator's: they apply when a pane is
+            // created, before any session option could, and tmux sets TERM after `-e`.
+            let session = |name: &'static str, value: &'static str| {
+                Command::new("set-option")
+                    .flag_value("-t", &target)
+                    .arg_raw_static(name)
+                    .arg_raw_static(value)
+            };
+            let window = |name: &'static str, value: &'static str| {
+                Command::new("set-option")
+                    .flag("-w")
+                    .flag_value("-t", &target)
+                    .arg_raw_static(name)
+                    .arg_raw_static(value)
+            };
             line = line
-                .then(
-                    Command::new("set-option")
-                        .flag_value("-t", &target)
-                        .arg_raw_static("destroy-unattached")
-                        .arg_raw_static("off"),
-                )
-                .then(
-                    Command::new("set-option")
-                        .flag("-w")
-                        .flag_value("-t", &target)
-                        .arg_raw_static("remain-on-exit")
-                        .arg_raw_static("off"),
-                );
+                .then(session("destroy-unattached", "off"))
+                .then(session("status", "off"))
+                .then(window("remain-on-exit", "off"))
+                .then(window("allow-rename", "off"))
+                .then(window("window-size", "latest"));
         }
         let reply = self.bounded(deadline, admin.command(line)).await?;
         let id: SessionId = first_line(&reply)?
@@ -575,6 +583,7 @@ async fn configure_remote(
         Some((dir, _)) if dir.starts_with('/') => dir.to_owned(),
         _ => return Err(BackendError::Reply("socket_path".into())),
     };
+    ssh.sweep(&dir).await;
     *captures.write().unwrap_or_else(|e| e.into_inner()) = Some(Captures::Remote {
         ssh: ssh.clone(),
         dir,
