@@ -28,6 +28,7 @@ pub mod policy;
 pub mod security;
 pub mod server;
 pub mod sessions;
+pub mod store;
 pub mod tls;
 pub mod upgrade;
 pub mod web;

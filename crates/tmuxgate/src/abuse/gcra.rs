@@ -25,6 +25,16 @@ impl Quota {
         }
     }
 
+    /// Time one unit costs, in nanoseconds.
+    pub fn interval_nanos(&self) -> u64 {
+        self.interval_nanos
+    }
+
+    /// How far ahead of now the TAT may run, in nanoseconds.
+    pub fn tolerance_nanos(&self) -> u64 {
+        self.tolerance_nanos
+    }
+
     /// `bytes_per_second` with a bucket of `burst_bytes`, where one unit is one byte.
     pub fn bytes(bytes_per_second: u64, burst_bytes: u64) -> Quota {
         Quota::new(bytes_per_second, Duration::from_secs(1), burst_bytes)

@@ -1,0 +1,203 @@
+//! The shared state of a fleet of gateways: one [`Store`] trait, two implementations.
+//!
+//! - [`memory::MemoryStore`]: in-process, the default; nothing to install, nothing shared.
+//! - [`redis::RedisStore`]: a Redis server or Redis Cluster (`REDIS_URL`), shared by every
+//!   gateway that names it.
+//!
+//! What lives here (issue 9): rate-limit state (GCRA), token revocations, IP blocks,
+//! connection and session counts for caps, the session registry, and events that every
+//! instance must hear (a session destroyed, a user revoked…). Keystrokes and terminal
+//! output never touch the store.
+//!
+//! Every method is async and object-safe (boxed futures), so the gateway holds an
+//! `Arc<dyn Store>` and network stores fit. Both implementations pass one conformance suite
+//! (`tests/store.rs`), the Redis one against a real server and a real three-master cluster.
+
+pub mod memory;
+pub mod redis;
+mod redis_events;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::abuse::gcra::Quota;
+
+/// The store failed (unreachable, timed out, or answered nonsense). What the caller does
+/// then is decided per kind of state (docs/store.md): revocation and block checks fail
+/// closed, for example.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A blocked address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    /// The address (an IPv6 /64 as its first address), as text.
+    pub address: String,
+    /// When the block ends, milliseconds since the epoch.
+    pub until_ms: u64,
+    /// Why: `failed logins`, `violations` or `admin`.
+    pub reason: String,
+}
+
+/// A session as the fleet knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    /// Public id (`s_…`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Backend id (`tmux-N`).
+    pub backend: String,
+    /// Creating user, when authentication was on.
+    pub owner: Option<String>,
+    /// Shares, encoded as in `@tmuxgate_shares`.
+    pub shares: String,
+    /// Creation time, ms since the epoch.
+    pub created_at: u64,
+}
+
+/// Something every gateway instance must hear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum StoreEvent {
+    /// A session was destroyed (its viewers everywhere get `session-closed`).
+    SessionDestroyed {
+        /// The session.
+        session_id: String,
+    },
+    /// A session's shares changed (every instance re-checks its viewers' access).
+    SharesChanged {
+        /// The session.
+        session_id: String,
+    },
+    /// A user's tokens were revoked, or the user removed or changed.
+    UserRevoked {
+        /// The user.
+        user: String,
+    },
+    /// An address was blocked (its connections everywhere are dropped).
+    Blocked {
+        /// The address.
+        address: String,
+    },
+    /// A backend's server died.
+    BackendLost {
+        /// The backend id.
+        backend: String,
+    },
+}
+
+/// An event as received, with the instance that published it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The publishing instance's id.
+    pub from: String,
+    /// The event.
+    pub event: StoreEvent,
+}
+
+/// What `tmuxgate store check` reports.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreInfo {
+    /// `memory`, `redis` or `redis-cluster`.
+    pub kind: &'static str,
+    /// The server's version (Redis), if any.
+    pub version: Option<String>,
+    /// One round trip (`PING`), in microseconds.
+    pub latency_us: u64,
+    /// Keys under the gateway's prefix, by kind.
+    pub keys: Vec<(String, u64)>,
+}
+
+/// The fleet's shared state. See the module documentation.
+pub trait Store: Send + Sync + 'static {
+    /// `memory`, `redis` or `redis-cluster`.
+    fn kind(&self) -> &'static str;
+
+    /// This instance's id (unique per process).
+    fn instance(&self) -> &str;
+
+    /// Takes `cost` from the GCRA bucket `key` with `quota`, atomically across the fleet,
+    /// on the store's clock. `Ok(Err(wait))`: refused, nothing taken, retry after `wait`.
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        cost: u64,
+    ) -> BoxFuture<'a, StoreResult<Result<(), Duration>>>;
+
+    /// Records that token `jti` is revoked until `expires_ms` (ms since the epoch).
+    fn revoke<'a>(&'a self, jti: &'a str, expires_ms: u64) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Whether `jti` is revoked (and its token not yet expired) at `now_ms`.
+    fn is_revoked<'a>(&'a self, jti: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Blocks `block.address` until `block.until_ms`, replacing an earlier block.
+    fn block<'a>(&'a self, block: &'a BlockRecord) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Lifts a block; whether there was one (in force at `now_ms`).
+    fn unblock<'a>(&'a self, address: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Blocks in force at `now_ms`.
+    fn blocks(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<BlockRecord>>>;
+
+    /// Adds one to the count `key` of `scope` (e.g. connections of an address) if the
+    /// fleet-wide total is below `max`; whether it was added. Counts of an instance that
+    /// stopped refreshing itself ([`Store::heartbeat`]) no longer count.
+    fn count_add<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+        max: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Takes one away from this instance's count `key` of `scope`.
+    fn count_remove<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// The fleet-wide count `key` of `scope`.
+    fn count<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<u64>>;
+
+    /// Tells the fleet this instance is alive for `ttl` more; its counts expire after.
+    fn heartbeat(&self, ttl: Duration) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Adds or replaces a session.
+    fn put_session<'a>(&'a self, session: &'a SessionRecord) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Removes a session; whether it was there.
+    fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// Every session.
+    fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>>;
+
+    /// Tells every instance (this one included) about `event`.
+    fn publish<'a>(&'a self, event: &'a StoreEvent) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Events published once this has returned, by any instance, in order. The stream
+    /// survives store outages: events published while this instance could not read are
+    /// delivered when it can again (Redis: as long as the stream still holds them).
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<tokio::sync::mpsc::Receiver<Received>>>;
+
+    /// Connectivity, version, latency and key counts.
+    fn check(&self) -> BoxFuture<'_, StoreResult<StoreInfo>>;
+}
+
+/// A fresh instance id: 64 random bits, hex.
+pub fn new_instance_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the epoch on this machine's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,557 @@
+//! The shared store on Redis (a single server, or Redis Cluster).
+//!
+//! Keys start with the prefix (`REDIS_PREFIX`, default `tmuxgate`). Everything that one
+//! command or script touches together carries the hash tag `{PREFIX}`, so it lives in one
+//! cluster slot; only rate-limit buckets (one key per script call) are spread over slots:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `PREFIX:rl:{KEY}` | string | a GCRA bucket's TAT (µs, Redis clock), expiring when idle |
+//! | `{PREFIX}:revoked` | sorted set | token id → expiry (ms) |
+//! | `{PREFIX}:blocks`, `{PREFIX}:block-info` | sorted set, hash | address → end (ms), → JSON |
+//! | `{PREFIX}:instances` | sorted set | instance → heartbeat expiry (ms, Redis clock) |
+//! | `{PREFIX}:counts:INSTANCE` | hash | `scope␀key` → that instance's count, expiring with it |
+//! | `{PREFIX}:sessions` | hash | session id → JSON |
+//! | `{PREFIX}:events` | stream | events, capped at about [`EVENT_STREAM_LEN`] |
+//!
+//! Rate limits and counts are Lua scripts: atomic, on the server's clock (`TIME`), and
+//! cluster-safe (their keys share a slot). Events travel on a stream rather than pub/sub,
+//! so an instance that loses Redis for a while reads what it missed when it is back.
+
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use redis::AsyncCommands;
+use redis::aio::ConnectionLike;
+use tokio::sync::mpsc;
+
+use super::{
+    BlockRecord, Received, SessionRecord, Store, StoreError, StoreEvent, StoreInfo, StoreResult,
+    new_instance_id,
+};
+use crate::abuse::gcra::Quota;
+
+/// Deadline of every store call.
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Events the stream keeps (approximately: `MAXLEN ~`).
+pub const EVENT_STREAM_LEN: u64 = 10_000;
+/// How long one blocking read of the event stream waits.
+pub(super) const EVENT_BLOCK_MS: usize = 1_000;
+/// Heartbeat lifetime assumed when an instance counts before its first heartbeat.
+const DEFAULT_INSTANCE_TTL_MS: u64 = 30_000;
+
+/// GCRA on the server's clock, in microseconds. KEYS[1] bucket; ARGV interval, tolerance,
+/// cost. Returns -1 when taken, else the wait in µs. Mirrors `abuse::gcra::Quota::take`.
+const GCRA: &str = include_str!("lua/gcra.lua");
+
+/// Adds one to this instance's count if the live instances' total is below the cap.
+/// KEYS[1] instances, KEYS[2] this instance's counts; ARGV field, max, instance, counts
+/// key prefix (`{PREFIX}:counts:`), default ttl ms. Returns 1 if added.
+const COUNT_ADD: &str = include_str!("lua/count_add.lua");
+
+/// The live instances' total of one count. KEYS[1] instances; ARGV field, counts prefix.
+const COUNT: &str = include_str!("lua/count.lua");
+
+/// Takes one from this instance's count, deleting it at zero. KEYS[1] counts; ARGV field.
+const COUNT_REMOVE: &str = include_str!("lua/count_remove.lua");
+
+/// Refreshes this instance's heartbeat and its counts' expiry. KEYS[1] instances, KEYS[2]
+/// counts; ARGV instance, ttl ms.
+const HEARTBEAT: &str = include_str!("lua/heartbeat.lua");
+
+/// A connection to one server or to a cluster; both reconnect by themselves.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where the store is.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URLs (with user and password if needed); several, or one
+    /// with `cluster`, for Redis Cluster (seed nodes).
+    pub urls: Vec<String>,
+    /// Redis Cluster.
+    pub cluster: bool,
+    /// Key prefix.
+    pub prefix: String,
+}
+
+/// See the module documentation.
+pub struct RedisStore {
+    instance: String,
+    settings: RedisSettings,
+    conn: Conn,
+    keys: Keys,
+    gcra: redis::Script,
+    count_add: redis::Script,
+    count: redis::Script,
+    count_remove: redis::Script,
+    heartbeat: redis::Script,
+}
+
+/// Key names.
+struct Keys {
+    prefix: String,
+    revoked: String,
+    blocks: String,
+    block_info: String,
+    instances: String,
+    counts: String,
+    sessions: String,
+    events: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Keys {
+        let tag = format!("{{{prefix}}}");
+        Keys {
+            prefix: prefix.to_owned(),
+            revoked: format!("{tag}:revoked"),
+            blocks: format!("{tag}:blocks"),
+            block_info: format!("{tag}:block-info"),
+            instances: format!("{tag}:instances"),
+            counts: format!("{tag}:counts:"),
+            sessions: format!("{tag}:sessions"),
+            events: format!("{tag}:events"),
+        }
+    }
+
+    fn bucket(&self, key: &str) -> String {
+        format!("{}:rl:{{{key}}}", self.prefix)
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+pub(super) async fn connect(settings: &RedisSettings) -> StoreResult<Conn> {
+    if settings.cluster || settings.urls.len() > 1 {
+        let client = redis::cluster::ClusterClient::builder(settings.urls.clone())
+            .connection_timeout(CALL_TIMEOUT)
+            .response_timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(err)?;
+        let conn = client.get_async_connection().await.map_err(err)?;
+        Ok(Conn::Cluster(conn))
+    } else {
+        let url = settings
+            .urls
+            .first()
+            .ok_or_else(|| StoreError("no Redis URL".into()))?;
+        let client = redis::Client::open(url.as_str()).map_err(err)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CALL_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT));
+        let conn = redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(err)?;
+        Ok(Conn::Single(conn))
+    }
+}
+
+impl RedisStore {
+    /// Connects (failing if Redis does not answer within the call deadline).
+    pub async fn connect(settings: RedisSettings) -> StoreResult<RedisStore> {
+        let conn = tokio::time::timeout(CALL_TIMEOUT * 2, connect(&settings))
+            .await
+            .map_err(|_| StoreError("connecting to Redis timed out".into()))??;
+        let keys = Keys::new(&settings.prefix);
+        Ok(RedisStore {
+            instance: new_instance_id(),
+            settings,
+            conn,
+            keys,
+            gcra: redis::Script::new(GCRA),
+            count_add: redis::Script::new(COUNT_ADD),
+            count: redis::Script::new(COUNT),
+            count_remove: redis::Script::new(COUNT_REMOVE),
+            heartbeat: redis::Script::new(HEARTBEAT),
+        })
+    }
+
+    fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> StoreResult<T> {
+        let mut conn = self.conn();
+        bounded(cmd.query_async(&mut conn)).await
+    }
+
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn();
+        bounded(invocation.invoke_async(&mut conn)).await
+    }
+
+    fn own_counts(&self) -> String {
+        format!("{}{}", self.keys.counts, self.instance)
+    }
+}
+
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> StoreResult<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map_err(err),
+        Err(_) => Err(StoreError("Redis did not answer in time".into())),
+    }
+}
+
+fn count_field(scope: &str, key: &str) -> String {
+    format!("{scope}\u{0}{key}")
+}
+
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        if matches!(self.conn, Conn::Cluster(_)) {
+            "redis-cluster"
+        } else {
+            "redis"
+        }
+    }
+
+    fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        cost: u64,
+    ) -> BoxFuture<'a, StoreResult<Result<(), Duration>>> {
+        async move {
+            let interval = (quota.interval_nanos() / 1000).max(1);
+            let tolerance = quota.tolerance_nanos() / 1000;
+            let mut invocation = self.gcra.prepare_invoke();
+            invocation
+                .key(self.keys.bucket(key))
+                .arg(interval)
+                .arg(tolerance)
+                .arg(cost);
+            let wait: i64 = self.script(invocation).await?;
+            Ok(match u64::try_from(wait) {
+                Ok(micros) => Err(Duration::from_micros(micros.max(1))),
+                Err(_) => Ok(()),
+            })
+        }
+        .boxed()
+    }
+
+    fn revoke<'a>(&'a self, jti: &'a str, expires_ms: u64) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .zadd(&self.keys.revoked, jti, expires_ms)
+                .ignore()
+                .cmd("ZREMRANGEBYSCORE")
+                .arg(&self.keys.revoked)
+                .arg("-inf")
+                .arg(super::now_ms())
+                .ignore();
+            let mut conn = self.conn();
+            bounded(pipe.query_async::<()>(&mut conn)).await
+        }
+        .boxed()
+    }
+
+    fn is_revoked<'a>(&'a self, jti: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>> {
+        async move {
+            let mut conn = self.conn();
+            let score: Option<f64> = bounded(conn.zscore(&self.keys.revoked, jti)).await?;
+            Ok(score.is_some_and(|exp| exp > now_ms as f64))
+        }
+        .boxed()
+    }
+
+    fn block<'a>(&'a self, block: &'a BlockRecord) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let info = serde_json::to_string(block).map_err(err)?;
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .zadd(&self.keys.blocks, &block.address, block.until_ms)
+                .ignore()
+                .hset(&self.keys.block_info, &block.address, info)
+                .ignore();
+            let mut conn = self.conn();
+            bounded(pipe.query_async::<()>(&mut conn)).await
+        }
+        .boxed()
+    }
+
+    fn unblock<'a>(&'a self, address: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>> {
+        async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .zscore(&self.keys.blocks, address)
+                .zrem(&self.keys.blocks, address)
+                .ignore()
+                .hdel(&self.keys.block_info, address)
+                .ignore();
+            let mut conn = self.conn();
+            let (until,): (Option<f64>,) = bounded(pipe.query_async(&mut conn)).await?;
+            Ok(until.is_some_and(|until| until > now_ms as f64))
+        }
+        .boxed()
+    }
+
+    fn blocks(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<BlockRecord>>> {
+        async move {
+            let mut conn = self.conn();
+            let expired: Vec<String> =
+                bounded(conn.zrangebyscore(&self.keys.blocks, "-inf", now_ms)).await?;
+            if !expired.is_empty() {
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .zrem(&self.keys.blocks, &expired)
+                    .ignore()
+                    .hdel(&self.keys.block_info, &expired)
+                    .ignore();
+                bounded(pipe.query_async::<()>(&mut conn)).await?;
+            }
+            let live: Vec<String> =
+                bounded(conn.zrangebyscore(&self.keys.blocks, format!("({now_ms}"), "+inf"))
+                    .await?;
+            if live.is_empty() {
+                return Ok(Vec::new());
+            }
+            let infos: Vec<Option<String>> = bounded(
+                redis::cmd("HMGET")
+                    .arg(&self.keys.block_info)
+                    .arg(&live)
+                    .query_async(&mut conn),
+            )
+            .await?;
+            let mut blocks: Vec<BlockRecord> = infos
+                .into_iter()
+                .flatten()
+                .filter_map(|json| serde_json::from_str(&json).ok())
+                .collect();
+            blocks.sort_by(|a, b| a.address.cmp(&b.address));
+            Ok(blocks)
+        }
+        .boxed()
+    }
+
+    fn count_add<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+        max: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        async move {
+            let mut invocation = self.count_add.prepare_invoke();
+            invocation
+                .key(&self.keys.instances)
+                .key(self.own_counts())
+                .arg(count_field(scope, key))
+                .arg(max)
+                .arg(&self.instance)
+                .arg(&self.keys.counts)
+                .arg(DEFAULT_INSTANCE_TTL_MS);
+            let added: i64 = self.script(invocation).await?;
+            Ok(added == 1)
+        }
+        .boxed()
+    }
+
+    fn count_remove<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let mut invocation = self.count_remove.prepare_invoke();
+            invocation
+                .key(self.own_counts())
+                .arg(count_field(scope, key));
+            self.script::<i64>(invocation).await.map(drop)
+        }
+        .boxed()
+    }
+
+    fn count<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<u64>> {
+        async move {
+            let mut invocation = self.count.prepare_invoke();
+            invocation
+                .key(&self.keys.instances)
+                .arg(count_field(scope, key))
+                .arg(&self.keys.counts);
+            let total: i64 = self.script(invocation).await?;
+            Ok(u64::try_from(total).unwrap_or(0))
+        }
+        .boxed()
+    }
+
+    fn heartbeat(&self, ttl: Duration) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let mut invocation = self.heartbeat.prepare_invoke();
+            invocation
+                .key(&self.keys.instances)
+                .key(self.own_counts())
+                .arg(&self.instance)
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+            self.script::<i64>(invocation).await.map(drop)
+        }
+        .boxed()
+    }
+
+    fn put_session<'a>(&'a self, session: &'a SessionRecord) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let json = serde_json::to_string(session).map_err(err)?;
+            let mut conn = self.conn();
+            bounded(conn.hset::<_, _, _, ()>(&self.keys.sessions, &session.id, json)).await
+        }
+        .boxed()
+    }
+
+    fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
+        async move {
+            let mut conn = self.conn();
+            let removed: u64 = bounded(conn.hdel(&self.keys.sessions, id)).await?;
+            Ok(removed > 0)
+        }
+        .boxed()
+    }
+
+    fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>> {
+        async move {
+            let mut conn = self.conn();
+            let all: Vec<String> = bounded(conn.hvals(&self.keys.sessions)).await?;
+            let mut sessions: Vec<SessionRecord> = all
+                .iter()
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect();
+            sessions.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(sessions)
+        }
+        .boxed()
+    }
+
+    fn publish<'a>(&'a self, event: &'a StoreEvent) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let json = serde_json::to_string(event).map_err(err)?;
+            let cmd = redis::cmd("XADD")
+                .arg(&self.keys.events)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(EVENT_STREAM_LEN)
+                .arg("*")
+                .arg("from")
+                .arg(&self.instance)
+                .arg("event")
+                .arg(json)
+                .to_owned();
+            self.run::<String>(cmd).await.map(drop)
+        }
+        .boxed()
+    }
+
+    fn subscribe(&self) -> BoxFuture<'_, StoreResult<mpsc::Receiver<Received>>> {
+        async move {
+            // Start after the newest event that exists now ("0-0" on an empty stream).
+            let newest: redis::streams::StreamRangeReply = self
+                .run(
+                    redis::cmd("XREVRANGE")
+                        .arg(&self.keys.events)
+                        .arg("+")
+                        .arg("-")
+                        .arg("COUNT")
+                        .arg(1)
+                        .to_owned(),
+                )
+                .await?;
+            let last = newest
+                .ids
+                .first()
+                .map_or_else(|| "0-0".to_owned(), |e| e.id.clone());
+            let (tx, rx) = mpsc::channel(1024);
+            let settings = self.settings.clone();
+            let stream = self.keys.events.clone();
+            tokio::spawn(super::redis_events::read_events(settings, stream, last, tx));
+            Ok(rx)
+        }
+        .boxed()
+    }
+
+    fn check(&self) -> BoxFuture<'_, StoreResult<StoreInfo>> {
+        async move {
+            let started = std::time::Instant::now();
+            self.run::<String>(redis::cmd("PING").to_owned()).await?;
+            let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            // A cluster answers with every node's section: the first version found.
+            let info: redis::Value = self
+                .run(redis::cmd("INFO").arg("server").to_owned())
+                .await?;
+            let version = version_in(&info);
+            let mut conn = self.conn();
+            let revoked: u64 = bounded(conn.zcard(&self.keys.revoked)).await?;
+            let blocks: u64 = bounded(conn.zcard(&self.keys.blocks)).await?;
+            let instances: u64 = bounded(conn.zcard(&self.keys.instances)).await?;
+            let sessions: u64 = bounded(conn.hlen(&self.keys.sessions)).await?;
+            let events: u64 = bounded(conn.xlen(&self.keys.events)).await?;
+            Ok(StoreInfo {
+                kind: self.kind(),
+                version,
+                latency_us,
+                keys: vec![
+                    ("revocations".into(), revoked),
+                    ("blocks".into(), blocks),
+                    ("instances".into(), instances),
+                    ("sessions".into(), sessions),
+                    ("events".into(), events),
+                ],
+            })
+        }
+        .boxed()
+    }
+}
+
+/// `redis_version` from an `INFO server` reply (one server's text, or a cluster's map of
+/// them).
+fn version_in(info: &redis::Value) -> Option<String> {
+    match info {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes)
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_owned()),
+        redis::Value::VerbatimString { text, .. } => {
+            version_in(&redis::Value::BulkString(text.as_bytes().to_vec()))
+        }
+        redis::Value::Map(pairs) => pairs.iter().find_map(|(_, v)| version_in(v)),
+        redis::Value::Array(items) => items.iter().find_map(version_in),
+        _ => None,
+    }
+}

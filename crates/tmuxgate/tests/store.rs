@@ -1,0 +1,304 @@
+//! One conformance suite for both stores: the embedded one, a real Redis server started
+//! here, and a real three-master Redis Cluster started here. Then what only a shared store
+//! can show: two instances sharing limits, counts and events, and an outage survived.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::redis::{RedisCluster, RedisServer};
+use tmuxgate::abuse::gcra::Quota;
+use tmuxgate::store::memory::MemoryStore;
+use tmuxgate::store::redis::{RedisSettings, RedisStore};
+use tmuxgate::store::{BlockRecord, SessionRecord, Store, StoreEvent, now_ms};
+
+const STEP: Duration = Duration::from_secs(10);
+
+fn prefix() -> String {
+    format!("t{:08x}", rand::random::<u32>())
+}
+
+async fn redis(urls: Vec<String>, cluster: bool, prefix: &str) -> RedisStore {
+    RedisStore::connect(RedisSettings {
+        urls,
+        cluster,
+        prefix: prefix.to_owned(),
+    })
+    .await
+    .expect("connect to Redis")
+}
+
+/// What every store must do.
+async fn conformance(store: &dyn Store) {
+    // GCRA: a burst of 5, then one every 200 ms.
+    let quota = Quota::new(5, Duration::from_secs(1), 5);
+    for n in 0..5 {
+        let taken = store.take("ip:1", quota, 1).await.expect("take");
+        assert_eq!(taken, Ok(()), "burst request {n}");
+    }
+    let wait = store
+        .take("ip:1", quota, 1)
+        .await
+        .expect("take")
+        .expect_err("the sixth is refused");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(200),
+        "{wait:?}"
+    );
+    assert_eq!(
+        store.take("ip:2", quota, 1).await.expect("take"),
+        Ok(()),
+        "keys are separate"
+    );
+    // A cost of 3 on a fresh bucket leaves room for 2 more of the burst, not 3.
+    assert_eq!(store.take("ip:3", quota, 3).await.expect("take"), Ok(()));
+    assert_eq!(store.take("ip:3", quota, 2).await.expect("take"), Ok(()));
+    assert!(store.take("ip:3", quota, 1).await.expect("take").is_err());
+
+    // Revocations, with expiry.
+    let now = now_ms();
+    store.revoke("jti-a", now + 60_000).await.expect("revoke");
+    store.revoke("jti-old", now - 1).await.expect("revoke");
+    assert!(store.is_revoked("jti-a", now).await.expect("check"));
+    assert!(!store.is_revoked("jti-b", now).await.expect("check"));
+    assert!(!store.is_revoked("jti-old", now).await.expect("check"));
+    assert!(
+        !store
+            .is_revoked("jti-a", now + 60_001)
+            .await
+            .expect("check")
+    );
+
+    // Blocks, with expiry.
+    let block = |address: &str, until_ms| BlockRecord {
+        address: address.into(),
+        until_ms,
+        reason: "admin".into(),
+    };
+    store
+        .block(&block("192.0.2.1", now + 60_000))
+        .await
+        .expect("block");
+    store
+        .block(&block("192.0.2.2", now - 1))
+        .await
+        .expect("block");
+    assert_eq!(
+        store.blocks(now).await.expect("blocks"),
+        [block("192.0.2.1", now + 60_000)]
+    );
+    assert!(store.unblock("192.0.2.1", now).await.expect("unblock"));
+    assert!(!store.unblock("192.0.2.1", now).await.expect("unblock"));
+    assert!(store.blocks(now).await.expect("blocks").is_empty());
+
+    // Counts under a cap.
+    assert!(store.count_add("conn", "192.0.2.9", 2).await.expect("add"));
+    assert!(store.count_add("conn", "192.0.2.9", 2).await.expect("add"));
+    assert!(
+        !store.count_add("conn", "192.0.2.9", 2).await.expect("add"),
+        "at the cap"
+    );
+    assert!(
+        store.count_add("conn", "192.0.2.10", 2).await.expect("add"),
+        "per key"
+    );
+    assert_eq!(store.count("conn", "192.0.2.9").await.expect("count"), 2);
+    store
+        .count_remove("conn", "192.0.2.9")
+        .await
+        .expect("remove");
+    assert_eq!(store.count("conn", "192.0.2.9").await.expect("count"), 1);
+    assert!(store.count_add("conn", "192.0.2.9", 2).await.expect("add"));
+
+    // The session registry.
+    let session = |id: &str, name: &str| SessionRecord {
+        id: id.into(),
+        name: name.into(),
+        backend: "tmux-0".into(),
+        owner: Some("ann".into()),
+        shares: "bob:read".into(),
+        created_at: now,
+    };
+    store
+        .put_session(&session("s_b", "two"))
+        .await
+        .expect("put");
+    store
+        .put_session(&session("s_a", "one"))
+        .await
+        .expect("put");
+    store
+        .put_session(&session("s_a", "renamed"))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.sessions().await.expect("list"),
+        [session("s_a", "renamed"), session("s_b", "two")]
+    );
+    assert!(store.remove_session("s_a").await.expect("remove"));
+    assert!(!store.remove_session("s_a").await.expect("remove"));
+    assert_eq!(
+        store.sessions().await.expect("list"),
+        [session("s_b", "two")]
+    );
+
+    // Events reach subscribers (this instance's own included), in order.
+    let mut events = store.subscribe().await.expect("subscribe");
+    let sent = [
+        StoreEvent::SessionDestroyed {
+            session_id: "s_b".into(),
+        },
+        StoreEvent::UserRevoked { user: "ann".into() },
+    ];
+    for event in &sent {
+        store.publish(event).await.expect("publish");
+    }
+    for event in &sent {
+        let got = tokio::time::timeout(STEP, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the stream is open");
+        assert_eq!((&got.from[..], &got.event), (store.instance(), event));
+    }
+
+    let info = store.check().await.expect("check");
+    assert_eq!(info.kind, store.kind());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms() {
+    conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_conforms() {
+    let server = RedisServer::start();
+    let store = redis(vec![server.url()], false, &prefix()).await;
+    conformance(&store).await;
+    let info = store.check().await.expect("check");
+    assert_eq!(info.kind, "redis");
+    assert!(
+        info.version.is_some_and(|v| v.starts_with('7')),
+        "a version"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_store_conforms() {
+    let cluster = RedisCluster::start();
+    let store = redis(cluster.urls(), true, &prefix()).await;
+    assert_eq!(store.kind(), "redis-cluster");
+    conformance(&store).await;
+    let info = store.check().await.expect("check");
+    assert!(
+        info.version.is_some_and(|v| v.starts_with('7')),
+        "a version"
+    );
+}
+
+/// Two instances on one Redis: limits, counts and events are the fleet's, and the counts
+/// of an instance that stops its heartbeat stop counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_limits_counts_and_events() {
+    let server = RedisServer::start();
+    let prefix = prefix();
+    let a = Arc::new(redis(vec![server.url()], false, &prefix).await);
+    let b = Arc::new(redis(vec![server.url()], false, &prefix).await);
+    assert_ne!(a.instance(), b.instance());
+
+    // A burst of 10 per minute is shared: taken alternately, exactly 10 pass in all.
+    let quota = Quota::new(10, Duration::from_secs(60), 10);
+    let mut passed = 0;
+    for n in 0..30 {
+        let store = if n % 2 == 0 { &a } else { &b };
+        if store
+            .take("user:ann", quota, 1)
+            .await
+            .expect("take")
+            .is_ok()
+        {
+            passed += 1;
+        }
+    }
+    assert_eq!(
+        passed, 10,
+        "the sum across instances stays within the limit"
+    );
+
+    // A cap of 3 connections per address across both.
+    a.heartbeat(Duration::from_secs(30))
+        .await
+        .expect("heartbeat");
+    b.heartbeat(Duration::from_millis(300))
+        .await
+        .expect("heartbeat");
+    assert!(a.count_add("conn", "198.51.100.1", 3).await.expect("add"));
+    assert!(b.count_add("conn", "198.51.100.1", 3).await.expect("add"));
+    assert!(b.count_add("conn", "198.51.100.1", 3).await.expect("add"));
+    assert!(!a.count_add("conn", "198.51.100.1", 3).await.expect("add"));
+    assert_eq!(a.count("conn", "198.51.100.1").await.expect("count"), 3);
+    // B stops heartbeating (it crashed): once its heartbeat lapses its two stop counting.
+    let deadline = Instant::now() + STEP;
+    while a.count("conn", "198.51.100.1").await.expect("count") != 1 {
+        assert!(Instant::now() < deadline, "B's counts never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(a.count_add("conn", "198.51.100.1", 3).await.expect("add"));
+
+    // Events published on A reach B.
+    let mut on_b = b.subscribe().await.expect("subscribe");
+    let event = StoreEvent::Blocked {
+        address: "198.51.100.7".into(),
+    };
+    a.publish(&event).await.expect("publish");
+    let got = tokio::time::timeout(STEP, on_b.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!((got.from.as_str(), got.event), (a.instance(), event));
+}
+
+/// Redis killed and started again on the same port: calls fail (they do not hang or
+/// panic) while it is down, work again after, and events published while a subscriber was
+/// cut off are delivered once it is back (the stream holds them; the server keeps nothing
+/// on disk here, so only events published after the restart exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_fails_calls_and_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = RedisServer::start_in(dir.path(), &[]);
+    let port = server.port;
+    let prefix = prefix();
+    let a = redis(vec![server.url()], false, &prefix).await;
+    let b = redis(vec![server.url()], false, &prefix).await;
+    let mut on_b = b.subscribe().await.expect("subscribe");
+
+    server.kill();
+    let started = Instant::now();
+    let failed = a.is_revoked("jti", now_ms()).await;
+    assert!(failed.is_err(), "a call while Redis is down fails");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "and does not hang"
+    );
+
+    let _back = RedisServer::try_start(dir.path(), port, &[]).expect("restart on the same port");
+    let deadline = Instant::now() + STEP;
+    loop {
+        if a.revoke("jti-after", now_ms() + 60_000).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(a.is_revoked("jti-after", now_ms()).await.expect("check"));
+    let event = StoreEvent::BackendLost {
+        backend: "tmux-1".into(),
+    };
+    a.publish(&event).await.expect("publish");
+    let got = tokio::time::timeout(STEP, on_b.recv())
+        .await
+        .expect("delivered after the outage")
+        .expect("open");
+    assert_eq!(got.event, event);
+}
