@@ -9,6 +9,7 @@ mod audit;
 mod backend;
 mod block;
 mod duration;
+mod store;
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ use account::{KeyCommand, UserCommand};
 use audit::AuditCommand;
 use backend::BackendCommand;
 use block::BlockCommand;
+use store::StoreCommand;
 
 /// Exit code of `health` when the gateway answered but not with HTTP 200.
 const EXIT_UNHEALTHY: u8 = 1;
@@ -79,6 +81,9 @@ enum Command {
     /// Check audit logs (AUDIT_LOG, default DATA_DIR/audit.jsonl)
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check the shared store (REDIS_URL): connectivity, version, latency, key counts
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +158,7 @@ impl Invocation {
             Command::Key(key) => (key.settings(), leaf),
             Command::Block(block) => (block.settings(), leaf),
             Command::Backend(backend) => (backend.settings(), leaf),
+            Command::Store(store) => (store.settings(), leaf),
         };
         let layers = Layers::from_matches(settings, matches);
         Invocation { command, layers }
@@ -169,6 +175,7 @@ impl Invocation {
             Command::Block(block) => block.run(&self.layers).await,
             Command::Backend(backend) => backend.run(&self.layers).await,
             Command::Audit(audit) => Ok(audit.run()),
+            Command::Store(store) => store.run(&self.layers).await,
         }
     }
 }

@@ -53,6 +53,10 @@ use crate::sessions::{HubSettings, Sessions};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
 use crate::upgrade;
 
+/// How often the shared store is pinged (its `/health` state) and this instance's
+/// heartbeat renewed.
+const STORE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often the users and revocations files are checked for changes made by another
 /// process (`tmuxgate user`, a second gateway): affected connections close within this.
 const IDENTITY_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -91,6 +95,9 @@ pub struct Gateway {
     pub audit: Audit,
     /// Command execution: the policy, limits and the shell sessions run.
     pub exec: Executor,
+    /// The shared store (embedded, or Redis) and its health.
+    pub store: Arc<dyn crate::store::Store>,
+    pub(crate) store_health: Arc<crate::store::StoreHealth>,
     config: Config,
     pub(crate) origins: OriginPolicy,
     pub(crate) proxies: TrustedProxies,
@@ -160,6 +167,8 @@ pub struct Status {
     pub sessions: usize,
     /// Each backend.
     pub backends: Vec<BackendStatus>,
+    /// The shared store.
+    pub store: crate::store::StoreStatus,
 }
 
 /// One backend in [`Status`] (and in `GET /admin/backends`).
@@ -252,9 +261,12 @@ impl Server {
             auth_timeout: config.auth_timeout,
         };
         let proxies = TrustedProxies::new(config.trusted_proxies.clone());
+        let store = crate::store::open(&config)
+            .await
+            .context("connecting to the shared store (REDIS_URL / REDIS_HOST)")?;
         let (auth, first_start) = match config.enable_auth {
             true => {
-                let (auth, first) = Authenticator::open(&config)
+                let (auth, first) = Authenticator::open_in(&config, Some(store.clone()))
                     .await
                     .context("opening the users, keys and revocations (DATA_DIR)")?;
                 (Some(auth), first)
@@ -285,6 +297,8 @@ impl Server {
             abuse,
             audit,
             exec,
+            store,
+            store_health: Arc::default(),
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,
@@ -336,6 +350,12 @@ impl Server {
             // whoever stops the servers after it).
             sessions.stop_health_checks();
         });
+        tokio::spawn(crate::store::watch(
+            gw.store.clone(),
+            gw.store_health.clone(),
+            STORE_CHECK_INTERVAL,
+            gw.shutdown.clone(),
+        ));
         if let Some(auth) = gw.auth.clone() {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }
@@ -446,6 +466,7 @@ impl Gateway {
             _ if self.shutdown.is_cancelled() => "unhealthy",
             0 => "unhealthy",
             n if n < backends.len() => "degraded",
+            _ if self.store_health.is_down() => "degraded",
             _ => "healthy",
         };
         Status {
@@ -458,6 +479,7 @@ impl Gateway {
                 .load(std::sync::atomic::Ordering::Relaxed),
             sessions: self.sessions.count(),
             backends,
+            store: self.store_health.status(self.store.kind()),
         }
     }
 

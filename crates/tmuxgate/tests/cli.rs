@@ -149,17 +149,19 @@ fn non_numeric_value_is_a_usage_error_naming_the_variable() {
 }
 
 #[test]
-fn unsupported_features_are_refused_at_start() {
-    let cases = [("REDIS_HOST", "redis", "REDIS_HOST is not yet supported")];
-    for (variable, value, message) in cases {
-        for command in ["start", "config"] {
-            let output = tmuxgate(
-                &[command, "--health-port", "0", "--port", "0"],
-                &[(variable, value)],
-            );
-            let stderr = stderr_of(&output, 1);
-            assert!(stderr.contains(message), "{command} {variable}: {stderr}");
-        }
+fn a_bad_redis_url_is_refused_at_start_without_echoing_it() {
+    let url = "http://user:hunter2@redis.internal";
+    for command in ["start", "config"] {
+        let output = tmuxgate(
+            &[command, "--health-port", "0", "--port", "0"],
+            &[("REDIS_URL", url)],
+        );
+        let stderr = stderr_of(&output, 1);
+        assert!(
+            stderr.contains("invalid REDIS_URL=***: each comma-separated item must be"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{command}: {stderr}");
     }
 }
 

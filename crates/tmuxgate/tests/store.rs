@@ -22,6 +22,8 @@ fn prefix() -> String {
 async fn redis(urls: Vec<String>, cluster: bool, prefix: &str) -> RedisStore {
     RedisStore::connect(RedisSettings {
         urls,
+        username: None,
+        password: None,
         cluster,
         prefix: prefix.to_owned(),
     })

@@ -118,12 +118,22 @@ pub struct Config {
     pub block_window: Duration,
     /// `BLOCK_DURATION`: the first block's length; each repeat doubles it (at most 24 h).
     pub block_duration: Duration,
-    /// `REDIS_HOST`: shared store (refused by [`Config::validate`] until it exists).
+    /// `REDIS_URL`: the shared store's URL(s); never printed (it may hold a password).
+    pub redis_url: Option<Secret>,
+    /// `REDIS_HOST`: the shared store's host, when `REDIS_URL` is not given.
     pub redis_host: Option<String>,
     /// `REDIS_PORT`.
     pub redis_port: u16,
     /// `REDIS_PASSWORD`: never printed.
     pub redis_password: Option<Secret>,
+    /// `REDIS_USERNAME`: ACL user.
+    pub redis_username: Option<String>,
+    /// `REDIS_TLS`: `rediss://` for `REDIS_HOST`.
+    pub redis_tls: bool,
+    /// `REDIS_CLUSTER`: Redis Cluster.
+    pub redis_cluster: bool,
+    /// `REDIS_PREFIX`: prefix of every key.
+    pub redis_prefix: String,
     /// `ENABLE_METRICS`: when false `/metrics` answers 404.
     pub enable_metrics: bool,
     /// `HEALTH_PORT`: `/health` and `/metrics` listener port on `proxy_host` (0 = ephemeral).
@@ -325,9 +335,14 @@ impl Default for Config {
             block_violations: 50,
             block_window: Duration::from_secs(600),
             block_duration: Duration::from_secs(900),
+            redis_url: None,
             redis_host: None,
             redis_port: 6379,
             redis_password: None,
+            redis_username: None,
+            redis_tls: false,
+            redis_cluster: false,
+            redis_prefix: "tmuxgate".to_owned(),
             enable_metrics: true,
             health_port: 9090,
             allow_insecure_no_auth: false,

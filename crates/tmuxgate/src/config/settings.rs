@@ -144,13 +144,27 @@ settings! {
     block_window: u64 = "BLOCK_WINDOW", "block-window";
     /// First block's length in ms; each repeat doubles it (at most 24 h)
     block_duration: u64 = "BLOCK_DURATION", "block-duration";
-    /// Redis host for shared state (not yet supported: refused); empty = unset
+    /// Shared store: redis:// or rediss:// URL(s), comma-separated for cluster seeds (never
+    /// printed: it may hold a password); empty = unset (the embedded store)
+    #[arg(hide_env_values = true)]
+    redis_url: Secret = "REDIS_URL", "redis-url";
+    /// Redis host, when REDIS_URL is not given; empty = unset
     redis_host: String = "REDIS_HOST", "redis-host";
     /// Redis port
     redis_port: u16 = "REDIS_PORT", "redis-port";
     /// Redis password (never printed); empty = unset
     #[arg(hide_env_values = true)]
     redis_password: Secret = "REDIS_PASSWORD", "redis-password";
+    /// Redis ACL user (with REDIS_PASSWORD); empty = unset (the default user)
+    redis_username: String = "REDIS_USERNAME", "redis-username";
+    /// TLS to Redis (rediss://) for REDIS_HOST
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    redis_tls: bool = "REDIS_TLS", "redis-tls";
+    /// Redis Cluster: the URLs (or REDIS_HOST) are seed nodes
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    redis_cluster: bool = "REDIS_CLUSTER", "redis-cluster";
+    /// Prefix of every Redis key ([a-zA-Z0-9_.-]{1,32})
+    redis_prefix: String = "REDIS_PREFIX", "redis-prefix";
     /// Serve /metrics (false: 404)
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     enable_metrics: bool = "ENABLE_METRICS", "enable-metrics";

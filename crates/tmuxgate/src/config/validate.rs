@@ -88,9 +88,50 @@ impl Config {
     }
 
     fn check_unsupported(&self) -> Result<(), ConfigError> {
-        let unsupported = |setting, reason| Err(ConfigError::Unsupported { setting, reason });
-        if self.redis_host.is_some() {
-            return unsupported("REDIS_HOST", "the Redis store arrives in a later release");
+        self.check_redis()
+    }
+
+    /// The shared store's settings: URLs that parse (never echoed: they may hold a
+    /// password), not both `REDIS_URL` and `REDIS_HOST`, a plain key prefix.
+    fn check_redis(&self) -> Result<(), ConfigError> {
+        let invalid = |variable, value: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                variable,
+                value: value.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.redis_url.is_some() && self.redis_host.is_some() {
+            return invalid(
+                "REDIS_HOST",
+                self.redis_host.as_deref().unwrap_or(""),
+                "give REDIS_URL or REDIS_HOST, not both",
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            for part in url.expose().split(',').map(str::trim) {
+                let scheme_ok = part.starts_with("redis://") || part.starts_with("rediss://");
+                let parses = redis::IntoConnectionInfo::into_connection_info(part).is_ok();
+                if !scheme_ok || !parses {
+                    return invalid(
+                        "REDIS_URL",
+                        "***",
+                        "each comma-separated item must be a redis:// or rediss:// URL",
+                    );
+                }
+            }
+        }
+        let prefix_ok = (1..=32).contains(&self.redis_prefix.len())
+            && self
+                .redis_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !prefix_ok {
+            return invalid(
+                "REDIS_PREFIX",
+                &self.redis_prefix,
+                "must match [a-zA-Z0-9_.-]{1,32}",
+            );
         }
         Ok(())
     }
@@ -475,11 +516,24 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_features_are_refused() {
+    fn redis_settings_are_checked_without_echoing_the_url() {
         assert_eq!(
-            error(|c| c.redis_host = Some("redis".into())),
-            "REDIS_HOST is not yet supported: the Redis store arrives in a later release"
+            error(|c| c.redis_url = Some(crate::config::Secret::new("http://u:hunter2@h"))),
+            "invalid REDIS_URL=***: each comma-separated item must be a redis:// or rediss:// URL"
         );
+        assert!(
+            error(|c| {
+                c.redis_url = Some(crate::config::Secret::new("redis://h"));
+                c.redis_host = Some("h".into());
+            })
+            .contains("not both")
+        );
+        assert!(error(|c| c.redis_prefix = "a b".into()).contains("REDIS_PREFIX"));
+        let mut ok = base();
+        ok.redis_url = Some(crate::config::Secret::new(
+            "redis://:pw@10.0.0.1:6379, rediss://10.0.0.2",
+        ));
+        assert_eq!(ok.validate(), Ok(()));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum OpenError {
     /// The signing keys.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The shared store (Redis) could not be reached.
+    #[error("{0}")]
+    Store(String),
 }
 
 /// Users, roles, tokens and revocations together. Cheap to clone.
@@ -74,10 +77,36 @@ impl Authenticator {
     /// Opens everything `config` names with the embedded revocation store. On first
     /// start (no users file) also returns the `admin` account's one-time password.
     pub async fn open(config: &Config) -> Result<(Authenticator, Option<FirstStart>), OpenError> {
+        Authenticator::open_in(config, None).await
+    }
+
+    /// [`Authenticator::open`] with the gateway's shared store: with Redis, revocations live
+    /// there (shared by every gateway); with the embedded store, in `DATA_DIR`. Without a
+    /// store given, Redis is connected when configured.
+    pub async fn open_in(
+        config: &Config,
+        store: Option<Arc<dyn crate::store::Store>>,
+    ) -> Result<(Authenticator, Option<FirstStart>), OpenError> {
         private_files::ensure_private_dir(&config.data_dir)?;
-        let path = config.data_dir.join(REVOCATIONS_FILE);
-        let revocations = FileRevocations::open(&path, config.jwt_leeway)?;
-        Authenticator::open_with(config, Arc::new(revocations), Hasher::default()).await
+        let store = match store {
+            Some(store) => Some(store),
+            None if crate::store::redis_settings(config).is_some() => Some(
+                crate::store::open(config)
+                    .await
+                    .map_err(|e| OpenError::Store(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let revocations: Arc<dyn Revocations> = match store {
+            Some(store) if store.kind() != "memory" => Arc::new(
+                crate::store::revocations::StoreRevocations::new(store, config.jwt_leeway),
+            ),
+            _ => {
+                let path = config.data_dir.join(REVOCATIONS_FILE);
+                Arc::new(FileRevocations::open(&path, config.jwt_leeway)?)
+            }
+        };
+        Authenticator::open_with(config, revocations, Hasher::default()).await
     }
 
     /// [`Authenticator::open`] with another revocation store and hasher.

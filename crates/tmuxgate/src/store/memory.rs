@@ -224,6 +224,10 @@ impl Store for MemoryStore {
         ready(rx)
     }
 
+    fn ping(&self) -> BoxFuture<'_, StoreResult<()>> {
+        ready(())
+    }
+
     fn check(&self) -> BoxFuture<'_, StoreResult<StoreInfo>> {
         let state = self.state();
         let keys = vec![

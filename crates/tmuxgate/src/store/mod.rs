@@ -16,6 +16,7 @@
 pub mod memory;
 pub mod redis;
 mod redis_events;
+pub mod revocations;
 
 use std::time::Duration;
 
@@ -187,6 +188,130 @@ pub trait Store: Send + Sync + 'static {
 
     /// Connectivity, version, latency and key counts.
     fn check(&self) -> BoxFuture<'_, StoreResult<StoreInfo>>;
+
+    /// One round trip.
+    fn ping(&self) -> BoxFuture<'_, StoreResult<()>>;
+}
+
+/// The store as `/health` shows it, kept current by [`watch`].
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    down: std::sync::atomic::AtomicBool,
+    latency_us: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+/// `/health`'s view of the store.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    /// `memory`, `redis` or `redis-cluster`.
+    pub kind: &'static str,
+    /// `up` or `down` (the last ping failed).
+    pub state: &'static str,
+    /// The last ping's round trip, in µs.
+    pub latency_us: u64,
+    /// Pings that failed since start.
+    pub failures: u64,
+}
+
+impl StoreHealth {
+    /// Whether the last ping failed.
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// For `/health`.
+    pub fn status(&self, kind: &'static str) -> StoreStatus {
+        use std::sync::atomic::Ordering::Relaxed;
+        StoreStatus {
+            kind,
+            state: if self.is_down() { "down" } else { "up" },
+            latency_us: self.latency_us.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+        }
+    }
+}
+
+/// Pings the store and renews this instance's heartbeat every `interval` until `cancel`;
+/// logs when it goes down and comes back.
+pub async fn watch(
+    store: std::sync::Arc<dyn Store>,
+    health: std::sync::Arc<StoreHealth>,
+    interval: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    loop {
+        let started = std::time::Instant::now();
+        let result = match store.ping().await {
+            Ok(()) => store.heartbeat(interval * 3).await,
+            Err(e) => Err(e),
+        };
+        let was_down = health.is_down();
+        match result {
+            Ok(()) => {
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                health.latency_us.store(us, Relaxed);
+                health.down.store(false, Relaxed);
+                if was_down {
+                    tracing::warn!(store = store.kind(), "the shared store is back");
+                }
+            }
+            Err(e) => {
+                health.failures.fetch_add(1, Relaxed);
+                health.down.store(true, Relaxed);
+                if !was_down {
+                    tracing::error!(store = store.kind(), error = %e, "the shared store is down");
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// The Redis store's settings from `REDIS_URL` (or `REDIS_HOST`/`REDIS_PORT`/`REDIS_TLS`),
+/// `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_CLUSTER` and `REDIS_PREFIX`; `None` for the
+/// embedded store.
+pub fn redis_settings(config: &crate::config::Config) -> Option<redis::RedisSettings> {
+    let urls: Vec<String> = match (&config.redis_url, &config.redis_host) {
+        (Some(url), _) => url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        (None, Some(host)) => {
+            let scheme = if config.redis_tls { "rediss" } else { "redis" };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            vec![format!("{scheme}://{host}:{}", config.redis_port)]
+        }
+        (None, None) => return None,
+    };
+    Some(redis::RedisSettings {
+        urls,
+        username: config.redis_username.clone(),
+        password: config.redis_password.clone(),
+        cluster: config.redis_cluster,
+        prefix: config.redis_prefix.clone(),
+    })
+}
+
+/// Opens the store the configuration names: Redis when `REDIS_URL` or `REDIS_HOST` is set
+/// (failing if it does not answer), the embedded store otherwise.
+pub async fn open(config: &crate::config::Config) -> StoreResult<std::sync::Arc<dyn Store>> {
+    Ok(match redis_settings(config) {
+        Some(settings) => std::sync::Arc::new(redis::RedisStore::connect(settings).await?),
+        None => std::sync::Arc::new(memory::MemoryStore::new()),
+    })
 }
 
 /// A fresh instance id: 64 random bits, hex.

@@ -98,16 +98,31 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// Where the store is.
-#[derive(Clone, Debug)]
+/// Where the store is. Its `Debug` shows no URL (they may hold passwords).
+#[derive(Clone)]
 pub struct RedisSettings {
     /// `redis://` or `rediss://` URLs (with user and password if needed); several, or one
     /// with `cluster`, for Redis Cluster (seed nodes).
     pub urls: Vec<String>,
+    /// ACL user, overriding the URLs'.
+    pub username: Option<String>,
+    /// Password, overriding the URLs'.
+    pub password: Option<crate::config::Secret>,
     /// Redis Cluster.
     pub cluster: bool,
     /// Key prefix.
     pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("urls", &format_args!("[{} redacted]", self.urls.len()))
+            .field("username", &self.username)
+            .field("cluster", &self.cluster)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 /// See the module documentation.
@@ -159,9 +174,31 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// The URLs with the username and password overrides applied.
+fn connection_infos(settings: &RedisSettings) -> StoreResult<Vec<redis::ConnectionInfo>> {
+    settings
+        .urls
+        .iter()
+        .map(|url| {
+            // The URL is not echoed: it may hold a password.
+            let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|_| StoreError("REDIS_URL is not a valid Redis URL".into()))?;
+            let mut redis = info.redis_settings().clone();
+            if let Some(user) = &settings.username {
+                redis = redis.set_username(user);
+            }
+            if let Some(password) = &settings.password {
+                redis = redis.set_password(password.expose());
+            }
+            Ok(info.set_redis_settings(redis))
+        })
+        .collect()
+}
+
 pub(super) async fn connect(settings: &RedisSettings) -> StoreResult<Conn> {
-    if settings.cluster || settings.urls.len() > 1 {
-        let client = redis::cluster::ClusterClient::builder(settings.urls.clone())
+    let infos = connection_infos(settings)?;
+    if settings.cluster || infos.len() > 1 {
+        let client = redis::cluster::ClusterClient::builder(infos)
             .connection_timeout(CALL_TIMEOUT)
             .response_timeout(CALL_TIMEOUT)
             .build()
@@ -169,11 +206,11 @@ pub(super) async fn connect(settings: &RedisSettings) -> StoreResult<Conn> {
         let conn = client.get_async_connection().await.map_err(err)?;
         Ok(Conn::Cluster(conn))
     } else {
-        let url = settings
-            .urls
-            .first()
+        let info = infos
+            .into_iter()
+            .next()
             .ok_or_else(|| StoreError("no Redis URL".into()))?;
-        let client = redis::Client::open(url.as_str()).map_err(err)?;
+        let client = redis::Client::open(info).map_err(err)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));
@@ -502,6 +539,15 @@ impl Store for RedisStore {
             let stream = self.keys.events.clone();
             tokio::spawn(super::redis_events::read_events(settings, stream, last, tx));
             Ok(rx)
+        }
+        .boxed()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            self.run::<String>(redis::cmd("PING").to_owned())
+                .await
+                .map(drop)
         }
         .boxed()
     }

@@ -1,0 +1,184 @@
+//! Several gateways sharing one Redis (issue 9): what one instance revokes, the others
+//! refuse; `/health` reports the store, and a Redis outage degrades it without a crash.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::identity::{AuthServer, http};
+use common::redis::RedisServer;
+use common::{STEP, TestServer, http_get};
+use serde_json::Value;
+use tmuxgate::config::Secret;
+use tmuxgate_client::{Client, ClientOptions};
+
+/// A key prefix no other test uses.
+fn prefix() -> String {
+    format!("t{:08x}", rand::random::<u32>())
+}
+
+/// A second gateway beside `first` on the same Redis, with its own sockets, data directory
+/// and audit log but the same users and signing keys (copied, as an operator provisions a
+/// fleet): tokens of one are tokens of the other.
+async fn second(first: &AuthServer, url: &str, prefix: &str) -> (TestServer, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tempdir");
+    // `Config::for_tests(DIR/sock)` keeps its data in `DIR/sock-state`.
+    let first_data = first.server.dir.join("sock-state");
+    for file in ["users.toml", "jwt-keys.toml"] {
+        let from = first_data.join(file);
+        if from.exists() {
+            std::fs::copy(&from, data.path().join(file)).expect("copy identity file");
+        }
+    }
+    let (url, prefix, dir) = (url.to_owned(), prefix.to_owned(), data.path().to_path_buf());
+    let server = TestServer::start_with(move |c| {
+        c.enable_auth = true;
+        c.data_dir = dir;
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = prefix;
+    })
+    .await;
+    (server, data)
+}
+
+async fn closed_with(url: &str, token: &str) -> (u16, String) {
+    let options = ClientOptions::default().token(token);
+    let client = Client::connect_with(url, options)
+        .await
+        .expect("the upgrade itself succeeds");
+    match client.wait_closed(STEP).await {
+        Ok(closed) => closed,
+        Err(e) => (0, format!("not closed: {e}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_one_gateway_is_refused_by_another() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("ann", "operator")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+    })
+    .await;
+    let (b, b_data) = second(&a, &redis.url(), &prefix).await;
+
+    let token = a.token_for("ann", Duration::from_secs(600)).await;
+    let on_b = Client::connect_with(&b.url(), ClientOptions::default().token(&token))
+        .await
+        .expect("connect to B");
+    on_b.list_sessions().await.expect("A's token works on B");
+
+    // Log out through A's HTTP API.
+    let bearer = format!("Bearer {token}");
+    let logout = http(
+        a.server.addr,
+        "POST",
+        "/api/logout",
+        &[("Authorization", bearer.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+
+    let (code, reason) = closed_with(&b.url(), &token).await;
+    assert_eq!(code, 4401, "B refuses the token A revoked: {reason}");
+    // And not because the two share a revocations file: neither has one.
+    for data in [a.server.dir.join("sock-state"), b_data.path().to_path_buf()] {
+        assert!(!data.join("revoked.jsonl").exists(), "{}", data.display());
+    }
+    let (_, body) = http_get(b.health_addr, "/health").await;
+    let health: Value = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(health["store"]["kind"], "redis", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_degrades_health_without_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut redis = RedisServer::start_in(dir.path(), &[]);
+    let port = redis.port;
+    let (url, prefix) = (redis.url(), prefix());
+    let server = TestServer::start_with(move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = prefix;
+    })
+    .await;
+    let status = |body: &str| -> Value { serde_json::from_str(body).expect("health JSON") };
+    let wait_for = |want: &'static str| {
+        let addr = server.health_addr;
+        async move {
+            let deadline = Instant::now() + STEP;
+            loop {
+                let (_, body) = http_get(addr, "/health").await;
+                let health = status(&body);
+                if health["store"]["state"] == want {
+                    return health;
+                }
+                assert!(Instant::now() < deadline, "store never {want}: {body}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let up = wait_for("up").await;
+    assert_eq!(up["status"], "healthy", "{up}");
+
+    redis.kill();
+    let down = wait_for("down").await;
+    assert_eq!(down["status"], "degraded", "{down}");
+    // Terminals keep working: Redis is never on the session path.
+    let client = server.client().await;
+    let info = client
+        .create_session("during", 80, 24)
+        .await
+        .expect("create");
+    let mut att = client
+        .attach_session(&info.session_id, 80, 24)
+        .await
+        .expect("attach");
+    client
+        .send_input(att.channel, b"echo still-$((2+3))\r")
+        .await
+        .expect("input");
+    att.wait_for(b"still-5", STEP).await.expect("typing works");
+
+    let _back = RedisServer::try_start(dir.path(), port, &[]).expect("restart Redis");
+    let up = wait_for("up").await;
+    assert_eq!(up["status"], "healthy", "{up}");
+    assert!(up["store"]["failures"].as_u64() > Some(0), "{up}");
+}
+
+/// `tmuxgate store check` against a real Redis, and against one that is not there: exit
+/// status, the figures, and never the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_check_reports_redis_and_never_its_password() {
+    let redis = RedisServer::start();
+    let check = |url: String| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+            .args(["store", "check", "--json"])
+            .env("REDIS_URL", url)
+            .env("REDIS_PREFIX", prefix())
+            .output()
+            .await
+            .expect("the tmuxgate CLI runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = check(redis.url()).await;
+    assert!(ok, "{text}");
+    let info: Value = serde_json::from_str(text.trim()).expect("JSON");
+    assert_eq!(info["kind"], "redis", "{text}");
+    assert!(
+        info["version"].as_str().is_some_and(|v| v.starts_with('7')),
+        "{text}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let (ok, text) = check(format!("redis://:sw0rdfish-secret@127.0.0.1:{port}")).await;
+    assert!(!ok, "nothing listens there: {text}");
+    assert!(!text.contains("sw0rdfish"), "the password leaked: {text}");
+}
