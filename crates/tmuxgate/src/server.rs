@@ -356,6 +356,11 @@ impl Server {
             STORE_CHECK_INTERVAL,
             gw.shutdown.clone(),
         ));
+        tokio::spawn(crate::store::fleet::share_blocks(
+            gw.store.clone(),
+            gw.abuse.blocks.clone(),
+            gw.shutdown.clone(),
+        ));
         if let Some(auth) = gw.auth.clone() {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }

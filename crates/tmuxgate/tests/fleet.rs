@@ -182,3 +182,52 @@ async fn store_check_reports_redis_and_never_its_password() {
     assert!(!ok, "nothing listens there: {text}");
     assert!(!text.contains("sw0rdfish"), "the password leaked: {text}");
 }
+
+/// Whether a WebSocket from `from` to `url` is accepted.
+async fn accepted_from(url: &str, from: &str) -> bool {
+    let options = ClientOptions::default().bind(from.parse().expect("address"));
+    Client::connect_with(url, options).await.is_ok()
+}
+
+/// Polls until a connection from `from` to `url` is accepted (or not), within `STEP`.
+async fn until_accepted(url: &str, from: &str, want: bool) {
+    let deadline = Instant::now() + STEP;
+    while accepted_from(url, from).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "{from} never {}",
+            if want { "accepted" } else { "refused" }
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_blocked_on_one_gateway_is_dropped_by_another() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("root", "admin")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+    })
+    .await;
+    let (b, _b_data) = second(&a, &redis.url(), &prefix).await;
+    assert!(
+        accepted_from(&b.url(), "127.0.0.7").await,
+        "not blocked yet"
+    );
+
+    let (ok, out) =
+        common::identity::admin_cli(&a, "block", &["add", "127.0.0.7", "--duration", "10m"]).await;
+    assert!(ok, "{out}");
+    until_accepted(&b.url(), "127.0.0.7", false).await;
+    assert!(
+        accepted_from(&b.url(), "127.0.0.8").await,
+        "a neighbour is not affected"
+    );
+
+    let (ok, out) = common::identity::admin_cli(&a, "block", &["remove", "127.0.0.7"]).await;
+    assert!(ok, "{out}");
+    until_accepted(&b.url(), "127.0.0.7", true).await;
+}

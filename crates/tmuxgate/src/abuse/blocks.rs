@@ -37,6 +37,16 @@ pub enum Offense {
     Origin,
 }
 
+/// A block imposed or lifted on this gateway, for the rest of the fleet
+/// (`store::fleet`). Blocks learnt from the fleet are not announced again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockChange {
+    /// An address was blocked here.
+    Blocked(BlockInfo),
+    /// An administrator lifted a block here.
+    Unblocked(IpAddr),
+}
+
 /// One blocked address, as the admin API lists it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlockInfo {
@@ -89,6 +99,8 @@ pub struct Blocks {
     counters: Arc<AbuseCounters>,
     audit: Audit,
     last_sweep: std::sync::Mutex<Option<Instant>>,
+    /// Where local changes go for the fleet, once [`Blocks::share_changes`] was called.
+    changes: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<BlockChange>>>,
 }
 
 impl Blocks {
@@ -110,6 +122,70 @@ impl Blocks {
             counters,
             audit,
             last_sweep: std::sync::Mutex::new(None),
+            changes: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// From now on, every block imposed or lifted here is also sent to the returned
+    /// receiver (for the shared store).
+    pub fn share_changes(&self) -> tokio::sync::mpsc::UnboundedReceiver<BlockChange> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    fn announce(&self, change: BlockChange) {
+        if let Some(tx) = &*self.changes.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = tx.send(change);
+        }
+    }
+
+    /// Applies a block another gateway imposed: until `until_ms` (ms since the epoch), not
+    /// announced again, no strike added here. Allowlisted addresses stay unblocked; an
+    /// earlier end never shortens a longer block.
+    pub fn apply_shared(&self, ip: IpAddr, until_ms: u64, reason: &str) {
+        let ip = ip.to_canonical();
+        if self.allowlist.iter().any(|net| net.contains(ip)) {
+            return;
+        }
+        let now_wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let Some(left) = until_ms.checked_sub(now_wall).filter(|ms| *ms > 0) else {
+            return;
+        };
+        let now = Instant::now();
+        let until = now + Duration::from_millis(left).min(MAX_BLOCK);
+        let reason: &'static str = match reason {
+            "failed-logins" => "failed-logins",
+            "violations" => "violations",
+            "admin" => "admin",
+            _ => "shared",
+        };
+        let key = ClientKey::of(ip);
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let record = records.entry(key).or_insert_with(|| Record::new(now));
+        match record.blocked {
+            Some((current, _)) if current >= until => return,
+            Some(_) => {}
+            None => {
+                self.blocked.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        record.blocked = Some((until, reason));
+        tracing::info!(client = %key.ip(), reason, duration_ms = left, "address blocked by another gateway");
+    }
+
+    /// Lifts a block another gateway's administrator lifted (not announced again).
+    pub fn apply_shared_unblock(&self, ip: IpAddr) {
+        let key = ClientKey::of(ip.to_canonical());
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = records.get_mut(&key)
+            && record.blocked.take().is_some()
+        {
+            self.blocked.fetch_sub(1, Ordering::Relaxed);
+            (record.failed_logins, record.violations) = (0, 0);
+            tracing::info!(client = %key.ip(), "address unblocked by another gateway");
         }
     }
 
@@ -204,6 +280,7 @@ impl Blocks {
             strikes = record.strikes, "address blocked");
         let event = AuditRecord::new(EventKind::IpBlocked, Some(key.ip())).reason(reason);
         self.audit.record(event);
+        self.announce(BlockChange::Blocked(info.clone()));
         info
     }
 
@@ -225,6 +302,7 @@ impl Blocks {
             tracing::info!(client = %key.ip(), "address unblocked by an administrator");
             let event = AuditRecord::new(EventKind::IpUnblocked, Some(key.ip())).reason("admin");
             self.audit.record(event);
+            self.announce(BlockChange::Unblocked(key.ip()));
         }
         active
     }

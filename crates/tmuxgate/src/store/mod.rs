@@ -13,6 +13,7 @@
 //! `Arc<dyn Store>` and network stores fit. Both implementations pass one conformance suite
 //! (`tests/store.rs`), the Redis one against a real server and a real three-master cluster.
 
+pub mod fleet;
 pub mod memory;
 pub mod redis;
 mod redis_events;
@@ -85,6 +86,11 @@ pub enum StoreEvent {
     },
     /// An address was blocked (its connections everywhere are dropped).
     Blocked {
+        /// The address.
+        address: String,
+    },
+    /// An administrator lifted a block.
+    Unblocked {
         /// The address.
         address: String,
     },
