@@ -21,6 +21,16 @@ fn prefix() -> String {
 /// and audit log but the same users and signing keys (copied, as an operator provisions a
 /// fleet): tokens of one are tokens of the other.
 async fn second(first: &AuthServer, url: &str, prefix: &str) -> (TestServer, tempfile::TempDir) {
+    second_with(first, url, prefix, |_| {}).await
+}
+
+/// [`second`], with `tweak` applied to its configuration as well.
+async fn second_with(
+    first: &AuthServer,
+    url: &str,
+    prefix: &str,
+    tweak: impl FnOnce(&mut tmuxgate::config::Config) + Send + 'static,
+) -> (TestServer, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("tempdir");
     // `Config::for_tests(DIR/sock)` keeps its data in `DIR/sock-state`.
     let first_data = first.server.dir.join("sock-state");
@@ -36,6 +46,7 @@ async fn second(first: &AuthServer, url: &str, prefix: &str) -> (TestServer, tem
         c.data_dir = dir;
         c.redis_url = Some(Secret::new(url));
         c.redis_prefix = prefix;
+        tweak(c);
     })
     .await;
     (server, data)
@@ -230,4 +241,48 @@ async fn an_address_blocked_on_one_gateway_is_dropped_by_another() {
     let (ok, out) = common::identity::admin_cli(&a, "block", &["remove", "127.0.0.7"]).await;
     assert!(ok, "{out}");
     until_accepted(&b.url(), "127.0.0.7", true).await;
+}
+
+/// A user's request quota is the fleet's: requests alternating between two gateways pass
+/// exactly one quota in all, not one per gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_rate_limit_is_shared_by_the_fleet() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let limits = |c: &mut tmuxgate::config::Config| {
+        c.rate_limit_requests = 10;
+        c.rate_limit_burst = 10;
+        c.rate_limit_window = Duration::from_secs(600);
+        c.rate_limit_close_after = 1000;
+    };
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("ann", "operator")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+        limits(c);
+    })
+    .await;
+    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, limits).await;
+    let token = a.token_for("ann", Duration::from_secs(600)).await;
+    let on_a = Client::connect_with(&a.server.url(), ClientOptions::default().token(&token))
+        .await
+        .expect("connect to A");
+    let on_b = Client::connect_with(&b.url(), ClientOptions::default().token(&token))
+        .await
+        .expect("connect to B");
+    let mut passed = 0;
+    for n in 0..30 {
+        let client = if n % 2 == 0 { &on_a } else { &on_b };
+        match client.list_sessions().await {
+            Ok(_) => passed += 1,
+            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
+                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
+            }
+            Err(other) => panic!("request {n}: {other}"),
+        }
+    }
+    assert_eq!(
+        passed, 10,
+        "the sum across both gateways stays within the limit"
+    );
 }

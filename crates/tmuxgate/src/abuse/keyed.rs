@@ -34,6 +34,11 @@ struct State<K> {
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// The quota each key gets.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
     /// A limiter applying `quota` to each of at most `capacity` keys.
     pub fn new(quota: Quota, capacity: usize) -> KeyedLimiter<K> {
         KeyedLimiter {

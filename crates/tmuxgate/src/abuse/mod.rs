@@ -210,6 +210,44 @@ impl Abuse {
         verdict.inspect_err(|wait| self.refused(client, Limited::Request, *wait))
     }
 
+    /// The same request limit across the fleet: the shared store's bucket for this user (or
+    /// address), taken after this gateway's own [`Abuse::check_request`] passed, so that
+    /// the sum over all gateways stays within one quota. With the embedded store, or when
+    /// the store fails (rate limits fail open to the local limit, docs/store.md), `Ok`.
+    pub async fn check_request_shared(
+        &self,
+        store: &dyn crate::store::Store,
+        user: Option<(&str, &str)>,
+        client: IpAddr,
+    ) -> Result<(), Duration> {
+        if store.kind() == "memory" {
+            return Ok(());
+        }
+        let (key, quota) = match user {
+            Some((user, role)) => {
+                let limiter = self.requests_by_role.get(role);
+                let quota = limiter.map_or(self.requests_by_user.quota(), KeyedLimiter::quota);
+                (format!("req:u:{user}"), quota)
+            }
+            None if self.is_allowlisted(client) => return Ok(()),
+            None => (
+                format!("req:ip:{}", ClientKey::of(client).ip()),
+                self.requests_by_client.quota(),
+            ),
+        };
+        match store.take(&key, quota, 1).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => {
+                self.refused(client, Limited::Request, wait);
+                Err(wait)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "shared rate limit unavailable; local limit only");
+                Ok(())
+            }
+        }
+    }
+
     /// `bytes` of terminal input on a connection whose budget state is `tat`.
     pub fn take_input(&self, tat: &mut u64, bytes: usize) -> Result<(), Duration> {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -39,7 +39,15 @@ impl Conn {
     pub(super) async fn on_text(&mut self, ws: &mut WebSocket, text: &str) -> Result<(), Close> {
         let started = Instant::now();
         let decoded = decode_request(text);
-        if let Err(wait) = self.gw.abuse.check_request(self.user_and_role(), self.peer) {
+        let mut verdict = self.gw.abuse.check_request(self.user_and_role(), self.peer);
+        if verdict.is_ok() {
+            let store = &*self.gw.store;
+            let abuse = &self.gw.abuse;
+            verdict = abuse
+                .check_request_shared(store, self.user_and_role(), self.peer)
+                .await;
+        }
+        if let Err(wait) = verdict {
             let id = match &decoded {
                 Ok(incoming) => incoming.id.clone(),
                 Err(e) => e.id.clone(),
