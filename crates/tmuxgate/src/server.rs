@@ -143,6 +143,9 @@ impl axum::response::IntoResponse for Refused {
 pub struct Server {
     gw: Arc<Gateway>,
     first_start: Option<FirstStart>,
+    /// The fleet's events, subscribed at start: whatever another gateway announces once
+    /// this one accepts connections reaches it.
+    fleet_events: Option<crate::store::fleet::Feeds>,
 }
 
 /// A handle to ask a running gateway's status or stop it.
@@ -264,6 +267,15 @@ impl Server {
         let store = crate::store::open(&config)
             .await
             .context("connecting to the shared store (REDIS_URL / REDIS_HOST)")?;
+        let fleet_events = match store.kind() {
+            "memory" => None,
+            _ => Some(
+                store
+                    .subscribe()
+                    .await
+                    .context("subscribing to the shared store's events")?,
+            ),
+        };
         let (auth, first_start) = match config.enable_auth {
             true => {
                 let (auth, first) = Authenticator::open_in(&config, Some(store.clone()))
@@ -288,6 +300,12 @@ impl Server {
             shell: sessions.shell().cloned(),
         };
         audit.record(config_loaded(&config));
+        // Everything this gateway blocks from now on is shared, and the fleet's events reach
+        // it, before it accepts a connection.
+        let fleet_events = fleet_events.map(|events| crate::store::fleet::Feeds {
+            events,
+            blocks: abuse.blocks.share_changes(),
+        });
         let gw = Gateway {
             sessions,
             stats,
@@ -310,6 +328,7 @@ impl Server {
         Ok(Server {
             gw: Arc::new(gw),
             first_start,
+            fleet_events,
         })
     }
 
@@ -338,6 +357,15 @@ impl Server {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let gw = self.gw;
+        if let Some(events) = self.fleet_events {
+            tokio::spawn(crate::store::fleet::run(
+                gw.store.clone(),
+                events,
+                gw.abuse.blocks.clone(),
+                gw.auth.clone(),
+                gw.shutdown.clone(),
+            ));
+        }
         let internal = gw.shutdown.clone();
         let sessions = gw.sessions.clone();
         tokio::spawn(async move {
@@ -356,11 +384,7 @@ impl Server {
             STORE_CHECK_INTERVAL,
             gw.shutdown.clone(),
         ));
-        tokio::spawn(crate::store::fleet::share_blocks(
-            gw.store.clone(),
-            gw.abuse.blocks.clone(),
-            gw.shutdown.clone(),
-        ));
+
         if let Some(auth) = gw.auth.clone() {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }

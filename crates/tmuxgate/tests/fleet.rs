@@ -93,6 +93,12 @@ async fn a_token_revoked_on_one_gateway_is_refused_by_another() {
     .await;
     assert_eq!(logout.status, 204, "{logout:?}");
 
+    // The connection already open on B closes at once, and a new one is refused.
+    let (code, reason) = on_b
+        .wait_closed(STEP)
+        .await
+        .expect("B closes the open connection");
+    assert_eq!(code, 4401, "{reason}");
     let (code, reason) = closed_with(&b.url(), &token).await;
     assert_eq!(code, 4401, "B refuses the token A revoked: {reason}");
     // And not because the two share a revocations file: neither has one.

@@ -58,6 +58,8 @@ struct Inner {
     data_dir: PathBuf,
     /// Bumped whenever an accepted identity may have stopped being valid.
     changes: watch::Sender<u64>,
+    /// Bumped by revocations made here (not by ones learnt from elsewhere), for the fleet.
+    revoked_here: watch::Sender<u64>,
 }
 
 /// Names what is configured, never a key, hash or token.
@@ -128,6 +130,7 @@ impl Authenticator {
             leeway: config.jwt_leeway,
             data_dir: config.data_dir.clone(),
             changes: watch::Sender::new(0),
+            revoked_here: watch::Sender::new(0),
         };
         Ok((Authenticator(Arc::new(inner)), first))
     }
@@ -185,6 +188,7 @@ impl Authenticator {
             .revoke(&identity.jti, identity.expires_at)
             .await?;
         self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.0.revoked_here.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 
@@ -202,6 +206,7 @@ impl Authenticator {
             .revoke(&claims.jti, clock::from_unix(claims.exp))
             .await?;
         self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.0.revoked_here.send_modify(|n| *n = n.wrapping_add(1));
         Ok(Some(claims.sub))
     }
 
@@ -211,6 +216,18 @@ impl Authenticator {
     /// call [`Authenticator::recheck`] then.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.0.changes.subscribe()
+    }
+
+    /// Changes whenever a token is revoked through this gateway (logout, `revoke`): the
+    /// fleet tells the other gateways, which [`Authenticator::poke`] their connections.
+    pub fn revoked_here(&self) -> watch::Receiver<u64> {
+        self.0.revoked_here.subscribe()
+    }
+
+    /// Something may have been revoked elsewhere (another gateway): holders of an
+    /// [`Identity`] recheck it, as after a local change.
+    pub fn poke(&self) {
+        self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Polls the users and revocations files every `every` until `stop`, announcing each

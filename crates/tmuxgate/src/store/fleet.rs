@@ -6,6 +6,11 @@
 //!   (one atomic load while nothing is blocked). At start, and every [`RESYNC`] (so state
 //!   converges after a Redis outage), the store's blocks are applied here.
 //!
+//! - **Revocations.** A token revoked here is already in the store (see
+//!   `store::revocations`); the fleet is told, and every other gateway has its connections
+//!   recheck their tokens at once ([`Authenticator::poke`]), so a connection open on B with a
+//!   token revoked on A closes within a round trip, not only at its next authentication.
+//!
 //! With the embedded store there is no fleet and nothing runs.
 
 use std::net::IpAddr;
@@ -16,35 +21,55 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BlockRecord, Received, Store, StoreEvent, now_ms};
 use crate::abuse::blocks::{BlockChange, Blocks};
+use crate::security::Authenticator;
 
 /// How often the store's blocks are applied here in full, besides the events.
 pub const RESYNC: Duration = Duration::from_secs(30);
 
-/// Shares blocks between this gateway and the fleet until `cancel`.
-pub async fn share_blocks(store: Arc<dyn Store>, blocks: Arc<Blocks>, cancel: CancellationToken) {
-    if store.kind() == "memory" {
-        return;
-    }
-    let mut local = blocks.share_changes();
-    let mut events = loop {
-        match store.subscribe().await {
-            Ok(events) => break events,
-            Err(e) => {
-                tracing::warn!(error = %e, "fleet: cannot subscribe to the store; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = cancel.cancelled() => return,
-                }
-            }
-        }
-    };
+/// What the fleet task reads, set up before the gateway accepts connections: the store's
+/// events and this gateway's block changes.
+pub struct Feeds {
+    /// The store's subscription.
+    pub events: tokio::sync::mpsc::Receiver<Received>,
+    /// [`Blocks::share_changes`].
+    pub blocks: tokio::sync::mpsc::UnboundedReceiver<BlockChange>,
+}
+
+/// Shares blocks and revocations between this gateway and the fleet until `cancel`.
+pub async fn run(
+    store: Arc<dyn Store>,
+    feeds: Feeds,
+    blocks: Arc<Blocks>,
+    auth: Option<Authenticator>,
+    cancel: CancellationToken,
+) {
+    let Feeds {
+        mut events,
+        blocks: mut local,
+    } = feeds;
+    // Without authentication there are no tokens: a sender nobody bumps.
+    let mut revoked = auth.as_ref().map_or_else(
+        || tokio::sync::watch::channel(0).1,
+        Authenticator::revoked_here,
+    );
     resync(&*store, &blocks).await;
     let mut tick = tokio::time::interval(RESYNC);
     tick.tick().await;
     loop {
         tokio::select! {
             Some(change) = local.recv() => publish(&*store, change).await,
-            Some(received) = events.recv() => apply(&*store, &blocks, received).await,
+            Ok(()) = revoked.changed() => {
+                if let Err(e) = store.publish(&StoreEvent::TokensRevoked {}).await {
+                    tracing::error!(error = %e, "fleet: could not announce a revocation");
+                }
+            }
+            Some(received) = events.recv() => {
+                let ours = received.from == store.instance();
+                match (&received.event, &auth) {
+                    (StoreEvent::TokensRevoked {}, Some(auth)) if !ours => auth.poke(),
+                    _ => apply(&*store, &blocks, received).await,
+                }
+            }
             _ = tick.tick() => resync(&*store, &blocks).await,
             () = cancel.cancelled() => return,
         }

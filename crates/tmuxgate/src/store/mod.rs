@@ -84,6 +84,9 @@ pub enum StoreEvent {
         /// The user.
         user: String,
     },
+    /// A token was revoked (its id is in the store): every gateway rechecks its
+    /// connections' tokens.
+    TokensRevoked {},
     /// An address was blocked (its connections everywhere are dropped).
     Blocked {
         /// The address.
