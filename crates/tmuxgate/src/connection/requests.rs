@@ -40,7 +40,10 @@ impl Conn {
         let started = Instant::now();
         let decoded = decode_request(text);
         let mut verdict = self.gw.abuse.check_request(self.user_and_role(), self.peer);
-        if verdict.is_ok() {
+        // Heartbeats keep the connection alive and cost nothing: the local limit alone
+        // bounds them, and no shared-store round trip is spent on them.
+        let heartbeat = matches!(&decoded, Ok(i) if matches!(i.request, Request::Heartbeat(_)));
+        if verdict.is_ok() && !heartbeat {
             let store = &*self.gw.store;
             let abuse = &self.gw.abuse;
             verdict = abuse
