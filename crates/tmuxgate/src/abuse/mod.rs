@@ -93,6 +93,9 @@ impl Limited {
     }
 }
 
+/// Longest a request waits for the shared rate limit before it is decided by the local one.
+const SHARED_LIMIT_DEADLINE: Duration = Duration::from_millis(100);
+
 /// The gateway's limits and blocks.
 pub struct Abuse {
     connects: Option<KeyedLimiter<ClientKey>>,
@@ -217,10 +220,12 @@ impl Abuse {
     pub async fn check_request_shared(
         &self,
         store: &dyn crate::store::Store,
+        store_down: bool,
         user: Option<(&str, &str)>,
         client: IpAddr,
     ) -> Result<(), Duration> {
-        if store.kind() == "memory" {
+        // While the store is known to be down, no request waits for it.
+        if store.kind() == "memory" || store_down {
             return Ok(());
         }
         let (key, quota) = match user {
@@ -235,14 +240,18 @@ impl Abuse {
                 self.requests_by_client.quota(),
             ),
         };
-        match store.take(&key, quota, 1).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(wait)) => {
+        match tokio::time::timeout(SHARED_LIMIT_DEADLINE, store.take(&key, quota, 1)).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(wait))) => {
                 self.refused(client, Limited::Request, wait);
                 Err(wait)
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "shared rate limit unavailable; local limit only");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::debug!("shared rate limit too slow; local limit only");
                 Ok(())
             }
         }

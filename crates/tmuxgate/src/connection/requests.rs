@@ -46,8 +46,9 @@ impl Conn {
         if verdict.is_ok() && !heartbeat {
             let store = &*self.gw.store;
             let abuse = &self.gw.abuse;
+            let down = self.gw.store_health.is_down();
             verdict = abuse
-                .check_request_shared(store, self.user_and_role(), self.peer)
+                .check_request_shared(store, down, self.user_and_role(), self.peer)
                 .await;
         }
         if let Err(wait) = verdict {

@@ -47,7 +47,8 @@ pub async fn run(
         mut events,
         blocks: mut local,
     } = feeds;
-    // Without authentication there are no tokens: a sender nobody bumps.
+    // Without authentication there are no tokens: the sender is dropped at once, so
+    // `changed()` fails and that branch of the loop below is off.
     let mut revoked = auth.as_ref().map_or_else(
         || tokio::sync::watch::channel(0).1,
         Authenticator::revoked_here,

@@ -60,6 +60,9 @@ const COUNT_REMOVE: &str = include_str!("lua/count_remove.lua");
 /// counts; ARGV instance, ttl ms.
 const HEARTBEAT: &str = include_str!("lua/heartbeat.lua");
 
+/// Expired members of a sorted set (and their hash fields) removed on the server's clock.
+const PRUNE: &str = include_str!("lua/prune.lua");
+
 /// A connection to one server or to a cluster; both reconnect by themselves.
 #[derive(Clone)]
 pub(super) enum Conn {
@@ -136,6 +139,7 @@ pub struct RedisStore {
     count: redis::Script,
     count_remove: redis::Script,
     heartbeat: redis::Script,
+    prune: redis::Script,
 }
 
 /// Key names.
@@ -238,6 +242,7 @@ impl RedisStore {
             count: redis::Script::new(COUNT),
             count_remove: redis::Script::new(COUNT_REMOVE),
             heartbeat: redis::Script::new(HEARTBEAT),
+            prune: redis::Script::new(PRUNE),
         })
     }
 
@@ -294,7 +299,8 @@ impl Store for RedisStore {
         cost: u64,
     ) -> BoxFuture<'a, StoreResult<Result<(), Duration>>> {
         async move {
-            let interval = (quota.interval_nanos() / 1000).max(1);
+            // Rounded up, so the shared bucket is never looser than the local one.
+            let interval = quota.interval_nanos().div_ceil(1000).max(1);
             let tolerance = quota.tolerance_nanos() / 1000;
             let mut invocation = self.gcra.prepare_invoke();
             invocation
@@ -313,17 +319,12 @@ impl Store for RedisStore {
 
     fn revoke<'a>(&'a self, jti: &'a str, expires_ms: u64) -> BoxFuture<'a, StoreResult<()>> {
         async move {
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .zadd(&self.keys.revoked, jti, expires_ms)
-                .ignore()
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&self.keys.revoked)
-                .arg("-inf")
-                .arg(super::now_ms())
-                .ignore();
             let mut conn = self.conn();
-            bounded(pipe.query_async::<()>(&mut conn)).await
+            bounded(conn.zadd::<_, _, _, ()>(&self.keys.revoked, jti, expires_ms)).await?;
+            // Expired ones go on Redis's clock, never on a gateway's (which may run ahead).
+            let mut prune = self.prune.prepare_invoke();
+            prune.key(&self.keys.revoked);
+            self.script::<i64>(prune).await.map(drop)
         }
         .boxed()
     }
@@ -370,18 +371,10 @@ impl Store for RedisStore {
 
     fn blocks(&self, now_ms: u64) -> BoxFuture<'_, StoreResult<Vec<BlockRecord>>> {
         async move {
+            let mut prune = self.prune.prepare_invoke();
+            prune.key(&self.keys.blocks).key(&self.keys.block_info);
+            self.script::<i64>(prune).await?;
             let mut conn = self.conn();
-            let expired: Vec<String> =
-                bounded(conn.zrangebyscore(&self.keys.blocks, "-inf", now_ms)).await?;
-            if !expired.is_empty() {
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .zrem(&self.keys.blocks, &expired)
-                    .ignore()
-                    .hdel(&self.keys.block_info, &expired)
-                    .ignore();
-                bounded(pipe.query_async::<()>(&mut conn)).await?;
-            }
             let live: Vec<String> =
                 bounded(conn.zrangebyscore(&self.keys.blocks, format!("({now_ms}"), "+inf"))
                     .await?;

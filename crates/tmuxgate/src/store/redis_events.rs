@@ -32,7 +32,6 @@ pub(super) async fn read_events(
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
         loop {
             let from = last.clone();
             let options = redis::streams::StreamReadOptions::default()
@@ -52,6 +51,9 @@ pub(super) async fn read_events(
                 });
             match read {
                 Ok(reply) => {
+                    // Only a read that worked resets the backoff: a lasting error (an ACL
+                    // without XREAD, a key of the wrong type) must not spin.
+                    backoff = Duration::from_millis(100);
                     for key in reply.into_iter().flat_map(|r| r.keys) {
                         for entry in key.ids {
                             last.clone_from(&entry.id);
@@ -69,7 +71,9 @@ pub(super) async fn read_events(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "store events: lost Redis; reconnecting");
+                    tracing::warn!(error = %e, "store events: reading failed; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     break;
                 }
             }
