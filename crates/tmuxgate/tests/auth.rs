@@ -14,7 +14,7 @@ use tmuxgate_client::protocol::{CloseCode, ErrorCode, Request, request::Heartbea
 use tmuxgate_client::{Client, ClientError, ClientOptions, into_data};
 
 use common::STEP;
-use common::identity::{AuthServer, http, password};
+use common::identity::{AuthServer, closed_with, http, password};
 
 const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!!";
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/security/testdata");
@@ -57,18 +57,6 @@ fn hs256(key: &[u8], header: &Value, claims: &Value) -> String {
         jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
             .expect("sign");
     format!("{message}.{signature}")
-}
-
-/// The close a connection presenting `token` at the upgrade gets.
-async fn closed_with(server: &AuthServer, token: &str) -> (u16, String) {
-    let options = ClientOptions::default().token(token);
-    let client = Client::connect_with(&server.server.url(), options)
-        .await
-        .expect("the upgrade itself succeeds");
-    match client.wait_closed(STEP).await {
-        Ok(closed) => closed,
-        Err(e) => (0, format!("not closed: {e}")),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +137,7 @@ async fn every_bad_token_is_refused_with_4401_at_the_upgrade_and_in_auth() {
         .await
         .expect("a valid forged-by-the-key token works");
     for (case, token) in &cases {
-        let (code, reason) = closed_with(&server, token).await;
+        let (code, reason) = closed_with(&server.server.url(), token).await;
         assert_eq!(code, unauthorized(), "{case}: closed with {code} {reason}");
         assert!(
             !reason.contains(token.as_str()),
@@ -194,7 +182,7 @@ async fn an_hs256_token_signed_with_the_rsa_public_key_is_refused() {
         &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
         &claims_at(generation(&server)),
     );
-    let (code, _) = closed_with(&server, &confused).await;
+    let (code, _) = closed_with(&server.server.url(), &confused).await;
     assert_eq!(code, unauthorized());
 }
 
@@ -344,7 +332,7 @@ async fn an_open_connection_ends_when_its_token_expires_is_revoked_or_its_user_g
     assert_eq!(logout.status, 204);
     let (code, reason) = client.wait_closed(STEP).await.expect("closed at logout");
     assert_eq!((code, reason.as_str()), (unauthorized(), "token revoked"));
-    let (code, _) = closed_with(&server, &token).await;
+    let (code, _) = closed_with(&server.server.url(), &token).await;
     assert_eq!(code, unauthorized(), "a revoked token cannot reconnect");
 
     // A role change, a password change and `tmuxgate user revoke` each end them too.
@@ -463,7 +451,7 @@ async fn a_user_removed_and_added_again_does_not_get_the_old_tokens_back() {
         .add(&dave, &secret, &operator)
         .await
         .expect("add again");
-    let (code, reason) = closed_with(&server, &old).await;
+    let (code, reason) = closed_with(&server.server.url(), &old).await;
     assert_eq!(
         (code, reason.as_str()),
         (unauthorized(), "user removed or changed")

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::identity::{AuthServer, http};
+use common::identity::{AuthServer, closed_with, http};
 use common::redis::RedisServer;
 use common::{STEP, TestServer, http_get};
 use serde_json::Value;
@@ -50,17 +50,6 @@ async fn second_with(
     })
     .await;
     (server, data)
-}
-
-async fn closed_with(url: &str, token: &str) -> (u16, String) {
-    let options = ClientOptions::default().token(token);
-    let client = Client::connect_with(url, options)
-        .await
-        .expect("the upgrade itself succeeds");
-    match client.wait_closed(STEP).await {
-        Ok(closed) => closed,
-        Err(e) => (0, format!("not closed: {e}")),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,3 +155,16 @@ pub async fn http(
         body: body.to_owned(),
     }
 }
+
+/// Connects to the gateway at `url` presenting `token`, and waits for the close: its code
+/// and reason (`0` and why, if it stayed open).
+pub async fn closed_with(url: &str, token: &str) -> (u16, String) {
+    let options = ClientOptions::default().token(token);
+    let client = Client::connect_with(url, options)
+        .await
+        .expect("the upgrade itself succeeds");
+    match client.wait_closed(STEP).await {
+        Ok(closed) => closed,
+        Err(e) => (0, format!("not closed: {e}")),
+    }
+}
