@@ -267,9 +267,9 @@ impl Server {
         let store = crate::store::open(&config)
             .await
             .context("connecting to the shared store (REDIS_URL / REDIS_HOST)")?;
-        let fleet_events = match store.kind() {
-            "memory" => None,
-            _ => Some(
+        let fleet_events = match store.is_shared() {
+            false => None,
+            true => Some(
                 store
                     .subscribe()
                     .await

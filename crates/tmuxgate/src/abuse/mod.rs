@@ -225,7 +225,7 @@ impl Abuse {
         client: IpAddr,
     ) -> Result<(), Duration> {
         // While the store is known to be down, no request waits for it.
-        if store.kind() == "memory" || store_down {
+        if !store.is_shared() || store_down {
             return Ok(());
         }
         let (key, quota) = match user {

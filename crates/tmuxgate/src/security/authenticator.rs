@@ -100,7 +100,7 @@ impl Authenticator {
             None => None,
         };
         let revocations: Arc<dyn Revocations> = match store {
-            Some(store) if store.kind() != "memory" => Arc::new(
+            Some(store) if store.is_shared() => Arc::new(
                 crate::store::revocations::StoreRevocations::new(store, config.jwt_leeway),
             ),
             _ => {

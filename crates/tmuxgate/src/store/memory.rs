@@ -67,6 +67,10 @@ impl Store for MemoryStore {
         "memory"
     }
 
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     fn instance(&self) -> &str {
         &self.instance
     }

@@ -132,6 +132,11 @@ pub trait Store: Send + Sync + 'static {
     /// `memory`, `redis` or `redis-cluster`.
     fn kind(&self) -> &'static str;
 
+    /// Whether other gateways share this store (Redis): only then is there a fleet to tell.
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     /// This instance's id (unique per process).
     fn instance(&self) -> &str;
 
