@@ -302,6 +302,9 @@ impl Server {
         audit.record(config_loaded(&config));
         // Everything this gateway blocks from now on is shared, and the fleet's events reach
         // it, before it accepts a connection.
+        if store.is_shared() {
+            sessions.join_fleet(store.clone()).await;
+        }
         let fleet_events = fleet_events.map(|events| crate::store::fleet::Feeds {
             events,
             blocks: abuse.blocks.share_changes(),
@@ -363,6 +366,7 @@ impl Server {
                 events,
                 gw.abuse.blocks.clone(),
                 gw.auth.clone(),
+                gw.sessions.clone(),
                 gw.shutdown.clone(),
             ));
         }

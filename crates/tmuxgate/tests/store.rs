@@ -121,6 +121,8 @@ async fn conformance(store: &dyn Store) {
         owner: Some("ann".into()),
         shares: "bob:read".into(),
         created_at: now,
+        tmux_id: "$3".into(),
+        mark: Some("0a1b".into()),
     };
     store
         .put_session(&session("s_b", "two"))
@@ -138,6 +140,11 @@ async fn conformance(store: &dyn Store) {
         store.sessions().await.expect("list"),
         [session("s_a", "renamed"), session("s_b", "two")]
     );
+    assert_eq!(
+        store.session("s_a").await.expect("get"),
+        Some(session("s_a", "renamed"))
+    );
+    assert_eq!(store.session("s_z").await.expect("get"), None);
     assert!(store.remove_session("s_a").await.expect("remove"));
     assert!(!store.remove_session("s_a").await.expect("remove"));
     assert_eq!(

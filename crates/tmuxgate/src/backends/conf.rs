@@ -54,9 +54,11 @@ pub fn write(settings: &BackendSettings) -> Result<PathBuf, BackendError> {
             tmux_control::quote(&value)
         ));
     }
-    std::fs::write(&path, text).map_err(|source| BackendError::SocketDir {
-        path: path.clone(),
-        source,
+    super::shell::write_private(&path, text.as_bytes()).map_err(|source| {
+        BackendError::SocketDir {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(path)
 }

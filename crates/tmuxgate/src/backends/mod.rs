@@ -11,6 +11,7 @@
 pub mod balance;
 pub mod breaker;
 pub mod captures;
+mod churn;
 mod conf;
 pub mod health;
 mod placement;
@@ -318,18 +319,33 @@ fn current_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// Capture files older than this were left by a crashed run: a live capture is read back
+/// within its call's deadline. Younger ones may belong to another gateway sharing the
+/// directory.
+const STALE_CAPTURE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Removes capture files a crashed run left behind.
 fn sweep(dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let _ = std::fs::remove_file(entry.path());
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_none_or(|age| age > STALE_CAPTURE) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
-/// Removes SSH master sockets an earlier run left: a master is reused only by the run that
-/// started it (such a master exits by itself once idle, see `remote.rs`).
+/// Removes SSH master sockets an earlier run left: nothing answers on them any more. A
+/// socket something answers on belongs to a live master (another gateway sharing the
+/// directory, or one about to exit by itself once idle, see `remote.rs`).
 fn sweep_control_sockets(dir: &Path) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("ssh-") {
+        let stale = entry.file_name().to_string_lossy().starts_with("ssh-")
+            && std::os::unix::net::UnixStream::connect(entry.path()).is_err();
+        if stale {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -124,8 +124,11 @@ pub fn is_nonce(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+/// Writes `path` (mode 0600) through a temporary file of this process and a rename, so
+/// another gateway sharing the directory, or a tmux server reading it, sees either the old
+/// file or the new one whole.
+pub(super) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::captures::Captures;
+use super::churn::{ChurnGuard, ChurnLock};
 use super::health::{BACKEND_CALL_TIMEOUT, BackendHealth, HealthReport};
 use super::remote::Ssh;
 use super::{BackendError, BackendEvent, BackendSettings, MIN_TMUX_VERSION, parse_version};
@@ -117,7 +118,7 @@ pub struct Backend {
     state: AtomicU8,
     events: mpsc::UnboundedSender<BackendEvent>,
     connecting: tokio::sync::Mutex<()>,
-    churn: tokio::sync::Mutex<()>,
+    churn: ChurnLock,
     /// Probe results, the circuit breaker and restart counts ([`super::health`]).
     pub(super) health: BackendHealth,
     probe_timeout: std::time::Duration,
@@ -138,6 +139,12 @@ impl Backend {
             Location::Ssh { .. } => None,
             _ => Some(Captures::Local(settings.capture_dir())),
         };
+        let churn = ChurnLock::new(match &location {
+            Location::Owned { socket, .. } | Location::External { socket, .. } => {
+                Some(socket.clone())
+            }
+            Location::Ssh { .. } => None,
+        });
         Backend {
             index,
             id: format!("tmux-{index}"),
@@ -148,7 +155,7 @@ impl Backend {
             state: AtomicU8::new(DOWN),
             events,
             connecting: tokio::sync::Mutex::new(()),
-            churn: tokio::sync::Mutex::new(()),
+            churn,
             health: BackendHealth::new(settings.health),
             probe_timeout: settings.health.probe_timeout,
             placement: Default::default(),
@@ -234,24 +241,16 @@ impl Backend {
         }
     }
 
-    /// Serialises control clients joining or leaving this server with the gateway's own
-    /// session creation and destruction.
-    ///
-    /// tmux without the fix of tmux PR #4980 (3.3a here; 3.5a still has the bug) crashes, on a
-    /// NULL `control_state` in `control_write`, when a control notification fires while a
-    /// control client is between identifying itself and starting control mode. The gateway's own triggers (new or killed sessions, clients
-    /// coming and going) are kept out of that window by this lock; triggers from inside panes
-    /// cannot be, which is one more reason backends are separate trust domains.
-    pub async fn churn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Serialises control clients joining or leaving this server with session creation and
+    /// destruction, within this process and across processes sharing the socket (see
+    /// [`super::churn`]).
+    pub async fn churn(&self) -> ChurnGuard<'_> {
         self.churn.lock().await
     }
 
     /// [`Backend::churn`], waiting at most until `deadline`: behind a call hung on a stopped
     /// server, a request gives up with the same deadline as its own call would.
-    pub async fn churn_by(
-        &self,
-        deadline: Instant,
-    ) -> Result<tokio::sync::MutexGuard<'_, ()>, BackendError> {
+    pub async fn churn_by(&self, deadline: Instant) -> Result<ChurnGuard<'_>, BackendError> {
         self.bounded(deadline, async {
             Ok::<_, BackendError>(self.churn().await)
         })

@@ -544,11 +544,15 @@ impl Hub {
 
     /// The connection ended: decide why, tell the viewers and the registry.
     async fn on_end(&self) {
+        let alive = self.entry.backend.probe().await;
+        let present = alive && self.entry.backend.has_session(self.entry.tmux_id).await;
+        // Asked after the round trips: a destroy announced by another gateway of a fleet
+        // may reach this one while tmux is already ending the client.
         let reason = if self.entry.is_destroying() {
             CloseReason::Destroyed
-        } else if !self.entry.backend.probe().await {
+        } else if !alive {
             CloseReason::BackendLost
-        } else if self.entry.backend.has_session(self.entry.tmux_id).await {
+        } else if present {
             CloseReason::Detached
         } else {
             CloseReason::Exited

@@ -2,6 +2,7 @@
 //! operations the wire protocol exposes (create, list, attach, destroy).
 
 pub mod access;
+mod fleet;
 mod hub;
 pub mod input;
 pub mod log;
@@ -113,6 +114,8 @@ pub struct Sessions {
     hub_settings: HubSettings,
     closed_tx: mpsc::UnboundedSender<(String, CloseReason)>,
     default_size: (u16, u16),
+    /// Set once this gateway joined a fleet (a shared store): see [`fleet`].
+    fleet: std::sync::OnceLock<fleet::Fleet>,
 }
 
 impl Sessions {
@@ -133,6 +136,7 @@ impl Sessions {
             hub_settings,
             closed_tx,
             default_size,
+            fleet: std::sync::OnceLock::new(),
         });
         for backend in sessions.pool.all() {
             sessions.reconcile(backend, true).await;
@@ -242,6 +246,7 @@ impl Sessions {
             let _ = backend.kill_session(tmux_id).await;
             return Err(SessionError::NameTaken);
         }
+        self.announce_created(&entry);
         Ok((entry.info(Some(0)), backend))
     }
 
@@ -297,6 +302,7 @@ impl Sessions {
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         entry.edit_shares(|current| *current = shares);
         Self::wake_channels(&entry);
+        self.announce_shares(&entry);
         Ok(before)
     }
 
@@ -312,6 +318,7 @@ impl Sessions {
         });
         let before = before.ok_or(SessionError::NotFound)?;
         Self::wake_channels(&entry);
+        self.announce_shares(&entry);
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         Ok(before)
     }
@@ -412,10 +419,12 @@ impl Sessions {
     pub async fn destroy(&self, id: &str) -> Result<Arc<Backend>, SessionError> {
         let entry = self.get(id)?;
         entry.mark_destroying();
+        self.announce_destroying(id).await;
         if let Err(e) = entry.backend.kill_session(entry.tmux_id).await {
             // Already gone (it exited meanwhile) counts as destroyed; otherwise it lives on.
             if entry.backend.has_session(entry.tmux_id).await || entry.backend.admin().is_err() {
                 entry.mark_live();
+                self.announce_created(&entry);
                 return Err(e.into());
             }
         }
@@ -460,6 +469,7 @@ impl Sessions {
                 entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
             if !present && settled {
                 self.registry.remove(&entry.id);
+                self.forget_record(&entry.id);
             } else if present && entry.is_lost() {
                 // The admin connection died but the server did not.
                 entry.mark_live();
@@ -494,6 +504,7 @@ impl Sessions {
             }
             CloseReason::Destroyed | CloseReason::Exited => {
                 self.registry.remove(id);
+                self.forget_record(id);
             }
             CloseReason::Detached => {}
         }

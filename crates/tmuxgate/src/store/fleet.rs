@@ -11,6 +11,9 @@
 //!   recheck their tokens at once ([`Authenticator::poke`]), so a connection open on B with a
 //!   token revoked on A closes within a round trip, not only at its next authentication.
 //!
+//! - **Sessions.** Announcements of sessions created, destroyed or shared elsewhere go to
+//!   [`Sessions::on_fleet_event`] (`sessions/fleet.rs`).
+//!
 //! With the embedded store there is no fleet and nothing runs.
 
 use std::net::IpAddr;
@@ -22,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BlockRecord, Received, Store, StoreEvent, now_ms};
 use crate::abuse::blocks::{BlockChange, Blocks};
 use crate::security::Authenticator;
+use crate::sessions::Sessions;
 
 /// How often the store's blocks are applied here in full, besides the events.
 pub const RESYNC: Duration = Duration::from_secs(30);
@@ -41,6 +45,7 @@ pub async fn run(
     feeds: Feeds,
     blocks: Arc<Blocks>,
     auth: Option<Authenticator>,
+    sessions: Arc<Sessions>,
     cancel: CancellationToken,
 ) {
     let Feeds {
@@ -68,6 +73,12 @@ pub async fn run(
                 let ours = received.from == store.instance();
                 match (&received.event, &auth) {
                     (StoreEvent::TokensRevoked {}, Some(auth)) if !ours => auth.poke(),
+                    (
+                        StoreEvent::SessionCreated { .. }
+                        | StoreEvent::SessionDestroyed { .. }
+                        | StoreEvent::SharesChanged { .. },
+                        _,
+                    ) => sessions.on_fleet_event(&received).await,
                     _ => apply(&*store, &blocks, received).await,
                 }
             }

@@ -193,6 +193,10 @@ impl Store for MemoryStore {
         ready(self.state().sessions.remove(id).is_some())
     }
 
+    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
+        ready(self.state().sessions.get(id).cloned())
+    }
+
     fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>> {
         let mut sessions: Vec<_> = self.state().sessions.values().cloned().collect();
         sessions.sort_by(|a, b| a.id.cmp(&b.id));

@@ -63,12 +63,23 @@ pub struct SessionRecord {
     pub shares: String,
     /// Creation time, ms since the epoch.
     pub created_at: u64,
+    /// tmux's id for it on its backend (`$N`).
+    #[serde(default)]
+    pub tmux_id: String,
+    /// Its integrated shell's nonce, when it runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
 }
 
 /// Something every gateway instance must hear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum StoreEvent {
+    /// A session was created (every instance lists it, from the store's record).
+    SessionCreated {
+        /// The session.
+        session_id: String,
+    },
     /// A session was destroyed (its viewers everywhere get `session-closed`).
     SessionDestroyed {
         /// The session.
@@ -188,6 +199,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a session; whether it was there.
     fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
+
+    /// One session.
+    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>>;
 
     /// Every session.
     fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>>;

@@ -476,6 +476,15 @@ impl Store for RedisStore {
         .boxed()
     }
 
+    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
+        async move {
+            let mut conn = self.conn();
+            let json: Option<String> = bounded(conn.hget(&self.keys.sessions, id)).await?;
+            Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        }
+        .boxed()
+    }
+
     fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>> {
         async move {
             let mut conn = self.conn();

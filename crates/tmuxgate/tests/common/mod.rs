@@ -6,6 +6,7 @@ pub mod audit;
 pub mod https;
 pub mod identity;
 pub mod pki;
+pub mod process;
 pub mod redis;
 pub mod sshd;
 

@@ -1,0 +1,100 @@
+//! A gateway as its own process (`tmuxgate start`), for what an in-process server cannot
+//! show: a gateway killed with SIGKILL.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running `tmuxgate start`; killed on drop.
+pub struct GatewayProcess {
+    child: Child,
+    /// The WebSocket listener.
+    pub addr: SocketAddr,
+    /// The `/health` listener.
+    pub health_addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl GatewayProcess {
+    /// Starts the gateway binary on free loopback ports with its tmux servers under
+    /// `sockets`, its data under `data`, and `env` besides; waits until it listens.
+    pub fn start(sockets: &Path, data: &Path, env: &[(&str, &str)]) -> GatewayProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+            .args(["start", "--port", "0", "--health-port", "0"])
+            .arg("--tmux-socket-path")
+            .arg(sockets)
+            .args(["--log-format", "json"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+            .env("DATA_DIR", data)
+            .env("DEFAULT_COMMAND", "exec bash --norc --noprofile")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tmuxgate");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = log.clone();
+        // Drains the log for as long as the process lives (a full pipe would stall it), and
+        // hands over the listening line's addresses.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) {
+                    let fields = &entry["fields"];
+                    if fields["message"] == "tmuxgate listening" {
+                        let _ = tx.send((
+                            fields["proxy"].as_str().unwrap_or_default().to_owned(),
+                            fields["health"].as_str().unwrap_or_default().to_owned(),
+                        ));
+                    }
+                }
+                let mut log = kept.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let Ok((proxy, health)) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!(
+                "tmuxgate did not start: {}",
+                log.lock().unwrap_or_else(|e| e.into_inner())
+            );
+        };
+        GatewayProcess {
+            child,
+            addr: proxy.parse().expect("proxy address"),
+            health_addr: health.parse().expect("health address"),
+            log,
+        }
+    }
+
+    /// WebSocket URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `kill -9`, and waits for it to be gone.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
