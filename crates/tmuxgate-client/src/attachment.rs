@@ -32,6 +32,8 @@ pub struct Attachment {
     pub offset: u64,
     /// Whether the stream starts with a SNAPSHOT (false: exact resume from `offset`).
     pub snapshot: bool,
+    /// The pane log's id, to send as `resumeLogId` with `resumeFrom`.
+    pub log_id: String,
     /// Pane width when attached.
     pub cols: u16,
     /// Pane height when attached.
@@ -58,6 +60,7 @@ impl Attachment {
             session_id: attached.session_id,
             pane: attached.pane,
             mode: attached.mode,
+            log_id: attached.log_id,
             offset: attached.offset,
             snapshot: attached.snapshot,
             cols: attached.cols,

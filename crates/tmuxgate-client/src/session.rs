@@ -185,6 +185,7 @@ pub fn attach_request(session_id: &str, cols: u16, rows: u16) -> SessionAttach {
         session_id: session_id.into(),
         mode: Default::default(),
         resume_from: None,
+        resume_log_id: None,
         cols: Some(cols),
         rows: Some(rows),
         target: None,

@@ -154,6 +154,10 @@ pub struct SessionAttach {
     pub mode: AttachMode,
     /// Offset already received on an earlier attachment: resume from there.
     pub resume_from: Option<u64>,
+    /// The `logId` of that earlier attachment: `resumeFrom` is honoured only on the same log
+    /// (a gateway restarted, or another gateway of a fleet, answers with a snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_log_id: Option<String>,
     /// This viewer's terminal width.
     pub cols: Option<u16>,
     /// This viewer's terminal height.

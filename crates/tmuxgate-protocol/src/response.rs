@@ -232,6 +232,10 @@ pub struct Attached {
     pub mode: crate::request::AttachMode,
     /// Log offset where this channel's stream starts (snapshot point or `resumeFrom`).
     pub offset: u64,
+    /// The pane log's id: offsets belong to it. Send it back as `resumeLogId` with
+    /// `resumeFrom`.
+    #[serde(default)]
+    pub log_id: String,
     /// Whether the stream starts with a SNAPSHOT frame (false: exact resume).
     pub snapshot: bool,
     /// Current pane width.

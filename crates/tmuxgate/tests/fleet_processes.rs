@@ -137,6 +137,7 @@ async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() 
     let mut again = moved
         .attach(SessionAttach {
             resume_from: Some(offset),
+            resume_log_id: Some(typing.log_id.clone()),
             target: Some(typing.pane.clone()),
             ..attach_request(&id, 80, 24)
         })

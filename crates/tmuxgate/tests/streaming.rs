@@ -356,12 +356,33 @@ async fn resume_after_a_dropped_connection_delivers_exactly_the_missing_bytes() 
         b.drain()
             .expect("frames received before the drop are contiguous");
         let dropped_at = b.end_offset();
+        let log_id = b.log_id.clone();
+        assert_eq!(log_id.len(), 16, "{log_id}");
         let carried = b.into_terminal();
         let flowing = a.wait_for_offset(dropped_at + 8192, STEP).await;
         flowing.expect("output flows while B is away");
 
-        let (_client_b2, mut b2) = viewer(&server, &id, Some(dropped_at)).await;
+        // The offset of another log (another gateway's, or before a restart) is never
+        // resumed, even where this log holds the same number.
+        let foreign = SessionAttach {
+            resume_from: Some(dropped_at),
+            resume_log_id: Some("0123456789abcdef".into()),
+            ..read_request(&id)
+        };
+        let other = server.client().await;
+        let elsewhere = other.attach(foreign).await.expect("attach");
+        assert!(elsewhere.snapshot, "another log's offset gets a snapshot");
+        drop(other);
+
+        let client_b2 = server.client().await;
+        let same_log = SessionAttach {
+            resume_from: Some(dropped_at),
+            resume_log_id: Some(log_id.clone()),
+            ..read_request(&id)
+        };
+        let mut b2 = client_b2.attach(same_log).await.expect("resume");
         assert!(!b2.snapshot, "the ring still holds offset {dropped_at}");
+        assert_eq!(b2.log_id, log_id);
         assert_eq!(b2.offset, dropped_at);
         b2.continue_from(carried).expect("continues B's stream");
         let caught_up = b2.wait_for_offset(a.end_offset(), STEP).await;

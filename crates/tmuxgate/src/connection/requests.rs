@@ -394,6 +394,7 @@ impl Conn {
             pane: att.view.pane.to_string(),
             mode: req.mode,
             offset,
+            log_id: att.view.log.id(),
             snapshot,
             cols: status.cols,
             rows: status.rows,

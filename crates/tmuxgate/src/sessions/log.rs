@@ -39,6 +39,9 @@ pub enum Read {
 /// A bounded ring of output bytes with absolute offsets.
 pub struct PaneLog {
     ring: Mutex<Ring>,
+    /// Random: offsets of two logs (two gateways of a fleet following one pane) can overlap,
+    /// their ids do not.
+    id: u64,
 }
 
 struct Ring {
@@ -59,6 +62,7 @@ impl PaneLog {
         };
         PaneLog {
             ring: Mutex::new(ring),
+            id: rand::random(),
         }
     }
 
@@ -73,6 +77,11 @@ impl PaneLog {
             return now;
         }
         LAST.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The log's id, as sent in `logId`.
+    pub fn id(&self) -> String {
+        format!("{:016x}", self.id)
     }
 
     /// Appends output; returns the new end offset.

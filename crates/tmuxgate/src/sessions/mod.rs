@@ -351,8 +351,12 @@ impl Sessions {
         if let (AttachMode::Write, Some((cols, rows))) = (req.mode, size) {
             hub.resize(cols, rows).await?;
         }
+        let same_log = req
+            .resume_log_id
+            .as_deref()
+            .is_none_or(|id| id == view.log.id());
         let start = match req.resume_from {
-            Some(offset) if view.log.start() <= offset && offset <= view.log.end() => {
+            Some(offset) if same_log && view.log.start() <= offset && offset <= view.log.end() => {
                 Start::Resume(offset)
             }
             _ => Start::Snapshot(hub.snapshot(&view).await?),

@@ -48,6 +48,7 @@ pub fn attach_request(session_id: &str, mode: AttachMode) -> SessionAttach {
         session_id: session_id.into(),
         mode,
         resume_from: None,
+        resume_log_id: None,
         cols: None,
         rows: None,
         target: None,
