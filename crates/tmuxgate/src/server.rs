@@ -285,7 +285,9 @@ impl Server {
             }
             false => (None, None),
         };
-        let abuse = Abuse::new(&config, stats.abuse.clone(), audit.clone());
+        let store_health = Arc::<crate::store::StoreHealth>::default();
+        let mut abuse = Abuse::new(&config, stats.abuse.clone(), audit.clone());
+        abuse.share(store.clone(), store_health.clone());
         let policy = PolicyStore::new(config.policy_file.clone())
             .context("loading the command policy (POLICY_FILE)")?;
         let exec = Executor {
@@ -319,7 +321,7 @@ impl Server {
             audit,
             exec,
             store,
-            store_health: Arc::default(),
+            store_health,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             origins,

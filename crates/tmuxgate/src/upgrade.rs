@@ -12,7 +12,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::abuse::Offense;
+use crate::abuse::{Limited, Offense};
 use crate::access::Principal;
 use crate::audit::{EventKind, Record};
 use crate::connection::Admitted;
@@ -79,6 +79,9 @@ async fn accept(
     };
     if let Err(refused) = gw.admit_client(client, AdmitAs::Connect) {
         return refused.into_response();
+    }
+    if let Err(wait) = gw.abuse.check_client_shared(client, Limited::Connect).await {
+        return crate::server::Refused::RateLimited(wait).into_response();
     }
     if gw.shutdown.is_cancelled() {
         refused("shutting-down");

@@ -281,3 +281,87 @@ async fn the_request_rate_limit_is_shared_by_the_fleet() {
         "the sum across both gateways stays within the limit"
     );
 }
+
+/// Two gateways without authentication on one Redis, `tweak` applied to both.
+async fn pair(
+    redis: &RedisServer,
+    tweak: impl Fn(&mut tmuxgate::config::Config) + Clone + Send + 'static,
+) -> (TestServer, TestServer) {
+    let prefix = prefix();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (url, prefix, tweak) = (redis.url(), prefix.clone(), tweak.clone());
+        servers.push(
+            TestServer::start_with(move |c| {
+                c.redis_url = Some(Secret::new(url));
+                c.redis_prefix = prefix;
+                tweak(c);
+            })
+            .await,
+        );
+    }
+    let b = servers.pop().expect("B");
+    (servers.pop().expect("A"), b)
+}
+
+/// A connection from `from` to `url` that the gateway keeps open (`None`: refused or
+/// closed at once).
+async fn kept_open(url: &str, from: &str) -> Option<Client> {
+    let options = ClientOptions::default().bind(from.parse().expect("address"));
+    let client = Client::connect_with(url, options).await.ok()?;
+    // A connection over a cap is closed right after the upgrade; one that answers is open.
+    client.list_sessions().await.ok()?;
+    Some(client)
+}
+
+/// `MAX_CONNECTIONS_PER_IP` counts an address's connections on every gateway together,
+/// and a connection's end frees its place for the whole fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_per_address_is_shared_by_the_fleet() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis, |c| c.max_connections_per_ip = 2).await;
+    let from = "127.0.0.9";
+    let first = kept_open(&a.url(), from).await.expect("1st, on A");
+    let _second = kept_open(&b.url(), from).await.expect("2nd, on B");
+    for (name, url) in [("A", a.url()), ("B", b.url())] {
+        let options = ClientOptions::default().bind(from.parse().expect("address"));
+        let third = Client::connect_with(&url, options).await.expect("upgrade");
+        let (code, reason) = third.wait_closed(STEP).await.expect("closed");
+        assert_eq!(
+            code, 1013,
+            "a 3rd on {name} is over the fleet's cap: {reason}"
+        );
+    }
+    assert!(
+        kept_open(&b.url(), "127.0.0.10").await.is_some(),
+        "other addresses are not affected"
+    );
+    first.close().await.expect("close");
+    let deadline = Instant::now() + STEP;
+    while kept_open(&b.url(), from).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's place never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `CONNECT_RATE_LIMIT` is one quota for the fleet: upgrades alternating between two
+/// gateways pass exactly one quota in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_rate_limit_is_shared_by_the_fleet() {
+    let redis = RedisServer::start();
+    let (a, b) = pair(&redis, |c| c.connect_rate_limit = 4).await;
+    let mut upgraded = 0;
+    for n in 0..10 {
+        let url = if n % 2 == 0 { a.url() } else { b.url() };
+        if accepted_from(&url, "127.0.0.11").await {
+            upgraded += 1;
+        }
+    }
+    assert_eq!(
+        upgraded, 4,
+        "the sum across both gateways stays within the limit"
+    );
+}

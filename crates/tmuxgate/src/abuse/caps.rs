@@ -50,6 +50,11 @@ impl<K: Hash + Eq + Clone> Counts<K> {
         }
     }
 
+    /// The cap (0: none).
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
     /// Keys with a connection open now.
     pub fn keys(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).len()

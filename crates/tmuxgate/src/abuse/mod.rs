@@ -18,6 +18,7 @@ pub mod blocks;
 pub mod caps;
 pub mod gcra;
 pub mod keyed;
+pub mod shared;
 
 use crate::audit::{Audit, EventKind, Record as AuditRecord};
 use std::collections::HashMap;
@@ -93,9 +94,6 @@ impl Limited {
     }
 }
 
-/// Longest a request waits for the shared rate limit before it is decided by the local one.
-const SHARED_LIMIT_DEADLINE: Duration = Duration::from_millis(100);
-
 /// The gateway's limits and blocks.
 pub struct Abuse {
     connects: Option<KeyedLimiter<ClientKey>>,
@@ -120,6 +118,8 @@ pub struct Abuse {
     pub counters: Arc<AbuseCounters>,
     audit: Audit,
     epoch: Instant,
+    /// The fleet's store, when limits and caps are shared ([`shared`]).
+    shared: Option<shared::Shared>,
 }
 
 impl Abuse {
@@ -177,6 +177,7 @@ impl Abuse {
             counters,
             audit,
             epoch: Instant::now(),
+            shared: None,
         }
     }
 
@@ -211,50 +212,6 @@ impl Abuse {
             None => self.requests_by_client.check(&ClientKey::of(client)),
         };
         verdict.inspect_err(|wait| self.refused(client, Limited::Request, *wait))
-    }
-
-    /// The same request limit across the fleet: the shared store's bucket for this user (or
-    /// address), taken after this gateway's own [`Abuse::check_request`] passed, so that
-    /// the sum over all gateways stays within one quota. With the embedded store, or when
-    /// the store fails (rate limits fail open to the local limit, docs/store.md), `Ok`.
-    pub async fn check_request_shared(
-        &self,
-        store: &dyn crate::store::Store,
-        store_down: bool,
-        user: Option<(&str, &str)>,
-        client: IpAddr,
-    ) -> Result<(), Duration> {
-        // While the store is known to be down, no request waits for it.
-        if !store.is_shared() || store_down {
-            return Ok(());
-        }
-        let (key, quota) = match user {
-            Some((user, role)) => {
-                let limiter = self.requests_by_role.get(role);
-                let quota = limiter.map_or(self.requests_by_user.quota(), KeyedLimiter::quota);
-                (format!("req:u:{user}"), quota)
-            }
-            None if self.is_allowlisted(client) => return Ok(()),
-            None => (
-                format!("req:ip:{}", ClientKey::of(client).ip()),
-                self.requests_by_client.quota(),
-            ),
-        };
-        match tokio::time::timeout(SHARED_LIMIT_DEADLINE, store.take(&key, quota, 1)).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(wait))) => {
-                self.refused(client, Limited::Request, wait);
-                Err(wait)
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "shared rate limit unavailable; local limit only");
-                Ok(())
-            }
-            Err(_) => {
-                tracing::debug!("shared rate limit too slow; local limit only");
-                Ok(())
-            }
-        }
     }
 
     /// `bytes` of terminal input on a connection whose budget state is `tat`.

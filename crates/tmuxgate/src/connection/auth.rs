@@ -11,6 +11,8 @@ use tmuxgate_protocol::response::AuthReply;
 use tmuxgate_protocol::{CloseCode, ErrorCode, Event};
 
 use super::{Close, Conn};
+use crate::abuse::Limited;
+use crate::abuse::shared::Cap;
 use crate::access::{Principal, Reach};
 use crate::audit::{EventKind, Record};
 use crate::config::Secret;
@@ -52,6 +54,26 @@ pub fn client_message(error: &AuthError) -> String {
 }
 
 impl Conn {
+    /// Counts an authenticated connection of `user` under `MAX_CONNECTIONS_PER_USER`,
+    /// here and then across the fleet; `false` (nothing counted): at a cap.
+    pub(super) async fn join_user(&mut self, user: &str) -> bool {
+        let abuse = &self.gw.abuse;
+        if !abuse.user_joined(user) {
+            return false;
+        }
+        match abuse.user_cap_shared(user).await {
+            Cap::Counted => {
+                self.counted.user = true;
+                true
+            }
+            Cap::Full => {
+                abuse.user_left(user);
+                false
+            }
+            Cap::Skipped => true,
+        }
+    }
+
     /// The principal, or `unauthorized` while the connection has not authenticated.
     pub(super) fn principal(&self) -> Result<&Principal, WireError> {
         match &self.who {
@@ -128,12 +150,17 @@ impl Conn {
         if self.gw.abuse.blocks.is_blocked(self.peer) {
             return Err(WireError::new(ErrorCode::Forbidden, "address blocked"));
         }
-        if let Err(wait) = self.gw.abuse.check_login(self.peer) {
+        let abuse = &self.gw.abuse;
+        let verdict = match abuse.check_login(self.peer) {
+            Ok(()) => abuse.check_client_shared(self.peer, Limited::Login).await,
+            refused => refused,
+        };
+        if let Err(wait) = verdict {
             return Err(WireError::rate_limited("too many login attempts", wait));
         }
         match login(&auth, req).await {
             Ok((identity, token)) => {
-                if !self.gw.abuse.user_joined(identity.user.as_str()) {
+                if !self.join_user(identity.user.as_str()).await {
                     let record = Record::new(EventKind::ConnectionRefused, Some(self.peer))
                         .user(identity.user.as_str())
                         .reason("max-connections-per-user");

@@ -30,6 +30,7 @@ pub(crate) use auth::login;
 pub use auth::{MAX_AUTH_FAILURES, client_message, close_reason};
 
 use crate::abuse::Offense;
+use crate::abuse::shared::{Cap, Counted};
 use crate::access::Principal;
 use crate::audit::{EventKind, Record};
 use crate::server::Gateway;
@@ -80,6 +81,8 @@ pub struct Conn {
     input_refusing: bool,
     /// Responses of running commands come back here (made by the first command).
     exec: Option<Box<exec::ExecLink>>,
+    /// What the fleet's caps counted for this connection, to uncount at its end.
+    counted: Counted,
 }
 
 /// How a connection starts.
@@ -98,8 +101,25 @@ pub struct Admitted {
 
 /// Runs a connection until it closes.
 pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
-    // Counted here, where the connection's end is certain, and uncounted below.
-    if !gw.abuse.connection_opened(admitted.peer) {
+    // Counted here, where the connection's end is certain, and uncounted below: here, and
+    // then across the fleet.
+    let mut counted = Counted::default();
+    let admitted_here = gw.abuse.connection_opened(admitted.peer);
+    let over = match admitted_here {
+        false => true,
+        true => match gw.abuse.client_cap_shared(admitted.peer).await {
+            Cap::Counted => {
+                counted.client = true;
+                false
+            }
+            Cap::Full => {
+                gw.abuse.connection_closed(admitted.peer);
+                true
+            }
+            Cap::Skipped => false,
+        },
+    };
+    if over {
         gw.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
         let record = Record::new(EventKind::ConnectionRefused, Some(admitted.peer))
             .reason("max-connections-per-ip");
@@ -137,11 +157,13 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         limited_in_row: 0,
         input_refusing: false,
         exec: None,
+        counted,
     };
     gw.audit.record(conn.event(EventKind::ConnectionOpened));
-    let joined = conn
-        .user_name()
-        .is_none_or(|user| gw.abuse.user_joined(user));
+    let joined = match conn.user_name().map(str::to_owned) {
+        None => true,
+        Some(user) => conn.join_user(&user).await,
+    };
     // In a block: the result must not stay in the future across the close's send.
     let closing = {
         let ended = match joined {
@@ -172,6 +194,8 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
         gw.abuse.user_left(user);
     }
     gw.abuse.connection_closed(conn.peer);
+    gw.abuse
+        .uncount_shared(conn.counted, conn.peer, conn.user_name());
     drop(conn);
     drop(admitted.permit);
     gw.stats.connections.fetch_sub(1, Ordering::Relaxed);

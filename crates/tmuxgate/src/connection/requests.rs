@@ -44,11 +44,8 @@ impl Conn {
         // bounds them, and no shared-store round trip is spent on them.
         let heartbeat = matches!(&decoded, Ok(i) if matches!(i.request, Request::Heartbeat(_)));
         if verdict.is_ok() && !heartbeat {
-            let store = &*self.gw.store;
-            let abuse = &self.gw.abuse;
-            let down = self.gw.store_health.is_down();
-            verdict = abuse
-                .check_request_shared(store, down, self.user_and_role(), self.peer)
+            verdict = (self.gw.abuse)
+                .check_request_shared(self.user_and_role(), self.peer)
                 .await;
         }
         if let Err(wait) = verdict {
