@@ -365,3 +365,114 @@ async fn the_upgrade_rate_limit_is_shared_by_the_fleet() {
         "the sum across both gateways stays within the limit"
     );
 }
+
+/// Redis killed while two gateways sharing tmux servers keep working, then restarted empty
+/// (no persistence): what docs/store.md says happens meanwhile happens, and what changed
+/// meanwhile reaches the other gateway afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_outage_the_fleet_converges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut redis = RedisServer::start_in(dir.path(), &[]);
+    let prefix = prefix();
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("ann", "operator")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+        c.block_failed_logins = 3;
+        // The polling below is not what is tested.
+        c.rate_limit_requests = 100_000;
+    })
+    .await;
+    let sockets = a.server.dir.join("sock");
+    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, move |c| {
+        c.tmux_socket_path = sockets;
+        c.rate_limit_requests = 100_000;
+    })
+    .await;
+    let token = a.token_for("ann", Duration::from_secs(600)).await;
+    let connect = |url: String| {
+        let token = token.clone();
+        async move {
+            Client::connect_with(&url, ClientOptions::default().token(&token))
+                .await
+                .expect("connect")
+        }
+    };
+    let (on_a, on_b) = (connect(a.server.url()).await, connect(b.url()).await);
+    let before = on_a.create_session("before", 80, 24).await.expect("create");
+    until_listed(&on_b, &before.session_id).await;
+
+    redis.kill();
+    for health in [a.server.health_addr, b.health_addr] {
+        until_store(health, "down").await;
+    }
+    // Meanwhile: new authentications fail closed; open connections keep working, and what
+    // they change holds here.
+    let (code, reason) = closed_with(&b.url(), &token).await;
+    assert_eq!(code, 4401, "no revocation check, no entry: {reason}");
+    let during = on_a.create_session("during", 80, 24).await.expect("create");
+    let mut att = on_b
+        .attach_session(&before.session_id, 80, 24)
+        .await
+        .expect("attach on B");
+    on_b.send_input(att.channel, b"echo outage-$((4+4))\r")
+        .await
+        .expect("input");
+    att.wait_for(b"outage-8", STEP).await.expect("typing works");
+    // A guesser blocked on A: held on A, not yet shared.
+    let guesser = "127.0.0.13";
+    for _ in 0..3 {
+        let options = ClientOptions::default().bind(guesser.parse().expect("address"));
+        let client = Client::connect_with(&a.server.url(), options)
+            .await
+            .expect("connect");
+        let _ = client.login("ann", "a-wrong-guess").await;
+    }
+    assert!(
+        !accepted_from(&a.server.url(), guesser).await,
+        "blocked on A"
+    );
+    assert!(accepted_from(&b.url(), guesser).await, "B cannot know yet");
+
+    // Redis back, empty: the session made meanwhile and the block reach B.
+    let _back = RedisServer::try_start(dir.path(), redis.port, &[]).expect("restart Redis");
+    let restarted = Instant::now();
+    until_listed(&on_b, &during.session_id).await;
+    until_accepted(&b.url(), guesser, false).await;
+    println!("converged {:?} after the restart", restarted.elapsed());
+    let again = connect(b.url()).await;
+    again
+        .list_sessions()
+        .await
+        .expect("new authentications work again");
+    for health in [a.server.health_addr, b.health_addr] {
+        until_store(health, "up").await;
+    }
+}
+
+/// Polls `/health` at `addr` until the store's state is `want`.
+async fn until_store(addr: std::net::SocketAddr, want: &str) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (_, body) = http_get(addr, "/health").await;
+        let health: Value = serde_json::from_str(&body).expect("health JSON");
+        if health["store"]["state"] == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "store never {want}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls `session-list` on `client` until it holds `session_id`.
+async fn until_listed(client: &Client, session_id: &str) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let listed = client.list_sessions().await.expect("list");
+        if listed.iter().any(|s| s.session_id == session_id) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{session_id} never listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -14,6 +14,7 @@
 //! Writes go through one queue, in order, off the request path; a store that is down costs
 //! a logged error, and the records converge at the next start (see `join`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,12 @@ use crate::store::{Received, SessionRecord, Store, StoreEvent};
 
 /// How long a destroy waits for its announcement before killing the session anyway.
 const ANNOUNCE_DEADLINE: Duration = Duration::from_millis(250);
+
+/// How often changes the store refused are tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Changes kept for the store while it is down, at most.
+const MAX_PENDING: usize = 10_000;
 
 /// This gateway's side of the fleet's registry.
 pub(super) struct Fleet {
@@ -117,6 +124,52 @@ impl Sessions {
         }
     }
 
+    /// Reads every record afresh (the event stream may have lost announcements): adds the
+    /// sessions this gateway does not list, takes the shares of those it does, and writes
+    /// back the records of its sessions the store lost (a Redis restarted without them).
+    pub async fn resync_fleet(&self) {
+        let Some(fleet) = self.fleet.get() else {
+            return;
+        };
+        let records = match fleet.store.sessions().await {
+            Ok(records) => records,
+            Err(e) => return tracing::warn!(error = %e, "fleet: could not read the records"),
+        };
+        for entry in self.registry.all() {
+            let known = records.iter().any(|r| r.id == entry.id);
+            if !known && !entry.is_lost() && !entry.is_destroying() {
+                let _ = fleet.outbox.send(Outgoing::Created(entry.record()));
+            }
+        }
+        for record in records {
+            match self.registry.get(&record.id) {
+                None => {
+                    // Only a session tmux still has: a record outlives a session that ended
+                    // while no gateway could remove it.
+                    let backend = self.pool.all().iter().find(|b| b.id == record.backend);
+                    let tmux_id = record.tmux_id.parse().ok();
+                    let present = match (backend, tmux_id) {
+                        (Some(backend), Some(id)) => backend.has_session(id).await,
+                        _ => false,
+                    };
+                    match present {
+                        true => self.adopt(&record),
+                        false if backend.is_some_and(|b| b.admits()) => {
+                            self.forget_record(&record.id);
+                        }
+                        false => {}
+                    }
+                }
+                Some(entry) if record.tmux_id == entry.tmux_id.to_string() => {
+                    let _order = entry.sharing.lock().await;
+                    entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
+                    Self::wake_channels(&entry);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     /// Applies what another gateway announced about a session.
     pub async fn on_fleet_event(&self, received: &Received) {
         let Some(fleet) = self.fleet.get() else {
@@ -191,39 +244,74 @@ impl Sessions {
     }
 }
 
-/// Writes the queued changes to the store and announces them, in order.
+/// Writes the queued changes to the store and announces them, in order. A change the store
+/// refuses (it is down) is kept, with every later one behind it, and tried again every
+/// [`RETRY`] until it lands: records and announcements converge once the store is back.
 async fn deliver(store: Arc<dyn Store>, mut queued: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(change) = queued.recv().await {
-        let result = match &change {
-            Outgoing::Created(record) => {
-                let event = StoreEvent::SessionCreated {
-                    session_id: record.id.clone(),
-                };
-                put_and_announce(&*store, record, &event).await
+    let mut pending = VecDeque::new();
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            change = queued.recv() => match change {
+                Some(change) => pending.push_back(change),
+                None => return,
+            },
+            _ = retry.tick(), if !pending.is_empty() => {}
+        }
+        while let Some(change) = pending.front_mut() {
+            let result = send(&*store, change).await;
+            // A destroy waits for its announcement's first attempt only.
+            if let Outgoing::Destroyed(_, done) = change
+                && let Some(done) = done.take()
+            {
+                let _ = done.send(());
             }
-            Outgoing::SharesChanged(record) => {
-                let event = StoreEvent::SharesChanged {
-                    session_id: record.id.clone(),
-                };
-                put_and_announce(&*store, record, &event).await
-            }
-            Outgoing::Destroyed(id, _) => {
-                let event = StoreEvent::SessionDestroyed {
-                    session_id: id.clone(),
-                };
-                match store.remove_session(id).await {
-                    Ok(_) => store.publish(&event).await,
-                    Err(e) => Err(e),
+            match result {
+                Ok(()) => {
+                    pending.pop_front();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pending = pending.len(),
+                        "fleet: could not share a session change; will retry");
+                    break;
                 }
             }
-            Outgoing::Gone(id) => store.remove_session(id).await.map(drop),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "fleet: could not share a session change");
         }
-        if let Outgoing::Destroyed(_, Some(done)) = change {
-            let _ = done.send(());
+        if pending.len() > MAX_PENDING {
+            // A long outage: the oldest changes go; the records are repaired at the next
+            // start (`join_fleet`) or resync.
+            tracing::error!(
+                dropped = pending.len() - MAX_PENDING,
+                "fleet: too many unshared session changes"
+            );
+            pending.drain(..pending.len() - MAX_PENDING);
         }
+    }
+}
+
+async fn send(store: &dyn Store, change: &Outgoing) -> crate::store::StoreResult<()> {
+    match change {
+        Outgoing::Created(record) => {
+            let event = StoreEvent::SessionCreated {
+                session_id: record.id.clone(),
+            };
+            put_and_announce(store, record, &event).await
+        }
+        Outgoing::SharesChanged(record) => {
+            let event = StoreEvent::SharesChanged {
+                session_id: record.id.clone(),
+            };
+            put_and_announce(store, record, &event).await
+        }
+        Outgoing::Destroyed(id, _) => {
+            let event = StoreEvent::SessionDestroyed {
+                session_id: id.clone(),
+            };
+            store.remove_session(id).await?;
+            store.publish(&event).await
+        }
+        Outgoing::Gone(id) => store.remove_session(id).await.map(drop),
     }
 }
 

@@ -30,6 +30,12 @@ use crate::sessions::Sessions;
 /// How often the store's blocks are applied here in full, besides the events.
 pub const RESYNC: Duration = Duration::from_secs(30);
 
+/// How often block changes the store could not take are tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Block changes kept for the store while it is down, at most (the oldest go first).
+const MAX_UNSHARED: usize = 10_000;
+
 /// What the fleet task reads, set up before the gateway accepts connections: the store's
 /// events and this gateway's block changes.
 pub struct Feeds {
@@ -59,11 +65,19 @@ pub async fn run(
         Authenticator::revoked_here,
     );
     resync(&*store, &blocks).await;
+    // Block changes the store has not taken yet (it is down), oldest first.
+    let mut unshared = std::collections::VecDeque::new();
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(RESYNC);
     tick.tick().await;
     loop {
         tokio::select! {
-            Some(change) = local.recv() => publish(&*store, change).await,
+            Some(change) = local.recv() => {
+                unshared.push_back(change);
+                flush(&*store, &mut unshared).await;
+            }
+            _ = retry.tick(), if !unshared.is_empty() => flush(&*store, &mut unshared).await,
             Ok(()) = revoked.changed() => {
                 if let Err(e) = store.publish(&StoreEvent::TokensRevoked {}).await {
                     tracing::error!(error = %e, "fleet: could not announce a revocation");
@@ -73,6 +87,13 @@ pub async fn run(
                 let ours = received.from == store.instance();
                 match (&received.event, &auth) {
                     (StoreEvent::TokensRevoked {}, Some(auth)) if !ours => auth.poke(),
+                    (StoreEvent::Resync {}, _) => {
+                        resync(&*store, &blocks).await;
+                        sessions.resync_fleet().await;
+                        if let Some(auth) = &auth {
+                            auth.poke();
+                        }
+                    }
                     (
                         StoreEvent::SessionCreated { .. }
                         | StoreEvent::SessionDestroyed { .. }
@@ -88,9 +109,23 @@ pub async fn run(
     }
 }
 
-/// Writes a local change to the store and tells the fleet. A failure is logged: the block
-/// holds here, and reaches the others when an administrator repeats it.
-async fn publish(store: &dyn Store, change: BlockChange) {
+/// Shares the changes in `unshared`, in order, until one fails (it stays, with those
+/// behind it, for the next try).
+async fn flush(store: &dyn Store, unshared: &mut std::collections::VecDeque<BlockChange>) {
+    while let Some(change) = unshared.front() {
+        if !publish(store, change.clone()).await {
+            if unshared.len() > MAX_UNSHARED {
+                unshared.drain(..unshared.len() - MAX_UNSHARED);
+            }
+            return;
+        }
+        unshared.pop_front();
+    }
+}
+
+/// Writes a local change to the store and tells the fleet; whether both worked. A failure
+/// is logged: the block holds here meanwhile, and is shared when the store is back.
+async fn publish(store: &dyn Store, change: BlockChange) -> bool {
     let (written, event) = match change {
         BlockChange::Blocked(info) => {
             let record = BlockRecord {
@@ -113,8 +148,12 @@ async fn publish(store: &dyn Store, change: BlockChange) {
         Ok(()) => store.publish(&event).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = shared {
-        tracing::error!(error = %e, ?event, "fleet: could not share a block change");
+    match shared {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, ?event, "fleet: could not share a block change; will retry");
+            false
+        }
     }
 }
 

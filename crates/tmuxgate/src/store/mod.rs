@@ -108,6 +108,9 @@ pub enum StoreEvent {
         /// The address.
         address: String,
     },
+    /// Never published: the event reader's notice that it may have missed events (the
+    /// stream was trimmed past it, or Redis restarted without it); state is read afresh.
+    Resync {},
     /// A backend's server died.
     BackendLost {
         /// The backend id.

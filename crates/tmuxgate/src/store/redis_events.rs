@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
 use super::Received;
-use super::redis::{CALL_TIMEOUT, EVENT_BLOCK_MS, RedisSettings, connect};
+use super::redis::{CALL_TIMEOUT, Conn, EVENT_BLOCK_MS, RedisSettings, connect};
 
 /// Reads the event stream after `last`, on a connection of its
 /// own (a blocking read would hold up other commands), until `tx` is dropped. Survives
@@ -19,6 +19,7 @@ pub(super) async fn read_events(
     tx: mpsc::Sender<Received>,
 ) {
     let mut backoff = Duration::from_millis(100);
+    let mut reconnecting = false;
     loop {
         if tx.is_closed() {
             return;
@@ -29,9 +30,22 @@ pub(super) async fn read_events(
                 tracing::warn!(error = %e, "store events: cannot reach Redis; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+                reconnecting = true;
                 continue;
             }
         };
+        if reconnecting && lost_track(&mut conn, &stream, &last).await {
+            // The last event passed is gone (trimmed, or Redis restarted without it): events
+            // after it may be gone too. The subscriber reads the state afresh.
+            tracing::warn!("store events: the stream lost events while away; resyncing");
+            let resync = Received {
+                from: String::new(),
+                event: super::StoreEvent::Resync {},
+            };
+            if tx.send(resync).await.is_err() {
+                return;
+            }
+        }
         loop {
             let from = last.clone();
             let options = redis::streams::StreamReadOptions::default()
@@ -74,6 +88,7 @@ pub(super) async fn read_events(
                     tracing::warn!(error = %e, "store events: reading failed; reconnecting");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    reconnecting = true;
                     break;
                 }
             }
@@ -82,4 +97,18 @@ pub(super) async fn read_events(
             }
         }
     }
+}
+
+/// Whether the event `last` (the last one passed on) is no longer in the stream, so events
+/// after it may have been lost. `0-0` (nothing passed yet, on a stream empty at subscribe)
+/// has nothing to lose. A failed check counts as lost: a resync is cheap, a gap is not.
+async fn lost_track(conn: &mut Conn, stream: &str, last: &str) -> bool {
+    if last == "0-0" {
+        return false;
+    }
+    let found: redis::RedisResult<redis::streams::StreamRangeReply> =
+        tokio::time::timeout(CALL_TIMEOUT, conn.xrange_count(stream, last, last, 1))
+            .await
+            .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))));
+    !found.is_ok_and(|range| !range.ids.is_empty())
 }
