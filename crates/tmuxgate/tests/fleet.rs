@@ -10,6 +10,8 @@ use common::redis::RedisServer;
 use common::{STEP, TestServer, http_get};
 use serde_json::Value;
 use tmuxgate::config::Secret;
+use tmuxgate_client::protocol::Event;
+use tmuxgate_client::protocol::request::AttachMode;
 use tmuxgate_client::{Client, ClientOptions};
 
 /// A key prefix no other test uses.
@@ -475,4 +477,73 @@ async fn until_listed(client: &Client, session_id: &str) {
         assert!(Instant::now() < deadline, "{session_id} never listed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A share given, narrowed and taken back on one gateway takes effect on another's viewers
+/// at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_changed_on_one_gateway_take_effect_on_another() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("ann", "operator"), ("bob", "operator")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+    })
+    .await;
+    let sockets = a.server.dir.join("sock");
+    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, move |c| {
+        c.tmux_socket_path = sockets;
+    })
+    .await;
+    let connect = |url: String, token: String| async move {
+        Client::connect_with(&url, ClientOptions::default().token(&token))
+            .await
+            .expect("connect")
+    };
+    let ann = connect(
+        a.server.url(),
+        a.token_for("ann", Duration::from_secs(600)).await,
+    )
+    .await;
+    let bob = connect(b.url(), a.token_for("bob", Duration::from_secs(600)).await).await;
+    let id = ann
+        .create_session("ann-s", 80, 24)
+        .await
+        .expect("create")
+        .session_id;
+    ann.share(&id, "bob", AttachMode::Write)
+        .await
+        .expect("share on A");
+    until_listed(&bob, &id).await;
+    let att = bob
+        .attach_session(&id, 80, 24)
+        .await
+        .expect("bob attaches on B");
+    assert_eq!(att.mode, AttachMode::Write);
+    let channel = att.channel;
+
+    ann.share(&id, "bob", AttachMode::Read)
+        .await
+        .expect("narrowed on A");
+    bob.wait_event(
+        |e| matches!(e, Event::AccessChanged { channel: c, mode: AttachMode::Read, .. } if *c == channel),
+        STEP,
+    )
+    .await
+    .expect("B's channel becomes read-only");
+
+    ann.unshare(&id, "bob").await.expect("taken back on A");
+    let closed = bob
+        .wait_event(
+            |e| matches!(e, Event::SessionClosed { channel: c, .. } if *c == channel),
+            STEP,
+        )
+        .await
+        .expect("B's channel ends");
+    assert!(
+        matches!(&closed, Event::SessionClosed { reason, .. } if reason == "revoked"),
+        "{closed:?}"
+    );
+    assert!(bob.list_sessions().await.expect("list").is_empty());
 }
