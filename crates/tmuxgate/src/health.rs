@@ -42,6 +42,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let up = backends.iter().filter(|b| b.state == "up").count();
     let mut body = gw.stats.render_prometheus(gw.sessions.count(), up);
     crate::backends::health::render_prometheus(gw.sessions.backends(), &mut body);
+    crate::store::render_prometheus(&*gw.store, &gw.store_health, &mut body);
     render_backends(&mut body, &backends);
     (
         [(

@@ -154,6 +154,23 @@ async fn a_redis_outage_degrades_health_without_a_crash() {
     let up = wait_for("up").await;
     assert_eq!(up["status"], "healthy", "{up}");
     assert!(up["store"]["failures"].as_u64() > Some(0), "{up}");
+    // `/metrics` says the same, with every call's time and the calls that failed.
+    let (status, metrics) = http_get(server.health_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"));
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a number")
+    };
+    assert_eq!(value("tmuxgate_store_up{store=\"redis\"}"), 1.0);
+    assert!(value("tmuxgate_store_errors_total{store=\"redis\"}") > 0.0);
+    assert!(value("tmuxgate_store_ping_failures_total{store=\"redis\"}") > 0.0);
+    assert!(value("tmuxgate_store_call_duration_seconds_count{store=\"redis\"}") > 0.0);
 }
 
 /// `tmuxgate store check` against a real Redis, and against one that is not there: exit

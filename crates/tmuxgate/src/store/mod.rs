@@ -146,6 +146,11 @@ pub trait Store: Send + Sync + 'static {
     /// `memory`, `redis` or `redis-cluster`.
     fn kind(&self) -> &'static str;
 
+    /// Call latencies and failures (`/metrics`), for a store with calls worth timing.
+    fn metrics(&self) -> Option<&StoreMetrics> {
+        None
+    }
+
     /// Whether other gateways share this store (Redis): only then is there a fleet to tell.
     fn is_shared(&self) -> bool {
         true
@@ -222,6 +227,81 @@ pub trait Store: Send + Sync + 'static {
 
     /// One round trip.
     fn ping(&self) -> BoxFuture<'_, StoreResult<()>>;
+}
+
+/// Every call to the store: its time, and whether it failed.
+pub struct StoreMetrics {
+    calls: crate::metrics::Latency,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        StoreMetrics {
+            calls: crate::metrics::Latency::new(),
+            errors: Default::default(),
+        }
+    }
+}
+
+impl StoreMetrics {
+    /// Counts one call.
+    pub fn record(&self, elapsed: Duration, ok: bool) {
+        self.calls.record(elapsed);
+        if !ok {
+            self.errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The store's lines of `/metrics`: whether it is up, the last ping, failed pings, and (for
+/// Redis) every call's time and the calls that failed.
+pub fn render_prometheus(store: &dyn Store, health: &StoreHealth, out: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let kind = store.kind();
+    let mut line = |name: &str, help: &str, kind_of: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind_of}\n{name}{{store=\"{kind}\"}} {value}"
+        );
+    };
+    line(
+        "tmuxgate_store_up",
+        "Whether the shared store answered its last ping.",
+        "gauge",
+        u8::from(!health.is_down()).to_string(),
+    );
+    line(
+        "tmuxgate_store_ping_seconds",
+        "The last ping's round trip.",
+        "gauge",
+        (health.latency_us.load(Relaxed) as f64 / 1e6).to_string(),
+    );
+    line(
+        "tmuxgate_store_ping_failures_total",
+        "Pings of the shared store that failed.",
+        "counter",
+        health.failures.load(Relaxed).to_string(),
+    );
+    let Some(metrics) = store.metrics() else {
+        return;
+    };
+    line(
+        "tmuxgate_store_errors_total",
+        "Calls to the shared store that failed or timed out.",
+        "counter",
+        metrics.errors.load(Relaxed).to_string(),
+    );
+    let name = "tmuxgate_store_call_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time of calls to the shared store.\n# TYPE {name} histogram"
+    );
+    metrics
+        .calls
+        .render(out, name, &format!("store=\"{kind}\""));
 }
 
 /// The store as `/health` shows it, kept current by [`watch`].

@@ -27,8 +27,8 @@ use redis::aio::ConnectionLike;
 use tokio::sync::mpsc;
 
 use super::{
-    BlockRecord, Received, SessionRecord, Store, StoreError, StoreEvent, StoreInfo, StoreResult,
-    new_instance_id,
+    BlockRecord, Received, SessionRecord, Store, StoreError, StoreEvent, StoreInfo, StoreMetrics,
+    StoreResult, new_instance_id,
 };
 use crate::abuse::gcra::Quota;
 
@@ -140,6 +140,7 @@ pub struct RedisStore {
     count_remove: redis::Script,
     heartbeat: redis::Script,
     prune: redis::Script,
+    metrics: StoreMetrics,
 }
 
 /// Key names.
@@ -243,6 +244,7 @@ impl RedisStore {
             count_remove: redis::Script::new(COUNT_REMOVE),
             heartbeat: redis::Script::new(HEARTBEAT),
             prune: redis::Script::new(PRUNE),
+            metrics: StoreMetrics::default(),
         })
     }
 
@@ -252,7 +254,7 @@ impl RedisStore {
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> StoreResult<T> {
         let mut conn = self.conn();
-        bounded(cmd.query_async(&mut conn)).await
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     async fn script<T: redis::FromRedisValue>(
@@ -260,18 +262,25 @@ impl RedisStore {
         invocation: redis::ScriptInvocation<'_>,
     ) -> StoreResult<T> {
         let mut conn = self.conn();
-        bounded(invocation.invoke_async(&mut conn)).await
+        self.bounded(invocation.invoke_async(&mut conn)).await
+    }
+
+    /// Runs one Redis call within [`CALL_TIMEOUT`], and counts its time or failure.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> StoreResult<T> {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(result) => result.map_err(err),
+            Err(_) => Err(StoreError("Redis did not answer in time".into())),
+        };
+        self.metrics.record(started.elapsed(), result.is_ok());
+        result
     }
 
     fn own_counts(&self) -> String {
         format!("{}{}", self.keys.counts, self.instance)
-    }
-}
-
-async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> StoreResult<T> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(result) => result.map_err(err),
-        Err(_) => Err(StoreError("Redis did not answer in time".into())),
     }
 }
 
@@ -280,6 +289,10 @@ fn count_field(scope: &str, key: &str) -> String {
 }
 
 impl Store for RedisStore {
+    fn metrics(&self) -> Option<&StoreMetrics> {
+        Some(&self.metrics)
+    }
+
     fn kind(&self) -> &'static str {
         if matches!(self.conn, Conn::Cluster(_)) {
             "redis-cluster"
@@ -320,7 +333,8 @@ impl Store for RedisStore {
     fn revoke<'a>(&'a self, jti: &'a str, expires_ms: u64) -> BoxFuture<'a, StoreResult<()>> {
         async move {
             let mut conn = self.conn();
-            bounded(conn.zadd::<_, _, _, ()>(&self.keys.revoked, jti, expires_ms)).await?;
+            self.bounded(conn.zadd::<_, _, _, ()>(&self.keys.revoked, jti, expires_ms))
+                .await?;
             // Expired ones go on Redis's clock, never on a gateway's (which may run ahead).
             let mut prune = self.prune.prepare_invoke();
             prune.key(&self.keys.revoked);
@@ -332,7 +346,7 @@ impl Store for RedisStore {
     fn is_revoked<'a>(&'a self, jti: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>> {
         async move {
             let mut conn = self.conn();
-            let score: Option<f64> = bounded(conn.zscore(&self.keys.revoked, jti)).await?;
+            let score: Option<f64> = self.bounded(conn.zscore(&self.keys.revoked, jti)).await?;
             Ok(score.is_some_and(|exp| exp > now_ms as f64))
         }
         .boxed()
@@ -348,7 +362,7 @@ impl Store for RedisStore {
                 .hset(&self.keys.block_info, &block.address, info)
                 .ignore();
             let mut conn = self.conn();
-            bounded(pipe.query_async::<()>(&mut conn)).await
+            self.bounded(pipe.query_async::<()>(&mut conn)).await
         }
         .boxed()
     }
@@ -363,7 +377,7 @@ impl Store for RedisStore {
                 .hdel(&self.keys.block_info, address)
                 .ignore();
             let mut conn = self.conn();
-            let (until,): (Option<f64>,) = bounded(pipe.query_async(&mut conn)).await?;
+            let (until,): (Option<f64>,) = self.bounded(pipe.query_async(&mut conn)).await?;
             Ok(until.is_some_and(|until| until > now_ms as f64))
         }
         .boxed()
@@ -375,19 +389,20 @@ impl Store for RedisStore {
             prune.key(&self.keys.blocks).key(&self.keys.block_info);
             self.script::<i64>(prune).await?;
             let mut conn = self.conn();
-            let live: Vec<String> =
-                bounded(conn.zrangebyscore(&self.keys.blocks, format!("({now_ms}"), "+inf"))
-                    .await?;
+            let live: Vec<String> = self
+                .bounded(conn.zrangebyscore(&self.keys.blocks, format!("({now_ms}"), "+inf"))
+                .await?;
             if live.is_empty() {
                 return Ok(Vec::new());
             }
-            let infos: Vec<Option<String>> = bounded(
-                redis::cmd("HMGET")
-                    .arg(&self.keys.block_info)
-                    .arg(&live)
-                    .query_async(&mut conn),
-            )
-            .await?;
+            let infos: Vec<Option<String>> = self
+                .bounded(
+                    redis::cmd("HMGET")
+                        .arg(&self.keys.block_info)
+                        .arg(&live)
+                        .query_async(&mut conn),
+                )
+                .await?;
             let mut blocks: Vec<BlockRecord> = infos
                 .into_iter()
                 .flatten()
@@ -462,7 +477,8 @@ impl Store for RedisStore {
         async move {
             let json = serde_json::to_string(session).map_err(err)?;
             let mut conn = self.conn();
-            bounded(conn.hset::<_, _, _, ()>(&self.keys.sessions, &session.id, json)).await
+            self.bounded(conn.hset::<_, _, _, ()>(&self.keys.sessions, &session.id, json))
+                .await
         }
         .boxed()
     }
@@ -470,7 +486,7 @@ impl Store for RedisStore {
     fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
         async move {
             let mut conn = self.conn();
-            let removed: u64 = bounded(conn.hdel(&self.keys.sessions, id)).await?;
+            let removed: u64 = self.bounded(conn.hdel(&self.keys.sessions, id)).await?;
             Ok(removed > 0)
         }
         .boxed()
@@ -479,7 +495,7 @@ impl Store for RedisStore {
     fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
         async move {
             let mut conn = self.conn();
-            let json: Option<String> = bounded(conn.hget(&self.keys.sessions, id)).await?;
+            let json: Option<String> = self.bounded(conn.hget(&self.keys.sessions, id)).await?;
             Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
         }
         .boxed()
@@ -488,7 +504,7 @@ impl Store for RedisStore {
     fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>> {
         async move {
             let mut conn = self.conn();
-            let all: Vec<String> = bounded(conn.hvals(&self.keys.sessions)).await?;
+            let all: Vec<String> = self.bounded(conn.hvals(&self.keys.sessions)).await?;
             let mut sessions: Vec<SessionRecord> = all
                 .iter()
                 .filter_map(|json| serde_json::from_str(json).ok())
@@ -565,11 +581,11 @@ impl Store for RedisStore {
                 .await?;
             let version = version_in(&info);
             let mut conn = self.conn();
-            let revoked: u64 = bounded(conn.zcard(&self.keys.revoked)).await?;
-            let blocks: u64 = bounded(conn.zcard(&self.keys.blocks)).await?;
-            let instances: u64 = bounded(conn.zcard(&self.keys.instances)).await?;
-            let sessions: u64 = bounded(conn.hlen(&self.keys.sessions)).await?;
-            let events: u64 = bounded(conn.xlen(&self.keys.events)).await?;
+            let revoked: u64 = self.bounded(conn.zcard(&self.keys.revoked)).await?;
+            let blocks: u64 = self.bounded(conn.zcard(&self.keys.blocks)).await?;
+            let instances: u64 = self.bounded(conn.zcard(&self.keys.instances)).await?;
+            let sessions: u64 = self.bounded(conn.hlen(&self.keys.sessions)).await?;
+            let events: u64 = self.bounded(conn.xlen(&self.keys.events)).await?;
             Ok(StoreInfo {
                 kind: self.kind(),
                 version,
