@@ -436,8 +436,10 @@ mod tests {
     /// cost as much heap as it saves. Abuse resistance (issue 6) added 16 bytes to `Conn`
     /// (the input budget's GCRA state, refusals in a row) and brought the future to 2,176.
     /// Command execution (issue 7) added one boxed, lazily made channel for command
-    /// responses: 8 bytes on `Conn` and the future. Large, rare paths
-    /// (request handling, snapshot fetches) are boxed to keep the future small.
+    /// responses: 8 bytes on `Conn` and the future. The fleet's shared caps (issue 9) added
+    /// what a connection counted in the store (two flags; 8 bytes with alignment) to `Conn`,
+    /// and so to the future: 2,192. Large, rare paths (request handling, snapshot fetches)
+    /// are boxed to keep the future small.
     #[test]
     fn per_connection_state_stays_small() {
         let (future, conn, channel) = (
@@ -446,7 +448,7 @@ mod tests {
             std::mem::size_of::<Channel>(),
         );
         eprintln!("serve future {future} B, Conn {conn} B, Channel {channel} B");
-        assert!(future <= 2184, "connection future is {future} bytes");
+        assert!(future <= 2192, "connection future is {future} bytes");
         assert!(conn <= 232, "Conn is {conn} bytes");
         assert!(channel <= 96, "Channel is {channel} bytes");
     }
