@@ -2,7 +2,8 @@
 // WebSocket, and a connection status pill. Built on client.js. With
 // authentication, account.js decides between the login page and the workspace;
 // the WebSocket carries the sign-in cookie by itself, so no token is ever handed
-// to the client or put in a URL.
+// to the client or put in a URL. Given a fleet (`api/fleet`), the client moves on
+// to the fleet's next gateway when this one drops.
 //
 // `window.tmuxgate` is a stable hook for tests and the curious:
 // `{ client, terminals(), identity() }`, see `describeView` for the terminal fields.
@@ -12,7 +13,7 @@ import './app.css';
 import './auth.css';
 import { Account } from './account.js';
 import { takeUrlToken } from './auth.js';
-import { TerminalWebSocketClient } from './client.js';
+import { pageWebSocketUrl, TerminalWebSocketClient } from './client.js';
 import { LEAVE_SHORTCUT } from './keys.js';
 import { SessionPanel } from './session-panel.js';
 import { ShareDialog } from './share-dialog.js';
@@ -22,6 +23,8 @@ import { Workspace } from './workspace.js';
 
 /** Events after which the session list (sizes, viewer counts, membership) is stale. */
 const LIST_EVENTS = ['session-closed', 'session-resized', 'backend-lost', 'viewer-joined', 'viewer-left'];
+/** How long start-up waits for `api/fleet` before going on with this gateway alone. */
+const FLEET_TIMEOUT_MS = 3_000;
 const narrowQuery = matchMedia('(max-width: 720px)');
 const $ = (selector) => document.querySelector(selector);
 
@@ -74,6 +77,36 @@ function describeView(view) {
     term: view.term,
     text: () => view.text(),
   };
+}
+
+/**
+ * The gateways to connect to, this page's own first, then the others of its fleet
+ * (`api/fleet`) in their order; null (this gateway alone) without a fleet, or when the
+ * gateway does not answer (an older one: 404).
+ */
+async function fleetUrls() {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), FLEET_TIMEOUT_MS);
+  try {
+    const response = await fetch(new URL('api/fleet', location.href), {
+      credentials: 'same-origin', redirect: 'error', signal: abort.signal,
+    });
+    const listed = response.ok ? (await response.json())?.urls : null;
+    if (!Array.isArray(listed) || listed.length < 2) return null;
+    const urls = new Set([pageWebSocketUrl()]);
+    for (const url of listed) {
+      try {
+        urls.add(new URL(url).href); // one spelling per gateway, to drop the duplicates
+      } catch {
+        // not a URL: skipped
+      }
+    }
+    return urls.size > 1 ? [...urls] : null;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The sessions panel and the terminals, wired to each other and to the share dialog. */
@@ -141,7 +174,8 @@ function createAccount({ client, workspace, panel, shareDialog }) {
 async function main() {
   // First of all, before any request: a `?token=` leaves the address bar (and the history).
   const urlToken = takeUrlToken();
-  const client = new TerminalWebSocketClient();
+  const urls = await fleetUrls();
+  const client = new TerminalWebSocketClient(urls ? { urls } : {});
   const notify = createNotifier($('#toasts'));
   const layout = createLayout();
   let account = null;

@@ -1,8 +1,9 @@
 // One attachment of a session pane, as seen by a TerminalWebSocketClient user.
 //
 // It outlives WebSocket connections: the client re-attaches it after a drop
-// (with `resumeFrom` = its end offset and `target` = its pane), so its channel
-// number changes while the object, its callbacks and its offset stay. It owns
+// (with `resumeFrom` = its end offset, `resumeLogId` = the log that offset
+// belongs to, and `target` = its pane), so its channel number changes while
+// the object, its callbacks and its offset stay. It owns
 // the contiguity rule of the stream: bytes below `offset` were already
 // delivered and are dropped; bytes above it mean a gap, which the client
 // repairs by re-attaching from `offset`.
@@ -50,6 +51,8 @@ export const kResume = Symbol('resume');
  * @property {number} [rows]
  * @property {string} [target] a pane id `%N`; default the session's active pane
  * @property {number} [resumeFrom] an offset reached earlier on `target`: resume exactly from there
+ * @property {string} [resumeLogId] the `logId` that `resumeFrom` belongs to (a gateway keeping
+ *   another log of the pane answers with a snapshot)
  * @property {(bytes: Uint8Array, offset: number) => void} [onData] output bytes starting at log offset `offset`, in order, without overlap
  * @property {(bytes: Uint8Array, offset: number) => void} [onSnapshot] reset the terminal and write `bytes`; the stream continues at `offset`
  * @property {(reason: CloseReason, info?: object) => void} [onClose] the attachment ended (not called for `detach()`)
@@ -115,6 +118,11 @@ export class Attachment {
      * @type {number | null}
      */
     this.offset = options.resumeFrom ?? null;
+    /**
+     * The id of the pane log `offset` belongs to (`logId` of the last attach response; older
+     * gateways send none). Sent back as `resumeLogId`. @type {string | null}
+     */
+    this.logId = options.resumeLogId ?? null;
     /** The pane's size, from the attach response and `session-resized`. */
     this.cols = null;
     this.rows = null;
@@ -200,6 +208,7 @@ export class Attachment {
     this.rows = data.rows;
     // With a snapshot the stream restarts at its frame; until then nothing is deliverable.
     this.offset = data.snapshot ? null : data.offset;
+    this.logId = typeof data.logId === 'string' && data.logId ? data.logId : null;
     this.#setState('live');
     // The pane may have been resized while this attachment was away (no event reached it).
     if (resized) callSafely(this.#callbacks.onResize, data.cols, data.rows);
@@ -211,6 +220,7 @@ export class Attachment {
    */
   [kRestart]({ pane = false } = {}) {
     this.offset = null;
+    this.logId = null;
     if (pane) this.pane = null;
   }
 

@@ -5,7 +5,10 @@
 // order), server events, and binary frames of any number of attachments. The
 // client reconnects by itself after a drop and resumes every attachment at its
 // exact offset; callers see one continuous byte stream per attachment, or a
-// snapshot when the gateway could not keep the missing bytes.
+// snapshot when the gateway could not keep the missing bytes. Given the URLs of
+// a fleet of gateways (`urls`), it tries the same gateway again after a drop (an
+// exact resume if it is still there) and moves on to the next one after every
+// attempt that fails; the attachments re-attach there (with a snapshot).
 
 import {
   Attachment,
@@ -31,6 +34,10 @@ export { Attachment, RequestError };
 /**
  * @typedef {object} ClientOptions
  * @property {string} [url] WebSocket URL; default `ws(s)://<this page's host and path>/ws`
+ * @property {string[]} [urls] WebSocket URLs of a fleet of gateways sharing their sessions:
+ *   the client starts with the first; after a dropped connection it tries the same one again,
+ *   and after every attempt that fails (or a gateway that stops answering) the next one
+ *   (round robin, with the usual backoff); replaces `url` when not empty
  * @property {string} [token] sent as `?token=` (for gateways with authentication; unused by protocol v1)
  * @property {typeof WebSocket} [WebSocket] constructor to use instead of the global one (e.g. `ws` in Node)
  * @property {number} [connectTimeoutMs] a socket not open after this is abandoned and retried (10000)
@@ -81,6 +88,17 @@ const CHANNEL_EVENTS = new Set(['session-closed', 'session-resized', 'backend-lo
 const SESSION_EVENTS = new Set(['viewer-joined', 'viewer-left']);
 
 /**
+ * The WebSocket URL of the gateway that served this page: `ws(s)://<its host and path>/ws`
+ * (the default `url`). Throws outside a browser.
+ */
+export function pageWebSocketUrl() {
+  if (typeof location === 'undefined') throw new Error('options.url is required outside a browser');
+  const page = new URL('ws', location.href);
+  page.protocol = page.protocol === 'https:' ? 'wss:' : 'ws:';
+  return page.href;
+}
+
+/**
  * A tmuxgate client. Events (`on`/`off`):
  * - `state` (state: ClientState): connection state changes
  * - `rtt` (ms: number): a heartbeat round trip was measured
@@ -111,6 +129,8 @@ export class TerminalWebSocketClient {
   #repairs = new WeakMap();
   #rtt = null;
   #input;
+  /** Index into `options.urls` of the gateway connected to (or tried next). */
+  #urlIndex = 0;
 
   /** @param {ClientOptions} [options] */
   constructor(options = {}) {
@@ -137,15 +157,10 @@ export class TerminalWebSocketClient {
     return [...this.#attachments];
   }
 
-  /** The URL the client connects to. */
+  /** The URL the client connects to (with `urls`: the one in use now, or tried next). */
   get url() {
-    let url = this.#options.url;
-    if (!url) {
-      if (typeof location === 'undefined') throw new Error('options.url is required outside a browser');
-      const page = new URL('ws', location.href);
-      page.protocol = page.protocol === 'https:' ? 'wss:' : 'ws:';
-      url = page.href;
-    }
+    const { urls } = this.#options;
+    const url = (urls?.length ? urls[this.#urlIndex % urls.length] : this.#options.url) || pageWebSocketUrl();
     if (!this.#options.token) return url;
     const withToken = new URL(url);
     withToken.searchParams.set('token', this.#options.token);
@@ -302,10 +317,11 @@ export class TerminalWebSocketClient {
     }
     this.#penalized = PROTOCOL_VIOLATIONS.has(code);
     if (this.#penalized) console.warn(`tmuxgate: the gateway closed the connection: ${code} ${reason || '(no reason)'}`);
+    const wasOpen = this.#state === 'open';
     this.#connectionLost(socket);
     if (this.#wantOpen) {
       this.#setState('reconnecting');
-      this.#scheduleReconnect();
+      this.#scheduleReconnect(!wasOpen);
     }
   }
 
@@ -323,9 +339,14 @@ export class TerminalWebSocketClient {
     }
   }
 
-  /** Exponential backoff with full jitter: a uniform wait in [0, min(cap, base·2^attempt)). */
-  #scheduleReconnect() {
-    const { reconnectBaseMs, reconnectCapMs } = this.#options;
+  /**
+   * Exponential backoff with full jitter: a uniform wait in [0, min(cap, base·2^attempt)).
+   * With `urls` and `moveOn` (the attempt failed, or the gateway stopped answering), the
+   * next try goes to the next gateway of the fleet; after a plain drop, to the same one.
+   */
+  #scheduleReconnect(moveOn = true) {
+    const { reconnectBaseMs, reconnectCapMs, urls } = this.#options;
+    if (moveOn && urls?.length) this.#urlIndex = (this.#urlIndex + 1) % urls.length;
     const ceilingMs = Math.min(reconnectCapMs, reconnectBaseMs * 2 ** this.#attempt);
     this.#attempt += 1;
     clearTimeout(this.#timers.reconnect);
@@ -410,7 +431,11 @@ export class TerminalWebSocketClient {
     const size = attachment[kRequestedSize]();
     if (size) Object.assign(data, size);
     if (attachment.pane) data.target = attachment.pane;
-    if (attachment.offset !== null) data.resumeFrom = attachment.offset;
+    if (attachment.offset !== null) {
+      data.resumeFrom = attachment.offset;
+      // Another gateway (or this one restarted) keeps another log: it answers with a snapshot.
+      if (attachment.logId) data.resumeLogId = attachment.logId;
+    }
     attachment[kAttaching]();
     const letGo = (response) => this.#send('session-detach', { channel: response.channel }).catch(() => {});
     return this.#send('session-attach', data, undefined, {

@@ -1,9 +1,12 @@
 // TerminalWebSocketClient against a scripted fake WebSocket (no gateway, no browser): the
 // recovery paths a real gateway rarely takes on cue — late and failing attach answers,
-// close codes, gaps, throwing callbacks, flow-control pauses — and the paste filter.
+// close codes, gaps, throwing callbacks, flow-control pauses, failover between the URLs of
+// a fleet (also over real sockets, with `ws`) — and the paste filter.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { TerminalWebSocketClient } from '../src/client.js';
 import { sanitizePaste } from '../src/paste.js';
 
@@ -318,4 +321,94 @@ test('access-changed turns a write attachment read-only, and a re-attach asks fo
   await until(() => latest().requests('session-attach').length === 1, 'the re-attach');
   assert.equal(latest().requests('session-attach')[0].data.mode, 'read');
   client.close();
+});
+
+test('with urls, a drop retries the same URL and every failed attempt moves on to the next, round robin', async () => {
+  FakeSocket.made = [];
+  const urls = ['ws://a.test/ws', 'ws://b.test/ws', 'ws://c.test/ws'];
+  const client = new TerminalWebSocketClient({
+    urls, WebSocket: FakeSocket, heartbeatIntervalMs: 60_000, reconnectBaseMs: 1, reconnectCapMs: 5,
+  });
+  assert.equal(client.url, urls[0]);
+  const opened = client.connect();
+  FakeSocket.made[0].drop(1006); // a refused first attempt
+  await until(() => FakeSocket.made.length === 2, 'a second attempt');
+  assert.equal(latest().url, urls[1]);
+  assert.equal(client.url, urls[1]);
+  latest().open();
+  await opened;
+  assert.equal(client.state, 'open');
+  const { attachment } = await liveAttachment(client);
+  latest().drop(1006); // the open connection drops
+  await until(() => FakeSocket.made.length === 3, 'a third attempt');
+  assert.equal(latest().url, urls[1], 'the same gateway first: an exact resume if it is there');
+  latest().drop(1006); // refused: that gateway died
+  await until(() => FakeSocket.made.length === 4, 'a fourth attempt');
+  assert.equal(latest().url, urls[2]);
+  latest().drop(1006);
+  await until(() => FakeSocket.made.length === 5, 'a fifth attempt');
+  assert.equal(latest().url, urls[0], 'after the last URL, the first again');
+  assert.equal(client.url, urls[0]);
+  latest().open();
+  await until(() => latest().requests('session-attach').length === 1, 'the re-attach');
+  assert.equal(latest().requests('session-attach')[0].data.resumeFrom, 105);
+  assert.equal(attachment.state, 'attaching');
+  client.close();
+});
+
+test('the attach response\'s logId goes back as resumeLogId with resumeFrom', async () => {
+  const client = await connected();
+  const attaching = client.attach('s1', {});
+  await until(() => latest().requests('session-attach').length === 1, 'the attach');
+  const [first] = latest().requests('session-attach');
+  assert.equal(first.data.resumeLogId, undefined, 'nothing to resume yet');
+  latest().respond(first, {
+    sessionId: 's1', channel: 1, pane: '%0', mode: 'write', offset: 100, logId: '00000000000000a1', snapshot: true, cols: 80, rows: 24,
+  });
+  const attachment = await attaching;
+  assert.equal(attachment.logId, '00000000000000a1');
+  latest().frame(SNAPSHOT, 1, 100, 'screen');
+  latest().drop();
+  await until(() => FakeSocket.made.length === 2, 'a new socket');
+  latest().open();
+  const again = await answerAttach(latest(), { channel: 2, offset: 100, snapshot: true }); // an older gateway: no logId
+  assert.deepEqual([again.data.resumeFrom, again.data.resumeLogId], [100, '00000000000000a1']);
+  assert.equal(attachment.logId, null);
+  latest().frame(SNAPSHOT, 2, 100, 'screen');
+  latest().drop();
+  await until(() => FakeSocket.made.length === 3, 'a third socket');
+  latest().open();
+  const third = await answerAttach(latest(), { channel: 3, offset: 100, snapshot: false });
+  assert.equal(third.data.resumeFrom, 100);
+  assert.equal('resumeLogId' in third.data, false, 'no logId known: resumeFrom alone');
+  client.close();
+});
+
+test('over real sockets, with urls [dead, live] the client ends up open on the live one', async () => {
+  const dead = await new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(`ws://127.0.0.1:${port}/ws`));
+    });
+  });
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const live = `ws://127.0.0.1:${server.address().port}/ws`;
+  const accepted = [];
+  server.on('connection', (socket, request) => accepted.push(request.url));
+  const client = new TerminalWebSocketClient({
+    urls: [dead, live], WebSocket, heartbeatIntervalMs: 60_000, reconnectBaseMs: 1, reconnectCapMs: 5,
+  });
+  const states = [];
+  client.on('state', (state) => states.push(state));
+  try {
+    await client.connect();
+    assert.deepEqual(states, ['connecting', 'reconnecting', 'open'], 'the dead one was tried first');
+    assert.equal(client.url, live);
+    assert.deepEqual(accepted, ['/ws']);
+  } finally {
+    client.close();
+    for (const socket of server.clients) socket.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

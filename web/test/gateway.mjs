@@ -1,6 +1,8 @@
 // The gateway under test: `tmuxgate start` on 127.0.0.1 with free ports, its own tmux
 // sockets and DATA_DIR, authentication off unless asked for (then with users added
 // through `tmuxgate user add`), stopped with its tmux servers even when a test forgot.
+// A fleet's gateways share one socket directory (`sharedSocketDir`): its tmux servers
+// outlive each gateway and are killed when the directory is removed.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -21,6 +23,8 @@ const KILL_SERVER_TIMEOUT_MS = 3_000;
 
 /** Gateways still running in this process: stopped by the exit hook if a test forgot. */
 const running = new Set();
+/** Shared socket directories not yet removed: cleaned up by the exit hook too. */
+const sharedDirs = new Set();
 
 /**
  * Starts `tmuxgate start` on 127.0.0.1 with free ports, a private tmux socket directory and
@@ -28,13 +32,15 @@ const running = new Set();
  * (`ENABLE_AUTH=false`) unless `auth` is given: then it is on, and `auth.users` (`{name,
  * role, password}`) are added first with `tmuxgate user add`. `env` adds to (or replaces)
  * the variables; `null` removes one (`DEFAULT_COMMAND: null`: sessions run the gateway's
- * integrated bash, which command execution needs).
- * @param {{bin?: string, env?: Record<string,string|null>, auth?: {users: {name: string, role: string, password: string}[]}}} [options]
+ * integrated bash, which command execution needs). `socketDir` (from `sharedSocketDir`)
+ * replaces the private socket directory: the gateway then finds the tmux servers already
+ * there, and `stop()` leaves them running for the others sharing it.
+ * @param {{bin?: string, env?: Record<string,string|null>, auth?: {users: {name: string, role: string, password: string}[]}, socketDir?: string}} [options]
  */
-export async function startGateway({ bin, env = {}, auth } = {}) {
+export async function startGateway({ bin, env = {}, auth, socketDir: sharedSocketPath } = {}) {
   bin ??= process.env.TMUXGATE_BIN || path.join(REPO, 'target/debug/tmuxgate');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tmuxgate-e2e-'));
-  const socketDir = path.join(dir, 'tmux');
+  const socketDir = sharedSocketPath ?? path.join(dir, 'tmux');
   const childEnv = {
     ...process.env,
     PROXY_HOST: '127.0.0.1',
@@ -60,7 +66,7 @@ export async function startGateway({ bin, env = {}, auth } = {}) {
     throw error;
   }
   const child = spawn(bin, ['start'], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-  const gateway = new Gateway(child, dir, socketDir);
+  const gateway = new Gateway(child, dir, sharedSocketPath ? null : socketDir);
   gateway.env = childEnv;
   gateway.bin = bin;
   running.add(gateway);
@@ -71,6 +77,30 @@ export async function startGateway({ bin, env = {}, auth } = {}) {
     throw error;
   }
   return gateway;
+}
+
+/**
+ * A tmux socket directory for several gateways (a fleet): pass `path` as `startGateway`'s
+ * `socketDir`. `remove()` kills its tmux servers and deletes it (after the gateways
+ * stopped); the exit hook does it if a test forgot.
+ * @returns {{path: string, remove: () => Promise<void>}}
+ */
+export function sharedSocketDir() {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'tmuxgate-fleet-'));
+  const shared = {
+    path: path.join(parent, 'tmux'),
+    async remove() {
+      if (!sharedDirs.delete(shared)) return;
+      await killTmux(shared.path);
+      fs.rmSync(parent, { recursive: true, force: true });
+    },
+    removeNow() {
+      killTmuxNow(shared.path);
+      fs.rmSync(parent, { recursive: true, force: true });
+    },
+  };
+  sharedDirs.add(shared);
+  return shared;
 }
 
 /** `tmuxgate user add NAME --role ROLE --password-stdin` with the gateway's settings. */
@@ -84,6 +114,7 @@ function addUser(bin, env, { name, role, password }) {
 }
 
 class Gateway {
+  /** `socketDir`: the private socket directory whose tmux servers `stop()` kills; null when shared. */
   constructor(child, dir, socketDir) {
     this.child = child;
     this.dir = dir;
@@ -139,7 +170,10 @@ class Gateway {
     });
   }
 
-  /** SIGTERM, wait for the exit, kill its tmux servers, remove the directory. Idempotent. */
+  /**
+   * SIGTERM, wait for the exit, kill its tmux servers (unless the socket directory is
+   * shared), remove the directory. Idempotent; also after `kill()`.
+   */
   async stop() {
     if (!running.delete(this)) return;
     if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid) {
@@ -148,20 +182,36 @@ class Gateway {
       await Promise.race([this.exited, this.spawnError]);
       clearTimeout(timer);
     }
-    await Promise.all(tmuxSockets(this.socketDir).map(killServer));
-    killStragglers(this.socketDir);
+    if (this.socketDir) await killTmux(this.socketDir);
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** SIGKILL (a crash: nothing is shut down cleanly); resolves once it exited. */
+  async kill() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** The synchronous last resort of the exit hook. */
   stopNow() {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    for (const socket of tmuxSockets(this.socketDir)) {
-      spawnSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore', timeout: KILL_SERVER_TIMEOUT_MS });
-    }
-    killStragglers(this.socketDir);
+    if (this.socketDir) killTmuxNow(this.socketDir);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Kills the tmux servers of `socketDir`: `kill-server`, then SIGKILL for the stragglers. */
+async function killTmux(socketDir) {
+  await Promise.all(tmuxSockets(socketDir).map(killServer));
+  killStragglers(socketDir);
+}
+
+/** `killTmux`, synchronously (for the exit hook). */
+function killTmuxNow(socketDir) {
+  for (const socket of tmuxSockets(socketDir)) {
+    spawnSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore', timeout: KILL_SERVER_TIMEOUT_MS });
+  }
+  killStragglers(socketDir);
 }
 
 /** `fields.proxy` of a JSON `tmuxgate listening` log line, else null. */
@@ -213,4 +263,5 @@ function killStragglers(socketDir) {
 
 process.on('exit', () => {
   for (const gateway of running) gateway.stopNow();
+  for (const shared of sharedDirs) shared.removeNow();
 });

@@ -1,6 +1,7 @@
 //! The web UI's login endpoints (docs/protocol.md, "HTTP API"): `POST /api/login` turns a
 //! password (or a token, for the old `?token=` links) into an `HttpOnly`, `SameSite=Strict`
 //! cookie, `POST /api/logout` revokes it, `GET /api/me` says who the cookie speaks for.
+//! `GET /api/fleet` lists the fleet's gateways (`FLEET_URLS`) for the UI to fail over to.
 //!
 //! Every request passes the same origin check as a WebSocket upgrade, so another site's
 //! page can neither log a visitor in nor out; `login` accepts only `application/json`,
@@ -37,6 +38,7 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
+        .route("/api/fleet", get(fleet))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -162,6 +164,19 @@ async fn me(
             &crate::connection::client_message(&e),
         ),
     }
+}
+
+/// `{"urls": [...]}`: the WebSocket URLs of every gateway of the fleet (`FLEET_URLS`, empty
+/// when unset). No credentials needed: the UI asks before anyone signs in.
+async fn fleet(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = screen(&gw, peer, &headers) {
+        return refused.into_response();
+    }
+    no_store(axum::Json(json!({ "urls": gw.fleet_urls() })).into_response())
 }
 
 /// Why a login or logout gets no further than [`gate`].

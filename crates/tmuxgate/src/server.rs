@@ -580,6 +580,11 @@ impl Gateway {
     pub fn metrics_enabled(&self) -> bool {
         self.config.enable_metrics
     }
+
+    /// `FLEET_URLS`: the WebSocket URLs of every gateway of the fleet (`GET /api/fleet`).
+    pub fn fleet_urls(&self) -> &[String] {
+        &self.config.fleet_urls
+    }
 }
 
 /// Forgets idle rate-limit keys and expired blocks every [`PRUNE_INTERVAL`], so memory
@@ -638,6 +643,7 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
         .merge(crate::api::router())
         .route("/{*path}", get(crate::web::serve))
         .with_state(gw.clone());
+    let app = crate::web::allow_fleet(app, gw.fleet_urls());
     let shutdown = gw.shutdown.clone();
     let Some(tls) = gw.tls.clone() else {
         // Nagle would hold a frame written right after another (an attach response, then

@@ -1,8 +1,10 @@
 //! The browser UI: files of `web/dist`, embedded at build time (`build.rs`), served with
 //! validators, long-lived caching for content-hashed assets, gzip when the client takes it,
-//! and the security headers a terminal page needs (a strict CSP: scripts only from here;
-//! HSTS under TLS).
+//! and the security headers a terminal page needs (a strict CSP: scripts only from here,
+//! WebSockets only back here and to the fleet's other gateways; HSTS under TLS).
 
+use axum::Router;
+use axum::extract::State;
 use axum::http::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
     IF_NONE_MATCH, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS,
@@ -115,6 +117,43 @@ fn security_headers(h: &mut HeaderMap, page: bool) {
     }
 }
 
+/// Lets the page open WebSockets to the fleet's other gateways too (`FLEET_URLS`: the UI
+/// fails over to them): their origins join `connect-src` in the page's CSP. Without a fleet,
+/// `app` is returned as it is.
+pub fn allow_fleet(app: Router, fleet_urls: &[String]) -> Router {
+    match fleet_csp(fleet_urls) {
+        Some(csp) => app.layer(axum::middleware::map_response_with_state(csp, with_csp)),
+        None => app,
+    }
+}
+
+/// [`CSP`] with `scheme://host[:port]` of each fleet URL added to `connect-src`; `None`
+/// without a fleet. Only the origins: a validated URL's authority cannot end the directive.
+fn fleet_csp(fleet_urls: &[String]) -> Option<HeaderValue> {
+    let mut origins: Vec<String> = Vec::new();
+    for url in fleet_urls {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let origin = format!("{scheme}://{authority}").to_ascii_lowercase();
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    if origins.is_empty() {
+        return None;
+    }
+    let connect = format!("connect-src 'self' {}", origins.join(" "));
+    HeaderValue::from_str(&CSP.replacen("connect-src 'self'", &connect, 1)).ok()
+}
+
+/// Replaces the page's CSP with `csp` (an `axum::middleware::map_response_with_state`).
+async fn with_csp(State(csp): State<HeaderValue>, mut response: Response) -> Response {
+    if let Some(value) = response.headers_mut().get_mut(CONTENT_SECURITY_POLICY) {
+        *value = csp;
+    }
+    response
+}
+
 /// Adds [`HSTS`] to a response of the TLS listener (an `axum::middleware::map_response`).
 pub async fn with_hsts(mut response: Response) -> Response {
     response
@@ -182,6 +221,28 @@ mod tests {
                 .unwrap()
                 .contains(hashed_script().path.trim_start_matches('/'))
         );
+    }
+
+    #[test]
+    fn a_fleet_joins_connect_src_by_origin() {
+        let urls = [
+            "ws://10.0.0.2:8080/ws".to_owned(),
+            "WSS://Term.Example.com/tmux/ws".to_owned(),
+            "ws://10.0.0.2:8080/other/ws".to_owned(),
+        ];
+        let csp = fleet_csp(&urls).expect("a CSP");
+        let csp = csp.to_str().unwrap_or_default();
+        assert!(
+            csp.contains(
+                "; connect-src 'self' ws://10.0.0.2:8080 wss://term.example.com; font-src"
+            ),
+            "{csp}"
+        );
+        assert!(
+            csp.starts_with("default-src 'self'; script-src 'self';"),
+            "{csp}"
+        );
+        assert_eq!(fleet_csp(&[]), None);
     }
 
     #[test]

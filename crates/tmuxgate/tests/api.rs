@@ -220,3 +220,64 @@ async fn with_authentication_off_me_says_so_and_login_is_absent() {
     .await;
     assert_eq!(login.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_lists_the_gateways_to_anyone_uncached_and_the_page_may_connect_to_them() {
+    let urls = ["ws://127.0.0.1:8080/ws", "wss://b.example/tmux/ws"];
+    let server = TestServer::start_with(|c| c.fleet_urls = urls.map(String::from).to_vec()).await;
+    let fleet = http(server.addr, "GET", "/api/fleet", &[], "").await;
+    assert_eq!(fleet.status, 200, "{fleet:?}");
+    assert_eq!(fleet.header("cache-control"), Some("no-store"));
+    let body: serde_json::Value = serde_json::from_str(&fleet.body).expect("JSON");
+    assert_eq!(body, serde_json::json!({ "urls": urls }));
+    let own_page = format!("http://{}", server.addr);
+    let same = http(
+        server.addr,
+        "GET",
+        "/api/fleet",
+        &[("Origin", &own_page)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (same.status, same.body.as_str()),
+        (200, fleet.body.as_str())
+    );
+    let foreign = http(
+        server.addr,
+        "GET",
+        "/api/fleet",
+        &[("Origin", "https://evil.example")],
+        "",
+    )
+    .await;
+    assert_eq!(foreign.status, 403);
+    // The page may open WebSockets to the other gateways (by origin), and only those.
+    let page = http(server.addr, "GET", "/", &[], "").await;
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("; connect-src 'self' ws://127.0.0.1:8080 wss://b.example;"),
+        "{csp}"
+    );
+
+    let alone = TestServer::start().await;
+    let fleet = http(alone.addr, "GET", "/api/fleet", &[], "").await;
+    assert_eq!((fleet.status, fleet.body.as_str()), (200, r#"{"urls":[]}"#));
+    assert_eq!(fleet.header("cache-control"), Some("no-store"));
+    let page = http(alone.addr, "GET", "/", &[], "").await;
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("; connect-src 'self';"), "{csp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_needs_no_sign_in_when_authentication_is_on() {
+    let server = AuthServer::start(&[("alice", "operator")], |c| {
+        c.fleet_urls = vec!["ws://127.0.0.1:1/ws".to_owned()];
+    })
+    .await;
+    let fleet = http(server.server.addr, "GET", "/api/fleet", &[], "").await;
+    assert_eq!(
+        (fleet.status, fleet.body.as_str()),
+        (200, r#"{"urls":["ws://127.0.0.1:1/ws"]}"#)
+    );
+}

@@ -143,6 +143,9 @@ pub struct Config {
     /// `ALLOWED_ORIGINS`: browser origins (`https://host[:port]`) allowed to open a WebSocket
     /// besides the gateway's own loopback page; see [`crate::origin`].
     pub allowed_origins: Vec<String>,
+    /// `FLEET_URLS`: the WebSocket URLs of every gateway of the fleet, this one included,
+    /// served to the web UI by `GET /api/fleet` so it can fail over between them.
+    pub fleet_urls: Vec<String>,
     /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-*` headers are believed (from
     /// any other peer they are ignored); see [`crate::forwarded`].
     pub trusted_proxies: Vec<Cidr>,
@@ -347,6 +350,7 @@ impl Default for Config {
             health_port: 9090,
             allow_insecure_no_auth: false,
             allowed_origins: Vec::new(),
+            fleet_urls: Vec::new(),
             trusted_proxies: Vec::new(),
             preset: Preset::Development,
             tmux_bin: PathBuf::from("tmux"),

@@ -175,6 +175,9 @@ settings! {
     allow_insecure_no_auth: bool = "ALLOW_INSECURE_NO_AUTH", "allow-insecure-no-auth";
     /// Browser origins allowed to open WebSockets, comma-separated scheme://host[:port]
     allowed_origins: String = "ALLOWED_ORIGINS", "allowed-origins";
+    /// WebSocket URLs (ws:// or wss://, ending in /ws) of every gateway of the fleet, this one
+    /// included, comma-separated: the web UI fails over between them
+    fleet_urls: String = "FLEET_URLS", "fleet-urls";
     /// Reverse proxies whose X-Forwarded-* headers are believed, comma-separated IPs or CIDRs
     #[arg(value_parser = super::validate::parse_trusted_proxies)]
     trusted_proxies: Networks = "TRUSTED_PROXIES", "trusted-proxies";
@@ -578,6 +581,21 @@ mod tests {
         let cleared = parse(&["--allowed-origins="])?;
         cleared.apply_to(&mut config, &mut Sources::default(), Source::Flag);
         assert!(config.allowed_origins.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn fleet_urls_are_split_and_trimmed_but_kept_as_given() -> Result<(), clap::Error> {
+        let given = " ws://10.0.0.1:8080/ws,,WSS://Term.Example.com/tmux/ws ";
+        let parsed = parse(&["--fleet-urls", given])?;
+        let mut config = Config::default();
+        parsed.apply_to(&mut config, &mut Sources::default(), Source::Flag);
+        let expected = ["ws://10.0.0.1:8080/ws", "WSS://Term.Example.com/tmux/ws"];
+        assert_eq!(config.fleet_urls, expected);
+        let value = entries(&config)
+            .into_iter()
+            .find(|(n, _)| *n == "FLEET_URLS");
+        assert_eq!(value.map(|(_, v)| v), Some(serde_json::json!(expected)));
         Ok(())
     }
 

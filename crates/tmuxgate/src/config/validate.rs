@@ -81,6 +81,7 @@ impl Config {
         self.check_relations()?;
         self.check_paths()?;
         self.check_origins()?;
+        self.check_fleet_urls()?;
         self.check_tls()?;
         self.check_identity()?;
         self.check_audit()?;
@@ -406,6 +407,15 @@ impl Config {
         Ok(())
     }
 
+    fn check_fleet_urls(&self) -> Result<(), ConfigError> {
+        for entry in &self.fleet_urls {
+            if let Err(reason) = fleet_url(entry) {
+                return invalid("FLEET_URLS", entry, reason);
+            }
+        }
+        Ok(())
+    }
+
     fn check_exposure(&self) -> Result<(), ConfigError> {
         let exposed = !self.proxy_host.to_canonical().is_loopback();
         if exposed && !self.enable_auth && !self.allow_insecure_no_auth {
@@ -434,6 +444,30 @@ pub(super) fn parse_trusted_proxies(text: &str) -> Result<Networks, ConfigError>
         }
     }
     Ok(Networks(networks))
+}
+
+/// One `FLEET_URLS` entry: an absolute `ws://` or `wss://` URL whose path ends in `/ws`,
+/// without user name, query or fragment; a browser opens it as it is.
+fn fleet_url(entry: &str) -> Result<(), String> {
+    const SHAPE: &str = "must be an absolute ws:// or wss:// URL ending in /ws";
+    let (scheme, rest) = entry.split_once("://").ok_or(SHAPE)?;
+    let websocket = ["ws", "wss"].iter().any(|s| scheme.eq_ignore_ascii_case(s));
+    let (authority, path) = rest.split_once('/').filter(|_| websocket).ok_or(SHAPE)?;
+    if authority.contains('@') {
+        return Err("a fleet URL has no user name or password".to_owned());
+    }
+    // Unreserved characters and percent-escapes only: the URL also goes into the page's CSP.
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | '%');
+    if !path.chars().all(plain) {
+        let reason = "no query or fragment; the path takes letters, digits, -._~/ and %XX";
+        return Err(reason.to_owned());
+    }
+    if path.rsplit('/').next() != Some("ws") {
+        return Err(SHAPE.to_owned());
+    }
+    crate::origin::parse_authority(authority).map_err(|malformed| malformed.to_string())?;
+    Ok(())
 }
 
 fn check_range(
@@ -712,6 +746,54 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn fleet_urls_must_be_websocket_urls_ending_in_ws() {
+        let fleet = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            error(move |c| c.fleet_urls = list)
+        };
+        let good = [
+            "ws://127.0.0.1:8080/ws",
+            "wss://term.example.com/ws",
+            "WSS://[::1]:8443/tmux/ws",
+        ];
+        assert_eq!(fleet(&good), "");
+        assert_eq!(
+            fleet(&["ws://a.example/ws", "http://b.example/ws"]),
+            "invalid FLEET_URLS=http://b.example/ws: must be an absolute ws:// or wss:// URL \
+             ending in /ws"
+        );
+        for bad in [
+            "b.example/ws",
+            "ws://b.example",
+            "ws://b.example/",
+            "ws://b.example/wss",
+            "wss://b.example/api/ws/",
+            "/ws",
+        ] {
+            assert!(
+                fleet(&[bad]).starts_with(&format!("invalid FLEET_URLS={bad}: must be")),
+                "{bad}: {}",
+                fleet(&[bad])
+            );
+        }
+        assert!(fleet(&["ws://u:pw@b.example/ws"]).contains("no user name or password"));
+        for bad in [
+            "ws://b.example/ws?x=1",
+            "ws://b.example/ws#x",
+            "ws://b.example/a b/ws",
+            "ws://b.example/a;script-src/ws",
+        ] {
+            assert!(
+                fleet(&[bad]).contains("no query"),
+                "{bad}: {}",
+                fleet(&[bad])
+            );
+        }
+        assert!(fleet(&["ws://b.example:0/ws"]).contains("port"));
+        assert!(fleet(&["ws://b ad/ws"]).contains("host"));
     }
 
     #[test]
