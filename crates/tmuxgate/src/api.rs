@@ -55,6 +55,10 @@ async fn login(
     if let Err(refused) = gw.admit_client(client, crate::server::AdmitAs::Login) {
         return refused.into_response();
     }
+    let login = crate::abuse::Limited::Login;
+    if let Err(wait) = gw.abuse.check_client_shared(client, login).await {
+        return crate::server::Refused::RateLimited(wait).into_response();
+    }
     if !is_json(&headers) {
         let message = "send the credentials as application/json";
         return error(

@@ -564,3 +564,37 @@ async fn shares_changed_on_one_gateway_take_effect_on_another() {
     );
     assert!(bob.list_sessions().await.expect("list").is_empty());
 }
+
+/// `AUTH_RATE_LIMIT` is one quota for the fleet: logins from one address alternating
+/// between two gateways pass exactly one quota in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_rate_limit_is_shared_by_the_fleet() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let (url, key_prefix) = (redis.url(), prefix.clone());
+    let a = AuthServer::start(&[("ann", "operator")], move |c| {
+        c.redis_url = Some(Secret::new(url));
+        c.redis_prefix = key_prefix;
+        c.auth_rate_limit = 4;
+    })
+    .await;
+    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, |c| c.auth_rate_limit = 4).await;
+    let password = common::identity::password("ann");
+    let mut passed = 0;
+    for n in 0..10 {
+        let url = if n % 2 == 0 { a.server.url() } else { b.url() };
+        let options = ClientOptions::default().bind("127.0.0.14".parse().expect("address"));
+        let client = Client::connect_with(&url, options).await.expect("connect");
+        match client.login("ann", &password).await {
+            Ok(_) => passed += 1,
+            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
+                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
+            }
+            Err(other) => panic!("login {n}: {other}"),
+        }
+    }
+    assert_eq!(
+        passed, 4,
+        "the sum across both gateways stays within the limit"
+    );
+}
