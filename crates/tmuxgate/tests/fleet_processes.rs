@@ -8,12 +8,13 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::identity::{closed_with, http};
 use common::process::GatewayProcess;
 use common::redis::RedisServer;
 use common::{STEP, kill_servers};
-use tmuxgate_client::Client;
 use tmuxgate_client::attach_request;
 use tmuxgate_client::protocol::Event;
+use tmuxgate_client::{Client, ClientOptions};
 use tmuxgate_protocol::request::SessionAttach;
 
 /// Kills the tmux servers under `DIR/sock` when the test ends, however it ends.
@@ -149,7 +150,10 @@ async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() 
         "an offset of A's log is never resumed on B: a snapshot instead"
     );
     // For the record (docs/store.md), not asserted: from SIGKILL to the snapshot on B.
-    println!("failover: re-attached on B {:?} after the kill", killed.elapsed());
+    println!(
+        "failover: re-attached on B {:?} after the kill",
+        killed.elapsed()
+    );
     again
         .wait_for(b"half-typed", STEP)
         .await
@@ -172,4 +176,151 @@ async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() 
         again.screen(80, 24)
     );
     drop(b);
+}
+
+/// `tmuxgate user add NAME --role ROLE --password-stdin` into `data`.
+fn add_user(data: &Path, name: &str, role: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .env("DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("tmuxgate user add");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{}", password(name)).expect("password");
+    drop(stdin);
+    assert!(child.wait().expect("user add").success(), "user add {name}");
+}
+
+fn password(user: &str) -> String {
+    format!("pw-{user}-correct-horse")
+}
+
+/// A token for `user`, from a password login on `url`.
+async fn token(url: &str, user: &str) -> String {
+    let client = Client::connect(url).await.expect("connect");
+    let reply = client.login(user, &password(user)).await.expect("login");
+    reply.token.expect("a token")
+}
+
+/// The identity-side acceptance points on two gateway processes with authentication on and
+/// the same users and keys: a token revoked on A is refused on B, an address blocked on A is
+/// dropped by B, and a user's request quota is the fleet's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_blocks_and_limits_hold_across_gateway_processes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::Builder::new()
+        .prefix("tgf")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let _tmux = KillTmuxOnDrop(dir.path());
+    let (sockets, data_a, data_b) = (
+        dir.path().join("sock"),
+        dir.path().join("a"),
+        dir.path().join("b"),
+    );
+    std::fs::create_dir_all(&data_a).expect("data dir");
+    for (user, role) in [("root", "admin"), ("ann", "operator"), ("bob", "operator")] {
+        add_user(&data_a, user, role);
+    }
+    let (url, prefix) = (redis.url(), format!("t{:08x}", rand::random::<u32>()));
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_PREFIX", prefix.as_str()),
+        ("ENABLE_AUTH", "true"),
+        ("RATE_LIMIT_REQUESTS", "10"),
+        ("RATE_LIMIT_BURST", "10"),
+        ("RATE_LIMIT_WINDOW", "600000"),
+        ("RATE_LIMIT_CLOSE_AFTER", "1000"),
+    ];
+    let a = GatewayProcess::start(&sockets, &data_a, &env);
+    // The fleet's users and signing keys, as an operator provisions them.
+    std::fs::create_dir_all(&data_b).expect("data dir");
+    for file in ["users.toml", "jwt-keys.toml"] {
+        std::fs::copy(data_a.join(file), data_b.join(file)).expect("copy identity file");
+    }
+    let b = GatewayProcess::start(&sockets, &data_b, &env);
+
+    // Revoked on A (logout), refused on B: the open connection closes, a new one is refused.
+    let ann = token(&a.url(), "ann").await;
+    let on_b = Client::connect_with(&b.url(), ClientOptions::default().token(&ann))
+        .await
+        .expect("connect to B");
+    on_b.list_sessions().await.expect("A's token works on B");
+    let bearer = format!("Bearer {ann}");
+    let logout = http(
+        a.addr,
+        "POST",
+        "/api/logout",
+        &[("Authorization", bearer.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    let (code, reason) = on_b.wait_closed(STEP).await.expect("B closes it");
+    assert_eq!(code, 4401, "{reason}");
+    let (code, reason) = closed_with(&b.url(), &ann).await;
+    assert_eq!(code, 4401, "B refuses the token A revoked: {reason}");
+
+    // Blocked through A's admin API, dropped by B.
+    let root = token(&a.url(), "root").await;
+    let token_file = dir.path().join("root.token");
+    std::fs::write(&token_file, &root).expect("token file");
+    let blocked = tokio::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args(["block", "add", "127.0.0.7", "--duration", "10m"])
+        .args([
+            "--url",
+            &format!("http://{}", a.health_addr),
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .env_remove("TMUXGATE_TOKEN")
+        .output()
+        .await
+        .expect("tmuxgate block add");
+    assert!(blocked.status.success(), "{blocked:?}");
+    let deadline = Instant::now() + STEP;
+    let from = |ip: &str| ClientOptions::default().bind(ip.parse().expect("address"));
+    while Client::connect_with(&b.url(), from("127.0.0.7"))
+        .await
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "B never dropped 127.0.0.7");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        Client::connect_with(&b.url(), from("127.0.0.8"))
+            .await
+            .is_ok(),
+        "a neighbour is not affected"
+    );
+
+    // One quota for bob across both: 30 requests alternating between A and B, 10 pass.
+    let bob = token(&a.url(), "bob").await;
+    let connect = |url: String| {
+        let bob = bob.clone();
+        async move {
+            Client::connect_with(&url, ClientOptions::default().token(&bob))
+                .await
+                .expect("connect")
+        }
+    };
+    let (bob_a, bob_b) = (connect(a.url()).await, connect(b.url()).await);
+    let mut passed = 0;
+    for n in 0..30 {
+        let client = if n % 2 == 0 { &bob_a } else { &bob_b };
+        match client.list_sessions().await {
+            Ok(_) => passed += 1,
+            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
+                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
+            }
+            Err(other) => panic!("request {n}: {other}"),
+        }
+    }
+    assert_eq!(
+        passed, 10,
+        "the sum across both gateways stays within the quota"
+    );
 }
