@@ -259,6 +259,8 @@ async fn two_instances_share_limits_counts_and_events() {
     let mut on_b = b.subscribe().await.expect("subscribe");
     let event = StoreEvent::Blocked {
         address: "198.51.100.7".into(),
+        until_ms: 4_102_444_800_000,
+        reason: "admin".into(),
     };
     a.publish(&event).await.expect("publish");
     let got = tokio::time::timeout(STEP, on_b.recv())

@@ -1,10 +1,11 @@
 //! What one gateway tells the others through the shared store, and applies from them.
 //!
 //! - **Blocks.** Every block imposed or lifted here ([`BlockChange`]) is written to the
-//!   store and announced; blocks announced by other instances are read back and applied
-//!   to this gateway's own table, which stays the only thing consulted on the accept path
-//!   (one atomic load while nothing is blocked). At start, and every [`RESYNC`] (so state
-//!   converges after a Redis outage), the store's blocks are applied here.
+//!   store and announced, with its end and reason. Blocks announced by other instances are
+//!   applied to this gateway's own table (no read), which stays the only thing consulted on
+//!   the accept path (one atomic load while nothing is blocked). Changes the store could
+//!   not take are kept and tried again every [`RETRY`]. At start, every [`RESYNC`] and after
+//!   a gap in the events, the store's blocks are applied here.
 //!
 //! - **Revocations.** A token revoked here is already in the store (see
 //!   `store::revocations`); the fleet is told, and every other gateway has its connections
@@ -135,6 +136,8 @@ async fn publish(store: &dyn Store, change: BlockChange) -> bool {
             };
             let event = StoreEvent::Blocked {
                 address: record.address.clone(),
+                until_ms: record.until_ms,
+                reason: record.reason.clone(),
             };
             (store.block(&record).await, event)
         }
@@ -162,17 +165,18 @@ async fn apply(store: &dyn Store, blocks: &Blocks, received: Received) {
         return;
     }
     match received.event {
-        StoreEvent::Blocked { address } => {
-            // The event names the address; the store has its end and reason.
-            match store.blocks(now_ms()).await {
-                Ok(all) => {
-                    for block in all.iter().filter(|b| b.address == address) {
-                        apply_block(blocks, block);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "fleet: could not read a shared block"),
-            }
-        }
+        StoreEvent::Blocked {
+            address,
+            until_ms,
+            reason,
+        } => apply_block(
+            blocks,
+            &BlockRecord {
+                address,
+                until_ms,
+                reason,
+            },
+        ),
         StoreEvent::Unblocked { address } => {
             if let Ok(ip) = address.parse::<IpAddr>() {
                 blocks.apply_shared_unblock(ip);

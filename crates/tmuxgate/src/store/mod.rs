@@ -98,10 +98,15 @@ pub enum StoreEvent {
     /// A token was revoked (its id is in the store): every gateway rechecks its
     /// connections' tokens.
     TokensRevoked {},
-    /// An address was blocked (its connections everywhere are dropped).
+    /// An address was blocked (its connections everywhere are dropped). The event carries
+    /// the block as written to the store, so applying it costs no read.
     Blocked {
         /// The address.
         address: String,
+        /// When the block ends, milliseconds since the epoch.
+        until_ms: u64,
+        /// Why.
+        reason: String,
     },
     /// An administrator lifted a block.
     Unblocked {
