@@ -12,8 +12,12 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use tokio::sync::{Mutex, MutexGuard, oneshot};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Longest this gateway waits for another process's hold on the file lock.
+const PATIENCE: Duration = Duration::from_secs(1);
 
 /// One server's churn lock.
 pub struct ChurnLock {
@@ -45,8 +49,7 @@ impl ChurnLock {
         }
     }
 
-    /// Takes the lock: this process's first, then the file's. Cancel-safe: a lock the
-    /// blocking wait obtains after its caller gave up is released at once.
+    /// Takes the lock: this process's first, then the file's. Cancel-safe.
     pub async fn lock(&self) -> ChurnGuard<'_> {
         let local = self.local.lock().await;
         let file = match &self.file {
@@ -61,8 +64,11 @@ impl ChurnLock {
 }
 
 /// Opens `path` (a description of its own, so each holder's lock is independent) and locks
-/// it exclusively. A file that cannot be opened or locked (a read-only directory) is
-/// logged and skipped: other processes are then not kept out, this one still is.
+/// it exclusively, polling with an async backoff: no thread waits, and a caller that gives
+/// up leaves nothing behind. A peer that holds it longer than [`PATIENCE`] (a gateway
+/// stopped with SIGSTOP while it held it) is not waited for: this gateway goes on without
+/// the file lock, and says so, rather than stall every session of the fleet. A file that
+/// cannot be opened or locked (a read-only directory) is skipped the same way.
 async fn lock_file(path: PathBuf) -> Option<File> {
     let opened = OpenOptions::new()
         .create(true)
@@ -76,28 +82,25 @@ async fn lock_file(path: PathBuf) -> Option<File> {
             return None;
         }
     };
-    match file.try_lock() {
-        Ok(()) => return Some(file),
-        Err(TryLockError::WouldBlock) => {}
-        Err(TryLockError::Error(error)) => {
-            tracing::warn!(path = %path.display(), %error, "cannot lock the churn lock file");
-            return None;
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Some(file),
+            Err(TryLockError::WouldBlock) if started.elapsed() < PATIENCE => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => {
+                tracing::warn!(path = %path.display(),
+                    "another process has held the churn lock too long; going on without it");
+                return None;
+            }
+            Err(TryLockError::Error(error)) => {
+                tracing::warn!(path = %path.display(), %error, "cannot lock the churn lock file");
+                return None;
+            }
         }
-    }
-    // Another process holds it: wait on a blocking thread. If this future is dropped
-    // meanwhile, the file comes back through the failed send and is closed, unlocking it.
-    let (tx, rx) = oneshot::channel();
-    tokio::task::spawn_blocking(move || {
-        let locked = file.lock().map(|()| file);
-        let _ = tx.send(locked);
-    });
-    match rx.await {
-        Ok(Ok(file)) => Some(file),
-        Ok(Err(error)) => {
-            tracing::warn!(path = %path.display(), %error, "cannot lock the churn lock file");
-            None
-        }
-        Err(_) => None,
     }
 }
 
@@ -136,12 +139,27 @@ mod tests {
             ChurnLock::new(Some(socket)),
         );
         let held = one.lock().await;
-        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), two.lock()).await;
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), two.lock()).await;
         assert!(gave_up.is_err(), "the lock was held");
         drop(held);
-        // The abandoned blocking wait gets the lock and closes it again.
-        tokio::time::timeout(std::time::Duration::from_secs(5), one.lock())
+        let guard = tokio::time::timeout(Duration::from_secs(5), two.lock())
             .await
             .expect("the lock is free again");
+        assert!(guard._file.is_some(), "and this holder has the file lock");
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_never_lets_go_is_not_waited_for_forever() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("backend-0.sock");
+        let (one, two) = (
+            ChurnLock::new(Some(socket.clone())),
+            ChurnLock::new(Some(socket)),
+        );
+        let _held = one.lock().await;
+        let guard = tokio::time::timeout(PATIENCE * 5, two.lock())
+            .await
+            .expect("given up on the file lock after PATIENCE");
+        assert!(guard._file.is_none(), "went on without the file lock");
     }
 }
