@@ -245,6 +245,7 @@ impl Server {
             linger: config.hub_linger,
             captures: stats.snapshot_captures.clone(),
             audit: audit.clone(),
+            fleet: Default::default(),
         };
         let size = (config.default_cols, config.default_rows);
         let layout = crate::backends::PoolLayout {

@@ -1,58 +1,17 @@
-//! Several gateways sharing one Redis (issue 9): what one instance revokes, the others
-//! refuse; `/health` reports the store, and a Redis outage degrades it without a crash.
+//! Several gateways sharing one Redis (issue 9): what one revokes or blocks, the others
+//! refuse; rate limits and connection caps are the fleet's; `store check`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fleet::{accepted_from, prefix, second, second_with, until_accepted};
 use common::identity::{AuthServer, closed_with, http};
 use common::redis::RedisServer;
 use common::{STEP, TestServer, http_get};
 use serde_json::Value;
 use tmuxgate::config::Secret;
-use tmuxgate_client::protocol::Event;
-use tmuxgate_client::protocol::request::AttachMode;
 use tmuxgate_client::{Client, ClientOptions};
-
-/// A key prefix no other test uses.
-fn prefix() -> String {
-    format!("t{:08x}", rand::random::<u32>())
-}
-
-/// A second gateway beside `first` on the same Redis, with its own sockets, data directory
-/// and audit log but the same users and signing keys (copied, as an operator provisions a
-/// fleet): tokens of one are tokens of the other.
-async fn second(first: &AuthServer, url: &str, prefix: &str) -> (TestServer, tempfile::TempDir) {
-    second_with(first, url, prefix, |_| {}).await
-}
-
-/// [`second`], with `tweak` applied to its configuration as well.
-async fn second_with(
-    first: &AuthServer,
-    url: &str,
-    prefix: &str,
-    tweak: impl FnOnce(&mut tmuxgate::config::Config) + Send + 'static,
-) -> (TestServer, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("tempdir");
-    // `Config::for_tests(DIR/sock)` keeps its data in `DIR/sock-state`.
-    let first_data = first.server.dir.join("sock-state");
-    for file in ["users.toml", "jwt-keys.toml"] {
-        let from = first_data.join(file);
-        if from.exists() {
-            std::fs::copy(&from, data.path().join(file)).expect("copy identity file");
-        }
-    }
-    let (url, prefix, dir) = (url.to_owned(), prefix.to_owned(), data.path().to_path_buf());
-    let server = TestServer::start_with(move |c| {
-        c.enable_auth = true;
-        c.data_dir = dir;
-        c.redis_url = Some(Secret::new(url));
-        c.redis_prefix = prefix;
-        tweak(c);
-    })
-    .await;
-    (server, data)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_on_one_gateway_is_refused_by_another() {
@@ -101,78 +60,6 @@ async fn a_token_revoked_on_one_gateway_is_refused_by_another() {
     assert_eq!(health["store"]["kind"], "redis", "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_outage_degrades_health_without_a_crash() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut redis = RedisServer::start_in(dir.path(), &[]);
-    let port = redis.port;
-    let (url, prefix) = (redis.url(), prefix());
-    let server = TestServer::start_with(move |c| {
-        c.redis_url = Some(Secret::new(url));
-        c.redis_prefix = prefix;
-    })
-    .await;
-    let status = |body: &str| -> Value { serde_json::from_str(body).expect("health JSON") };
-    let wait_for = |want: &'static str| {
-        let addr = server.health_addr;
-        async move {
-            let deadline = Instant::now() + STEP;
-            loop {
-                let (_, body) = http_get(addr, "/health").await;
-                let health = status(&body);
-                if health["store"]["state"] == want {
-                    return health;
-                }
-                assert!(Instant::now() < deadline, "store never {want}: {body}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let up = wait_for("up").await;
-    assert_eq!(up["status"], "healthy", "{up}");
-
-    redis.kill();
-    let down = wait_for("down").await;
-    assert_eq!(down["status"], "degraded", "{down}");
-    // Terminals keep working: Redis is never on the session path.
-    let client = server.client().await;
-    let info = client
-        .create_session("during", 80, 24)
-        .await
-        .expect("create");
-    let mut att = client
-        .attach_session(&info.session_id, 80, 24)
-        .await
-        .expect("attach");
-    client
-        .send_input(att.channel, b"echo still-$((2+3))\r")
-        .await
-        .expect("input");
-    att.wait_for(b"still-5", STEP).await.expect("typing works");
-
-    let _back = RedisServer::try_start(dir.path(), port, &[]).expect("restart Redis");
-    let up = wait_for("up").await;
-    assert_eq!(up["status"], "healthy", "{up}");
-    assert!(up["store"]["failures"].as_u64() > Some(0), "{up}");
-    // `/metrics` says the same, with every call's time and the calls that failed.
-    let (status, metrics) = http_get(server.health_addr, "/metrics").await;
-    assert_eq!(status, 200);
-    let value = |name: &str| -> f64 {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"));
-        line.rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .expect("a number")
-    };
-    assert_eq!(value("tmuxgate_store_up{store=\"redis\"}"), 1.0);
-    assert!(value("tmuxgate_store_errors_total{store=\"redis\"}") > 0.0);
-    assert!(value("tmuxgate_store_ping_failures_total{store=\"redis\"}") > 0.0);
-    assert!(value("tmuxgate_store_call_duration_seconds_count{store=\"redis\"}") > 0.0);
-}
-
 /// `tmuxgate store check` against a real Redis, and against one that is not there: exit
 /// status, the figures, and never the password.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,25 +93,6 @@ async fn store_check_reports_redis_and_never_its_password() {
     let (ok, text) = check(format!("redis://:sw0rdfish-secret@127.0.0.1:{port}")).await;
     assert!(!ok, "nothing listens there: {text}");
     assert!(!text.contains("sw0rdfish"), "the password leaked: {text}");
-}
-
-/// Whether a WebSocket from `from` to `url` is accepted.
-async fn accepted_from(url: &str, from: &str) -> bool {
-    let options = ClientOptions::default().bind(from.parse().expect("address"));
-    Client::connect_with(url, options).await.is_ok()
-}
-
-/// Polls until a connection from `from` to `url` is accepted (or not), within `STEP`.
-async fn until_accepted(url: &str, from: &str, want: bool) {
-    let deadline = Instant::now() + STEP;
-    while accepted_from(url, from).await != want {
-        assert!(
-            Instant::now() < deadline,
-            "{from} never {}",
-            if want { "accepted" } else { "refused" }
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,186 +251,6 @@ async fn the_upgrade_rate_limit_is_shared_by_the_fleet() {
         upgraded, 4,
         "the sum across both gateways stays within the limit"
     );
-}
-
-/// Redis killed while two gateways sharing tmux servers keep working, then restarted empty
-/// (no persistence): what docs/store.md says happens meanwhile happens, and what changed
-/// meanwhile reaches the other gateway afterwards.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_redis_outage_the_fleet_converges() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut redis = RedisServer::start_in(dir.path(), &[]);
-    let prefix = prefix();
-    let (url, key_prefix) = (redis.url(), prefix.clone());
-    let a = AuthServer::start(&[("ann", "operator")], move |c| {
-        c.redis_url = Some(Secret::new(url));
-        c.redis_prefix = key_prefix;
-        c.block_failed_logins = 3;
-        // The polling below is not what is tested.
-        c.rate_limit_requests = 100_000;
-    })
-    .await;
-    let sockets = a.server.dir.join("sock");
-    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, move |c| {
-        c.tmux_socket_path = sockets;
-        c.rate_limit_requests = 100_000;
-    })
-    .await;
-    let token = a.token_for("ann", Duration::from_secs(600)).await;
-    let connect = |url: String| {
-        let token = token.clone();
-        async move {
-            Client::connect_with(&url, ClientOptions::default().token(&token))
-                .await
-                .expect("connect")
-        }
-    };
-    let (on_a, on_b) = (connect(a.server.url()).await, connect(b.url()).await);
-    let before = on_a.create_session("before", 80, 24).await.expect("create");
-    until_listed(&on_b, &before.session_id).await;
-
-    redis.kill();
-    for health in [a.server.health_addr, b.health_addr] {
-        until_store(health, "down").await;
-    }
-    // Meanwhile: new authentications fail closed; open connections keep working, and what
-    // they change holds here.
-    let (code, reason) = closed_with(&b.url(), &token).await;
-    assert_eq!(code, 4401, "no revocation check, no entry: {reason}");
-    let during = on_a.create_session("during", 80, 24).await.expect("create");
-    let mut att = on_b
-        .attach_session(&before.session_id, 80, 24)
-        .await
-        .expect("attach on B");
-    on_b.send_input(att.channel, b"echo outage-$((4+4))\r")
-        .await
-        .expect("input");
-    att.wait_for(b"outage-8", STEP).await.expect("typing works");
-    // A guesser blocked on A: held on A, not yet shared.
-    let guesser = "127.0.0.13";
-    for _ in 0..3 {
-        let options = ClientOptions::default().bind(guesser.parse().expect("address"));
-        let client = Client::connect_with(&a.server.url(), options)
-            .await
-            .expect("connect");
-        let _ = client.login("ann", "a-wrong-guess").await;
-    }
-    assert!(
-        !accepted_from(&a.server.url(), guesser).await,
-        "blocked on A"
-    );
-    assert!(accepted_from(&b.url(), guesser).await, "B cannot know yet");
-
-    // Redis back, empty: the session made meanwhile and the block reach B.
-    let _back = RedisServer::try_start(dir.path(), redis.port, &[]).expect("restart Redis");
-    let restarted = Instant::now();
-    until_listed(&on_b, &during.session_id).await;
-    until_accepted(&b.url(), guesser, false).await;
-    println!("converged {:?} after the restart", restarted.elapsed());
-    let again = connect(b.url()).await;
-    again
-        .list_sessions()
-        .await
-        .expect("new authentications work again");
-    for health in [a.server.health_addr, b.health_addr] {
-        until_store(health, "up").await;
-    }
-}
-
-/// Polls `/health` at `addr` until the store's state is `want`.
-async fn until_store(addr: std::net::SocketAddr, want: &str) {
-    let deadline = Instant::now() + STEP;
-    loop {
-        let (_, body) = http_get(addr, "/health").await;
-        let health: Value = serde_json::from_str(&body).expect("health JSON");
-        if health["store"]["state"] == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "store never {want}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls `session-list` on `client` until it holds `session_id`.
-async fn until_listed(client: &Client, session_id: &str) {
-    let deadline = Instant::now() + STEP;
-    loop {
-        let listed = client.list_sessions().await.expect("list");
-        if listed.iter().any(|s| s.session_id == session_id) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{session_id} never listed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A share given, narrowed and taken back on one gateway takes effect on another's viewers
-/// at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shares_changed_on_one_gateway_take_effect_on_another() {
-    let redis = RedisServer::start();
-    let prefix = prefix();
-    let (url, key_prefix) = (redis.url(), prefix.clone());
-    let a = AuthServer::start(&[("ann", "operator"), ("bob", "operator")], move |c| {
-        c.redis_url = Some(Secret::new(url));
-        c.redis_prefix = key_prefix;
-    })
-    .await;
-    let sockets = a.server.dir.join("sock");
-    let (b, _b_data) = second_with(&a, &redis.url(), &prefix, move |c| {
-        c.tmux_socket_path = sockets;
-    })
-    .await;
-    let connect = |url: String, token: String| async move {
-        Client::connect_with(&url, ClientOptions::default().token(&token))
-            .await
-            .expect("connect")
-    };
-    let ann = connect(
-        a.server.url(),
-        a.token_for("ann", Duration::from_secs(600)).await,
-    )
-    .await;
-    let bob = connect(b.url(), a.token_for("bob", Duration::from_secs(600)).await).await;
-    let id = ann
-        .create_session("ann-s", 80, 24)
-        .await
-        .expect("create")
-        .session_id;
-    ann.share(&id, "bob", AttachMode::Write)
-        .await
-        .expect("share on A");
-    until_listed(&bob, &id).await;
-    let att = bob
-        .attach_session(&id, 80, 24)
-        .await
-        .expect("bob attaches on B");
-    assert_eq!(att.mode, AttachMode::Write);
-    let channel = att.channel;
-
-    ann.share(&id, "bob", AttachMode::Read)
-        .await
-        .expect("narrowed on A");
-    bob.wait_event(
-        |e| matches!(e, Event::AccessChanged { channel: c, mode: AttachMode::Read, .. } if *c == channel),
-        STEP,
-    )
-    .await
-    .expect("B's channel becomes read-only");
-
-    ann.unshare(&id, "bob").await.expect("taken back on A");
-    let closed = bob
-        .wait_event(
-            |e| matches!(e, Event::SessionClosed { channel: c, .. } if *c == channel),
-            STEP,
-        )
-        .await
-        .expect("B's channel ends");
-    assert!(
-        matches!(&closed, Event::SessionClosed { reason, .. } if reason == "revoked"),
-        "{closed:?}"
-    );
-    assert!(bob.list_sessions().await.expect("list").is_empty());
 }
 
 /// `AUTH_RATE_LIMIT` is one quota for the fleet: logins from one address alternating

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::fleet::until_listed;
 use common::identity::{closed_with, http};
 use common::process::GatewayProcess;
 use common::redis::RedisServer;
@@ -23,19 +24,6 @@ struct KillTmuxOnDrop<'a>(&'a Path);
 impl Drop for KillTmuxOnDrop<'_> {
     fn drop(&mut self) {
         kill_servers(self.0);
-    }
-}
-
-/// Polls `session-list` on `client` until it holds `session_id`.
-async fn until_listed(client: &Client, session_id: &str) {
-    let deadline = Instant::now() + STEP;
-    loop {
-        let listed = client.list_sessions().await.expect("list");
-        if listed.iter().any(|s| s.session_id == session_id) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{session_id} never listed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -26,6 +26,7 @@ async fn sessions(dir: &Path) -> Arc<Sessions> {
         linger: Duration::ZERO,
         captures: Default::default(),
         audit: tmuxgate::audit::Audit::off(Default::default()),
+        fleet: Default::default(),
     };
     Sessions::start(
         settings,

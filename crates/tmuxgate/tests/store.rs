@@ -152,6 +152,56 @@ async fn conformance(store: &dyn Store) {
         [session("s_b", "two")]
     );
 
+    // One user's share changes on its own: what others changed meanwhile stays.
+    assert!(
+        store
+            .edit_share("s_b", "carl", Some("write"))
+            .await
+            .expect("share")
+    );
+    assert!(store.edit_share("s_b", "bob", None).await.expect("unshare"));
+    assert!(
+        store
+            .edit_share("s_b", "dora", Some("read"))
+            .await
+            .expect("share")
+    );
+    assert!(
+        store
+            .edit_share("s_b", "dora", Some("write"))
+            .await
+            .expect("widen")
+    );
+    let shares = |store_session: Option<SessionRecord>| store_session.expect("record").shares;
+    assert_eq!(
+        shares(store.session("s_b").await.expect("get")),
+        "carl:write,dora:write"
+    );
+    assert_eq!(
+        store.sessions().await.expect("list")[0].shares,
+        "carl:write,dora:write"
+    );
+    assert!(
+        !store
+            .edit_share("s_none", "carl", Some("read"))
+            .await
+            .expect("share"),
+        "no record, no share"
+    );
+    // A removed session takes its shares along: put again, it has only its own.
+    assert!(store.remove_session("s_b").await.expect("remove"));
+    assert!(
+        !store
+            .edit_share("s_b", "carl", None)
+            .await
+            .expect("unshare")
+    );
+    store
+        .put_session(&session("s_b", "two"))
+        .await
+        .expect("put");
+    assert_eq!(shares(store.session("s_b").await.expect("get")), "bob:read");
+
     // Events reach subscribers (this instance's own included), in order.
     let mut events = store.subscribe().await.expect("subscribe");
     let sent = [

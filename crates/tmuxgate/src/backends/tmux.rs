@@ -492,6 +492,18 @@ impl Backend {
         }
     }
 
+    /// The gateway's public id a session carries (`@tmuxgate_id`), if it is there.
+    pub async fn public_id_of(&self, id: SessionId) -> Option<String> {
+        let admin = self.admin().ok()?;
+        let ask = Command::new("display-message")
+            .flag("-p")
+            .flag_value("-t", id)
+            .arg_quoted("#{@tmuxgate_id}")
+            .ok()?;
+        let reply = admin.command(ask).await.ok()?;
+        first_line(&reply).ok().filter(|line| !line.is_empty())
+    }
+
     /// Kills a session.
     pub async fn kill_session(&self, id: SessionId) -> Result<(), BackendError> {
         let admin = self.admin()?;

@@ -74,7 +74,7 @@ pub fn grant(owner: Option<&str>, shares: &[Share], user: &str) -> Option<Attach
     shares.iter().find(|s| s.user == user).map(|s| s.mode)
 }
 
-fn mode_name(mode: AttachMode) -> &'static str {
+pub fn mode_name(mode: AttachMode) -> &'static str {
     match mode {
         AttachMode::Read => "read",
         AttachMode::Write => "write",

@@ -18,10 +18,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tmux_control::Name;
+use tmuxgate_protocol::request::AttachMode;
 use tokio::sync::{mpsc, oneshot};
 
 use super::registry::SessionEntry;
 use super::{Sessions, access};
+use crate::backends::shell;
 use crate::store::{Received, SessionRecord, Store, StoreEvent};
 
 /// How long a destroy waits for its announcement before killing the session anyway.
@@ -41,7 +44,11 @@ pub(super) struct Fleet {
 
 enum Outgoing {
     Created(SessionRecord),
-    SharesChanged(SessionRecord),
+    ShareEdit {
+        id: String,
+        user: String,
+        mode: Option<&'static str>,
+    },
     Destroyed(String, Option<oneshot::Sender<()>>),
     Gone(String),
 }
@@ -63,18 +70,19 @@ impl SessionEntry {
 }
 
 impl Sessions {
-    /// Joins the fleet of `store` (only a shared store has one): the records of sessions
-    /// found in tmux take their owner and shares from the store when it has them, and are
-    /// written to it when it does not; from then on every change here is written and
-    /// announced.
+    /// Joins the fleet of `store` (only a shared store has one). The sessions found in tmux
+    /// take their owner and shares from the store's records where it has them, and are
+    /// written to it where it does not; sessions the store lists that this gateway did not
+    /// find (made by another gateway while this one started) are added. From then on every
+    /// change here is written and announced.
     pub async fn join_fleet(self: &Arc<Self>, store: Arc<dyn Store>) {
         let (outbox, queued) = mpsc::unbounded_channel();
         match store.sessions().await {
             Ok(records) => {
                 for entry in self.registry.all() {
                     match records.iter().find(|r| r.id == entry.id) {
-                        Some(record) if record.tmux_id == entry.tmux_id.to_string() => {
-                            entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
+                        Some(record) if same_session(record, &entry) => {
+                            self.take_record(&entry, record);
                         }
                         _ => {
                             let _ = outbox.send(Outgoing::Created(entry.record()));
@@ -84,6 +92,7 @@ impl Sessions {
             }
             Err(e) => tracing::warn!(error = %e, "fleet: could not read the session records"),
         }
+        self.hub_settings.fleet.set(store.clone());
         let fleet = Fleet {
             store: store.clone(),
             outbox,
@@ -91,6 +100,37 @@ impl Sessions {
         if self.fleet.set(fleet).is_ok() {
             tokio::spawn(deliver(store, queued));
         }
+        self.resync_fleet().await;
+    }
+
+    /// An entry found in tmux, with the owner and shares of the store's `record` (tmux's
+    /// copies can be rewritten from inside a pane). Only before any hub exists (start-up).
+    fn take_record(&self, entry: &Arc<SessionEntry>, record: &SessionRecord) {
+        let shares = access::decode_shares(&record.shares);
+        if entry.owner == record.owner {
+            entry.edit_shares(|s| *s = shares);
+            return;
+        }
+        if record
+            .owner
+            .as_deref()
+            .is_some_and(|o| !access::is_user_name(o))
+        {
+            return;
+        }
+        let replaced = SessionEntry::new(
+            entry.id.clone(),
+            entry.name.clone(),
+            entry.backend.clone(),
+            entry.tmux_id,
+            entry.created_at,
+            entry.size(),
+            (record.owner.clone(), shares),
+        )
+        .with_mark(entry.mark.clone());
+        tracing::warn!(session = %entry.id, "fleet: tmux named another owner than the store; the store's stands");
+        self.registry.remove(&entry.id);
+        self.registry.insert(Arc::new(replaced));
     }
 
     pub(super) fn announce_created(&self, entry: &SessionEntry) {
@@ -99,9 +139,15 @@ impl Sessions {
         }
     }
 
-    pub(super) fn announce_shares(&self, entry: &SessionEntry) {
+    /// Announces one user's share set to `mode` (`None`: taken back).
+    pub(super) fn announce_share(&self, id: &str, user: &str, mode: Option<AttachMode>) {
         if let Some(fleet) = self.fleet.get() {
-            let _ = fleet.outbox.send(Outgoing::SharesChanged(entry.record()));
+            let change = Outgoing::ShareEdit {
+                id: id.to_owned(),
+                user: user.to_owned(),
+                mode: mode.map(access::mode_name),
+            };
+            let _ = fleet.outbox.send(change);
         }
     }
 
@@ -117,16 +163,11 @@ impl Sessions {
         let _ = tokio::time::timeout(ANNOUNCE_DEADLINE, delivered).await;
     }
 
-    /// A session that is gone from tmux (exited, or destroyed elsewhere): its record goes.
-    pub(super) fn forget_record(&self, id: &str) {
-        if let Some(fleet) = self.fleet.get() {
-            let _ = fleet.outbox.send(Outgoing::Gone(id.to_owned()));
-        }
-    }
-
-    /// Reads every record afresh (the event stream may have lost announcements): adds the
-    /// sessions this gateway does not list, takes the shares of those it does, and writes
-    /// back the records of its sessions the store lost (a Redis restarted without them).
+    /// Reads every record afresh: adds the sessions this gateway does not list, takes the
+    /// shares of those it does, writes back the records of its sessions the store lost (a
+    /// Redis restarted without them), and removes the records of sessions that ended (an
+    /// exit leaves its record to this). Runs after a gap in the events and every
+    /// [`super::super::store::fleet::RESYNC`]; a backend that does not answer is skipped.
     pub async fn resync_fleet(&self) {
         let Some(fleet) = self.fleet.get() else {
             return;
@@ -144,23 +185,14 @@ impl Sessions {
         for record in records {
             match self.registry.get(&record.id) {
                 None => {
-                    // Only a session tmux still has: a record outlives a session that ended
-                    // while no gateway could remove it.
-                    let backend = self.pool.all().iter().find(|b| b.id == record.backend);
-                    let tmux_id = record.tmux_id.parse().ok();
-                    let present = match (backend, tmux_id) {
-                        (Some(backend), Some(id)) => backend.has_session(id).await,
-                        _ => false,
+                    let Some(backend) = self.backend_of(&record).filter(|b| b.admits()) else {
+                        continue;
                     };
-                    match present {
-                        true => self.adopt(&record),
-                        false if backend.is_some_and(|b| b.admits()) => {
-                            self.forget_record(&record.id);
-                        }
-                        false => {}
+                    if !self.adopt(&record).await && backend.admits() {
+                        let _ = fleet.outbox.send(Outgoing::Gone(record.id.clone()));
                     }
                 }
-                Some(entry) if record.tmux_id == entry.tmux_id.to_string() => {
+                Some(entry) if same_session(&record, &entry) => {
                     let _order = entry.sharing.lock().await;
                     entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
                     Self::wake_channels(&entry);
@@ -180,13 +212,22 @@ impl Sessions {
         }
         match &received.event {
             StoreEvent::SessionCreated { session_id } => {
-                if self.registry.get(session_id).is_some() {
-                    return;
-                }
-                match fleet.store.session(session_id).await {
-                    Ok(Some(record)) => self.adopt(&record),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "fleet: could not read a new session"),
+                let record = match fleet.store.session(session_id).await {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return,
+                    Err(e) => {
+                        return tracing::warn!(error = %e, "fleet: could not read a new session");
+                    }
+                };
+                match self.registry.get(session_id) {
+                    None => {
+                        self.adopt(&record).await;
+                    }
+                    // Announced again after a destroy that failed: it lives.
+                    Some(entry) if entry.is_destroying() && same_session(&record, &entry) => {
+                        entry.mark_live();
+                    }
+                    Some(_) => {}
                 }
             }
             StoreEvent::SharesChanged { session_id } => {
@@ -194,12 +235,12 @@ impl Sessions {
                     return;
                 };
                 match fleet.store.session(session_id).await {
-                    Ok(Some(record)) => {
+                    Ok(Some(record)) if same_session(&record, &entry) => {
                         let _order = entry.sharing.lock().await;
                         entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
                         Self::wake_channels(&entry);
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "fleet: could not read new shares"),
                 }
             }
@@ -216,19 +257,26 @@ impl Sessions {
         }
     }
 
-    /// Registers a session another gateway created, from the store's record.
-    fn adopt(&self, record: &SessionRecord) {
-        let backend = self.pool.all().iter().find(|b| b.id == record.backend);
-        let (Some(backend), Ok(tmux_id)) = (backend, record.tmux_id.parse()) else {
-            return tracing::warn!(session = %record.id, backend = %record.backend,
+    fn backend_of(&self, record: &SessionRecord) -> Option<&Arc<crate::backends::Backend>> {
+        self.pool.all().iter().find(|b| b.id == record.backend)
+    }
+
+    /// Registers a session another gateway created, from the store's record, once its
+    /// backend confirms that the tmux session the record names carries the record's id
+    /// (a stale record must not bind another session, tmux ids restart with a server).
+    /// Whether it was added.
+    async fn adopt(&self, record: &SessionRecord) -> bool {
+        let (Some(backend), Ok(tmux_id)) = (self.backend_of(record), record.tmux_id.parse()) else {
+            tracing::warn!(session = %record.id, backend = %record.backend,
                 "fleet: a session on a backend this gateway does not have");
+            return false;
         };
-        if record
-            .owner
-            .as_deref()
-            .is_some_and(|o| !access::is_user_name(o))
-        {
-            return;
+        let valid = Name::new(&record.name).is_ok()
+            && super::is_public_id(&record.id)
+            && record.owner.as_deref().is_none_or(access::is_user_name)
+            && record.mark.as_deref().is_none_or(shell::is_nonce);
+        if !valid || backend.public_id_of(tmux_id).await.as_deref() != Some(record.id.as_str()) {
+            return false;
         }
         let entry = SessionEntry::new(
             record.id.clone(),
@@ -240,8 +288,13 @@ impl Sessions {
             (record.owner.clone(), access::decode_shares(&record.shares)),
         )
         .with_mark(record.mark.as_deref().map(Into::into));
-        self.registry.insert(Arc::new(entry));
+        self.registry.insert(Arc::new(entry))
     }
+}
+
+/// Whether `record` is about `entry`'s tmux session (same backend, same tmux id).
+fn same_session(record: &SessionRecord, entry: &SessionEntry) -> bool {
+    record.backend == entry.backend.id && record.tmux_id == entry.tmux_id.to_string()
 }
 
 /// Writes the queued changes to the store and announces them, in order. A change the store
@@ -298,11 +351,14 @@ async fn send(store: &dyn Store, change: &Outgoing) -> crate::store::StoreResult
             };
             put_and_announce(store, record, &event).await
         }
-        Outgoing::SharesChanged(record) => {
-            let event = StoreEvent::SharesChanged {
-                session_id: record.id.clone(),
-            };
-            put_and_announce(store, record, &event).await
+        Outgoing::ShareEdit { id, user, mode } => {
+            if store.edit_share(id, user, *mode).await? {
+                let event = StoreEvent::SharesChanged {
+                    session_id: id.clone(),
+                };
+                store.publish(&event).await?;
+            }
+            Ok(())
         }
         Outgoing::Destroyed(id, _) => {
             let event = StoreEvent::SessionDestroyed {

@@ -39,6 +39,32 @@ pub struct HubSettings {
     pub captures: Arc<AtomicU64>,
     /// Where `BACKEND_LOST` is recorded.
     pub audit: crate::audit::Audit,
+    /// The fleet's store, once this gateway joined one (`Sessions::join_fleet`).
+    pub fleet: FleetLink,
+}
+
+/// The fleet's store, set once when the gateway joins a fleet; shared by every hub.
+#[derive(Clone, Default)]
+pub struct FleetLink(Arc<std::sync::OnceLock<Arc<dyn crate::store::Store>>>);
+
+impl FleetLink {
+    pub(super) fn set(&self, store: Arc<dyn crate::store::Store>) {
+        let _ = self.0.set(store);
+    }
+
+    fn get(&self) -> Option<&Arc<dyn crate::store::Store>> {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for FleetLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() {
+            "FleetLink(joined)"
+        } else {
+            "FleetLink(none)"
+        })
+    }
 }
 
 /// Viewer-count changes reach the viewers at most this often per session: a burst of joins
@@ -548,19 +574,32 @@ impl Hub {
         let present = alive && self.entry.backend.has_session(self.entry.tmux_id).await;
         // Asked after the round trips: a destroy announced by another gateway of a fleet
         // may reach this one while tmux is already ending the client.
-        let reason = if self.entry.is_destroying() {
-            CloseReason::Destroyed
-        } else if !alive {
-            CloseReason::BackendLost
-        } else if present {
-            CloseReason::Detached
-        } else {
-            CloseReason::Exited
+        let destroying = self.entry.is_destroying();
+        let reason = match (alive, present) {
+            (false, _) if destroying => CloseReason::Destroyed,
+            (false, _) => CloseReason::BackendLost,
+            // A destroy that failed (elsewhere) leaves the session: this is a detach.
+            (true, true) => CloseReason::Detached,
+            (true, false) if destroying || self.destroyed_elsewhere().await => {
+                CloseReason::Destroyed
+            }
+            (true, false) => CloseReason::Exited,
         };
         for view in lock(&self.shared.panes).values() {
             view.update(|s| s.closed = Some(reason));
         }
         let _ = self.closed_tx.send((self.entry.id.clone(), reason));
+    }
+
+    /// Whether another gateway of the fleet destroyed the session: a destroy removes the
+    /// session's record before the kill, an exit leaves it (for the periodic resync). So a
+    /// late announcement still gives this gateway's viewers the right reason.
+    async fn destroyed_elsewhere(&self) -> bool {
+        let Some(store) = self.settings.fleet.get() else {
+            return false;
+        };
+        let record = tokio::time::timeout(BACKEND_CALL_TIMEOUT, store.session(&self.entry.id));
+        matches!(record.await, Ok(Ok(None)))
     }
 
     /// Has the hub task publish the viewer count (at most every `VIEWER_EVENT_INTERVAL`).

@@ -21,7 +21,7 @@ use tmuxgate_protocol::response::SessionInfo;
 use tokio::sync::mpsc;
 
 use crate::backends::{Backend, BackendError, BackendEvent, NewSession, Pin, Pool, PoolLayout};
-pub use hub::{HoldGuard, Hub, HubSettings, ViewerGuard};
+pub use hub::{FleetLink, HoldGuard, Hub, HubSettings, ViewerGuard};
 use registry::Registry;
 pub use registry::SessionEntry;
 pub use snapshot::Snapshot;
@@ -302,7 +302,7 @@ impl Sessions {
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         entry.edit_shares(|current| *current = shares);
         Self::wake_channels(&entry);
-        self.announce_shares(&entry);
+        self.announce_share(id, user, Some(mode));
         Ok(before)
     }
 
@@ -318,7 +318,7 @@ impl Sessions {
         });
         let before = before.ok_or(SessionError::NotFound)?;
         Self::wake_channels(&entry);
-        self.announce_shares(&entry);
+        self.announce_share(id, user, None);
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         Ok(before)
     }
@@ -473,7 +473,6 @@ impl Sessions {
                 entry.registered < horizon && !entry.is_destroying() && entry.live_hub().is_none();
             if !present && settled {
                 self.registry.remove(&entry.id);
-                self.forget_record(&entry.id);
             } else if present && entry.is_lost() {
                 // The admin connection died but the server did not.
                 entry.mark_live();
@@ -508,7 +507,6 @@ impl Sessions {
             }
             CloseReason::Destroyed | CloseReason::Exited => {
                 self.registry.remove(id);
-                self.forget_record(id);
             }
             CloseReason::Detached => {}
         }

@@ -104,7 +104,10 @@ pub async fn run(
                     _ => apply(&*store, &blocks, received).await,
                 }
             }
-            _ = tick.tick() => resync(&*store, &blocks).await,
+            _ = tick.tick() => {
+                resync(&*store, &blocks).await;
+                sessions.resync_fleet().await;
+            }
             () = cancel.cancelled() => return,
         }
     }

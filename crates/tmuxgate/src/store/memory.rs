@@ -193,6 +193,31 @@ impl Store for MemoryStore {
         ready(self.state().sessions.remove(id).is_some())
     }
 
+    fn edit_share<'a>(
+        &'a self,
+        id: &'a str,
+        user: &'a str,
+        mode: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        use crate::sessions::access;
+        let mut state = self.state();
+        let Some(record) = state.sessions.get_mut(id) else {
+            return ready(false);
+        };
+        let mut shares = access::decode_shares(&record.shares);
+        shares.retain(|s| s.user != user);
+        let mode = match mode {
+            Some("read") => Some(tmuxgate_protocol::request::AttachMode::Read),
+            Some("write") => Some(tmuxgate_protocol::request::AttachMode::Write),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            access::set_share(&mut shares, user, mode);
+        }
+        record.shares = access::encode_shares(&shares);
+        ready(true)
+    }
+
     fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
         ready(self.state().sessions.get(id).cloned())
     }

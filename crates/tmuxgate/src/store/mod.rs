@@ -213,6 +213,16 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a session; whether it was there.
     fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
 
+    /// Sets (`Some(mode)`) or removes (`None`) one user's share of a session, atomically:
+    /// changes of other users' shares made meanwhile by other gateways are kept. `false`
+    /// (nothing changed): the session has no record.
+    fn edit_share<'a>(
+        &'a self,
+        id: &'a str,
+        user: &'a str,
+        mode: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+
     /// One session.
     fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>>;
 

@@ -12,6 +12,7 @@
 //! | `{PREFIX}:instances` | sorted set | instance → heartbeat expiry (ms, Redis clock) |
 //! | `{PREFIX}:counts:INSTANCE` | hash | `scope␀key` → that instance's count, expiring with it |
 //! | `{PREFIX}:sessions` | hash | session id → JSON |
+//! | `{PREFIX}:shares:ID` | hash | that session's shares, user → mode (`redis/sessions.rs`) |
 //! | `{PREFIX}:events` | stream | events, capped at about [`EVENT_STREAM_LEN`] |
 //!
 //! Rate limits and counts are Lua scripts: atomic, on the server's clock (`TIME`), and
@@ -62,6 +63,11 @@ const HEARTBEAT: &str = include_str!("lua/heartbeat.lua");
 
 /// Expired members of a sorted set (and their hash fields) removed on the server's clock.
 const PRUNE: &str = include_str!("lua/prune.lua");
+
+/// One user's share of a session; KEYS sessions hash, the session's shares hash.
+const EDIT_SHARE: &str = include_str!("lua/edit_share.lua");
+
+mod sessions;
 
 /// A connection to one server or to a cluster; both reconnect by themselves.
 #[derive(Clone)]
@@ -140,6 +146,7 @@ pub struct RedisStore {
     count_remove: redis::Script,
     heartbeat: redis::Script,
     prune: redis::Script,
+    edit_share: redis::Script,
     metrics: StoreMetrics,
 }
 
@@ -152,6 +159,7 @@ struct Keys {
     instances: String,
     counts: String,
     sessions: String,
+    shares: String,
     events: String,
 }
 
@@ -166,6 +174,7 @@ impl Keys {
             instances: format!("{tag}:instances"),
             counts: format!("{tag}:counts:"),
             sessions: format!("{tag}:sessions"),
+            shares: format!("{tag}:shares:"),
             events: format!("{tag}:events"),
         }
     }
@@ -244,6 +253,7 @@ impl RedisStore {
             count_remove: redis::Script::new(COUNT_REMOVE),
             heartbeat: redis::Script::new(HEARTBEAT),
             prune: redis::Script::new(PRUNE),
+            edit_share: redis::Script::new(EDIT_SHARE),
             metrics: StoreMetrics::default(),
         })
     }
@@ -474,45 +484,28 @@ impl Store for RedisStore {
     }
 
     fn put_session<'a>(&'a self, session: &'a SessionRecord) -> BoxFuture<'a, StoreResult<()>> {
-        async move {
-            let json = serde_json::to_string(session).map_err(err)?;
-            let mut conn = self.conn();
-            self.bounded(conn.hset::<_, _, _, ()>(&self.keys.sessions, &session.id, json))
-                .await
-        }
-        .boxed()
+        self.put_session_record(session).boxed()
     }
 
     fn remove_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
-        async move {
-            let mut conn = self.conn();
-            let removed: u64 = self.bounded(conn.hdel(&self.keys.sessions, id)).await?;
-            Ok(removed > 0)
-        }
-        .boxed()
+        self.remove_session_record(id).boxed()
     }
 
     fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<SessionRecord>>> {
-        async move {
-            let mut conn = self.conn();
-            let json: Option<String> = self.bounded(conn.hget(&self.keys.sessions, id)).await?;
-            Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
-        }
-        .boxed()
+        self.session_record(id).boxed()
     }
 
     fn sessions(&self) -> BoxFuture<'_, StoreResult<Vec<SessionRecord>>> {
-        async move {
-            let mut conn = self.conn();
-            let all: Vec<String> = self.bounded(conn.hvals(&self.keys.sessions)).await?;
-            let mut sessions: Vec<SessionRecord> = all
-                .iter()
-                .filter_map(|json| serde_json::from_str(json).ok())
-                .collect();
-            sessions.sort_by(|a, b| a.id.cmp(&b.id));
-            Ok(sessions)
-        }
-        .boxed()
+        self.session_records().boxed()
+    }
+
+    fn edit_share<'a>(
+        &'a self,
+        id: &'a str,
+        user: &'a str,
+        mode: Option<&'a str>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.edit_session_share(id, user, mode).boxed()
     }
 
     fn publish<'a>(&'a self, event: &'a StoreEvent) -> BoxFuture<'a, StoreResult<()>> {

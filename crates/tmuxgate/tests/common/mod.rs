@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod audit;
+pub mod fleet;
 pub mod https;
 pub mod identity;
 pub mod pki;
