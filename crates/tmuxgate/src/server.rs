@@ -396,6 +396,7 @@ impl Server {
             tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
         }
         tokio::spawn(prune_limiters(gw.clone()));
+        tokio::spawn(refresh_shared_counts(gw.clone()));
         if gw.exec.policy.path().is_some() {
             tokio::spawn(gw.exec.policy.clone().watch(gw.shutdown.clone()));
         }
@@ -596,6 +597,19 @@ async fn prune_limiters(gw: Arc<Gateway>) {
         tokio::select! {
             _ = gw.shutdown.cancelled() => return,
             _ = tick.tick() => gw.abuse.prune(),
+        }
+    }
+}
+
+/// Rewrites this gateway's connection counts in the fleet's store every
+/// [`crate::abuse::shared::COUNTS_REFRESH`] (nothing without a fleet).
+async fn refresh_shared_counts(gw: Arc<Gateway>) {
+    let mut tick = tokio::time::interval(crate::abuse::shared::COUNTS_REFRESH);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = gw.shutdown.cancelled() => return,
+            _ = tick.tick() => gw.abuse.refresh_shared_counts().await,
         }
     }
 }

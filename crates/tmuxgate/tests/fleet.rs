@@ -286,3 +286,31 @@ async fn the_login_rate_limit_is_shared_by_the_fleet() {
         "the sum across both gateways stays within the limit"
     );
 }
+
+/// A gateway's counts in the store are rewritten from the connections it knows are open, so
+/// a removal that never reached Redis does not keep a place taken for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateways_counts_are_rewritten_from_its_open_connections() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = tmuxgate::config::Config::for_tests(dir.path().join("sock"));
+    config.redis_url = Some(Secret::new(redis.url()));
+    config.redis_prefix = prefix();
+    config.max_connections_per_ip = 5;
+    let store = tmuxgate::store::open(&config).await.expect("store");
+    let audit = tmuxgate::audit::Audit::off(Default::default());
+    let mut abuse = tmuxgate::abuse::Abuse::new(&config, Default::default(), audit);
+    abuse.share(store.clone(), Default::default());
+    let client: std::net::IpAddr = "127.0.0.20".parse().expect("address");
+    assert!(abuse.connection_opened(client) && abuse.connection_opened(client));
+    // The store says three: one more than is open (a removal that failed).
+    for _ in 0..3 {
+        assert!(store.count_add("ip", "127.0.0.20", 5).await.expect("add"));
+    }
+    abuse.refresh_shared_counts().await;
+    assert_eq!(store.count("ip", "127.0.0.20").await.expect("count"), 2);
+    abuse.connection_closed(client);
+    abuse.connection_closed(client);
+    abuse.refresh_shared_counts().await;
+    assert_eq!(store.count("ip", "127.0.0.20").await.expect("count"), 0);
+}

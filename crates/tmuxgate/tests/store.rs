@@ -112,6 +112,16 @@ async fn conformance(store: &dyn Store) {
         .expect("remove");
     assert_eq!(store.count("conn", "192.0.2.9").await.expect("count"), 1);
     assert!(store.count_add("conn", "192.0.2.9", 2).await.expect("add"));
+    // Rewritten from what the instance knows is open: the rest goes.
+    let open = [
+        ("conn", "192.0.2.9".to_owned(), 1),
+        ("user", "ann".to_owned(), 3),
+    ];
+    store.count_reset(&open).await.expect("reset");
+    assert_eq!(store.count("conn", "192.0.2.9").await.expect("count"), 1);
+    assert_eq!(store.count("conn", "192.0.2.10").await.expect("count"), 0);
+    assert_eq!(store.count("user", "ann").await.expect("count"), 3);
+    assert!(store.count_add("conn", "192.0.2.9", 2).await.expect("add"));
 
     // The session registry.
     let session = |id: &str, name: &str| SessionRecord {

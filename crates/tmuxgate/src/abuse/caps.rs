@@ -55,6 +55,12 @@ impl<K: Hash + Eq + Clone> Counts<K> {
         self.max
     }
 
+    /// Every key with its count.
+    pub fn snapshot(&self) -> Vec<(K, u32)> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.iter().map(|(k, n)| (k.clone(), *n)).collect()
+    }
+
     /// Keys with a connection open now.
     pub fn keys(&self) -> usize {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -15,6 +15,9 @@ use super::keyed::KeyedLimiter;
 use super::{Abuse, ClientKey, Limited};
 use crate::store::{Store, StoreHealth};
 
+/// How often a gateway rewrites its connection counts in the store.
+pub const COUNTS_REFRESH: Duration = Duration::from_secs(30);
+
 /// Longest a check waits for the shared store before the local decision stands.
 const SHARED_LIMIT_DEADLINE: Duration = Duration::from_millis(100);
 
@@ -160,6 +163,31 @@ impl Abuse {
                 tracing::debug!("shared cap too slow; local cap only");
                 Cap::Skipped
             }
+        }
+    }
+
+    /// Rewrites this gateway's counts in the store from the connections it knows are open:
+    /// a removal that failed, an addition that timed out but landed, or counts a Redis
+    /// restart lost are corrected. Run every [`COUNTS_REFRESH`].
+    pub async fn refresh_shared_counts(&self) {
+        let Some(store) = self.shared_store() else {
+            return;
+        };
+        let mut counts: Vec<(&'static str, String, u32)> = Vec::new();
+        if self.per_client.max() > 0 {
+            let open = self.per_client.snapshot().into_iter();
+            counts.extend(open.map(|(key, n)| ("ip", key.ip().to_string(), n)));
+        }
+        if self.per_user.max() > 0 {
+            counts.extend(
+                self.per_user
+                    .snapshot()
+                    .into_iter()
+                    .map(|(key, n)| ("user", key, n)),
+            );
+        }
+        if let Err(e) = store.count_reset(&counts).await {
+            tracing::warn!(error = %e, "could not refresh the fleet's connection counts");
         }
     }
 

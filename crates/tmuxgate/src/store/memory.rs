@@ -160,6 +160,19 @@ impl Store for MemoryStore {
         ready(added)
     }
 
+    fn count_reset<'a>(
+        &'a self,
+        counts: &'a [(&'static str, String, u32)],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        let mut state = self.state();
+        state.counts = counts
+            .iter()
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(scope, key, n)| (((*scope).to_owned(), key.clone()), u64::from(*n)))
+            .collect();
+        ready(())
+    }
+
     fn count_remove<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         let mut state = self.state();
         let id = (scope.to_owned(), key.to_owned());

@@ -198,6 +198,14 @@ pub trait Store: Send + Sync + 'static {
         max: u32,
     ) -> BoxFuture<'a, StoreResult<bool>>;
 
+    /// Replaces all of this instance's counts with `counts` (scope, key, count): what it
+    /// counted is corrected from what it knows is open (a removal that failed, an addition
+    /// that timed out but landed, counts a Redis restart lost).
+    fn count_reset<'a>(
+        &'a self,
+        counts: &'a [(&'static str, String, u32)],
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
     /// Takes one away from this instance's count `key` of `scope`.
     fn count_remove<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<()>>;
 

@@ -446,6 +446,32 @@ impl Store for RedisStore {
         .boxed()
     }
 
+    fn count_reset<'a>(
+        &'a self,
+        counts: &'a [(&'static str, String, u32)],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        async move {
+            let own = self.own_counts();
+            let fields: Vec<(String, u32)> = counts
+                .iter()
+                .filter(|(_, _, n)| *n > 0)
+                .map(|(scope, key, n)| (count_field(scope, key), *n))
+                .collect();
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&own).ignore();
+            if !fields.is_empty() {
+                // Expiring as a new instance's would; the next heartbeat sets the right time.
+                pipe.hset_multiple(&own, &fields)
+                    .ignore()
+                    .pexpire(&own, DEFAULT_INSTANCE_TTL_MS as i64)
+                    .ignore();
+            }
+            let mut conn = self.conn();
+            self.bounded(pipe.query_async::<()>(&mut conn)).await
+        }
+        .boxed()
+    }
+
     fn count_remove<'a>(&'a self, scope: &'a str, key: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         async move {
             let mut invocation = self.count_remove.prepare_invoke();
