@@ -133,6 +133,8 @@ async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() 
         })
         .await
         .expect("re-attach on B");
+    // B's log of the pane started after A's, so A's offset is below it either way; that a
+    // log's id is what decides is tested in tests/streaming.rs.
     assert!(
         again.snapshot,
         "an offset of A's log is never resumed on B: a snapshot instead"

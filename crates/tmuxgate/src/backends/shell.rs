@@ -128,7 +128,10 @@ pub fn is_nonce(text: &str) -> bool {
 /// another gateway sharing the directory, or a tmux server reading it, sees either the old
 /// file or the new one whole.
 pub(super) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // The pid alone would not do: gateways in containers sharing the directory may all be
+    // pid 1.
+    let tag = format!("tmp-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let tmp = path.with_extension(tag);
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
