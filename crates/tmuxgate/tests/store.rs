@@ -26,6 +26,7 @@ async fn redis(urls: Vec<String>, cluster: bool, prefix: &str) -> RedisStore {
         password: None,
         cluster,
         prefix: prefix.to_owned(),
+        tls: Default::default(),
     })
     .await
     .expect("connect to Redis")
@@ -379,5 +380,99 @@ async fn a_redis_outage_fails_calls_and_recovers() {
             .expect("delivered after the outage")
             .expect("open");
         assert_eq!(got.event, want);
+    }
+}
+
+/// Redis over TLS, its certificate from a private authority (`REDIS_TLS_CA`) and a client
+/// certificate required (`REDIS_TLS_CERT`, `REDIS_TLS_KEY`), with an ACL user
+/// (`REDIS_USERNAME`, `REDIS_PASSWORD`) and the default user off: the shared suite passes.
+/// A wrong password, or no client certificate, is refused, and no error shows the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_mutual_tls_with_an_acl_user_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = common::pki::Ca::new();
+    let (server, client) = (ca.issue(1), ca.issue(2));
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let ca_file = file("ca.pem", &ca.cert_pem());
+    let (server_cert, server_key) = (
+        file("server.pem", &server.cert_pem),
+        file("server.key", &server.key_pem),
+    );
+    let (client_cert, client_key) = (
+        file("client.pem", &client.cert_pem),
+        file("client.key", &client.key_pem),
+    );
+    let path = |p: &std::path::Path| p.to_str().expect("UTF-8 path").to_owned();
+    let tls_args = |port: u16| {
+        vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path(&server_cert),
+            "--tls-key-file".to_owned(),
+            path(&server_key),
+            "--tls-ca-cert-file".to_owned(),
+            path(&ca_file),
+            "--tls-auth-clients".to_owned(),
+            "yes".to_owned(),
+            "--user".to_owned(),
+            "tg".to_owned(),
+            "on".to_owned(),
+            ">s3cret-pw".to_owned(),
+            "~*".to_owned(),
+            "&*".to_owned(),
+            "+@all".to_owned(),
+            "--user".to_owned(),
+            "default".to_owned(),
+            "off".to_owned(),
+        ]
+    };
+    let mut running = None;
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let args = tls_args(port);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Some(server) = RedisServer::try_start(dir.path(), port, &args) {
+            running = Some(server);
+            break;
+        }
+    }
+    let redis_server = running.expect("redis-server with TLS started");
+    let settings = |password: &str, client: bool| RedisSettings {
+        urls: vec![format!("rediss://127.0.0.1:{}", redis_server.port)],
+        username: Some("tg".into()),
+        password: Some(tmuxgate::config::Secret::new(password)),
+        cluster: false,
+        prefix: prefix(),
+        tls: tmuxgate::store::redis::RedisTls {
+            ca: Some(ca_file.clone()),
+            client: client.then(|| (client_cert.clone(), client_key.clone())),
+        },
+    };
+    let store = RedisStore::connect(settings("s3cret-pw", true))
+        .await
+        .expect("TLS, client certificate and ACL user accepted");
+    conformance(&store).await;
+
+    for (password, with_client, what) in [
+        ("wr0ng-pw", true, "a wrong password"),
+        ("s3cret-pw", false, "no client certificate"),
+    ] {
+        match RedisStore::connect(settings(password, with_client)).await {
+            Ok(_) => panic!("{what} was accepted"),
+            Err(e) => assert!(
+                !e.to_string().contains("s3cret") && !e.to_string().contains("wr0ng"),
+                "{what}: the error shows the password: {e}"
+            ),
+        }
     }
 }

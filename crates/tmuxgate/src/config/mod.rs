@@ -130,6 +130,12 @@ pub struct Config {
     pub redis_username: Option<String>,
     /// `REDIS_TLS`: `rediss://` for `REDIS_HOST`.
     pub redis_tls: bool,
+    /// `REDIS_TLS_CA`: the authorities Redis's certificate is checked against (PEM).
+    pub redis_tls_ca: Option<PathBuf>,
+    /// `REDIS_TLS_CERT`: the client certificate for mutual TLS with Redis (PEM).
+    pub redis_tls_cert: Option<PathBuf>,
+    /// `REDIS_TLS_KEY`: its private key (PEM).
+    pub redis_tls_key: Option<PathBuf>,
     /// `REDIS_CLUSTER`: Redis Cluster.
     pub redis_cluster: bool,
     /// `REDIS_PREFIX`: prefix of every key.
@@ -344,6 +350,9 @@ impl Default for Config {
             redis_password: None,
             redis_username: None,
             redis_tls: false,
+            redis_tls_ca: None,
+            redis_tls_cert: None,
+            redis_tls_key: None,
             redis_cluster: false,
             redis_prefix: "tmuxgate".to_owned(),
             enable_metrics: true,

@@ -160,6 +160,14 @@ settings! {
     /// TLS to Redis (rediss://) for REDIS_HOST
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     redis_tls: bool = "REDIS_TLS", "redis-tls";
+    /// PEM file of the certificate authorities Redis's TLS certificate is checked against
+    /// (instead of the system's); empty = unset
+    redis_tls_ca: PathBuf = "REDIS_TLS_CA", "redis-tls-ca";
+    /// PEM file of this gateway's client certificate for Redis (mutual TLS; with
+    /// REDIS_TLS_KEY); empty = unset
+    redis_tls_cert: PathBuf = "REDIS_TLS_CERT", "redis-tls-cert";
+    /// PEM file of the client certificate's private key; empty = unset
+    redis_tls_key: PathBuf = "REDIS_TLS_KEY", "redis-tls-key";
     /// Redis Cluster: the URLs (or REDIS_HOST) are seed nodes
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     redis_cluster: bool = "REDIS_CLUSTER", "redis-cluster";

@@ -122,6 +122,18 @@ impl Config {
                 }
             }
         }
+        if self.redis_tls_cert.is_some() != self.redis_tls_key.is_some() {
+            let given = if self.redis_tls_cert.is_some() {
+                "REDIS_TLS_CERT"
+            } else {
+                "REDIS_TLS_KEY"
+            };
+            return invalid(
+                given,
+                "(set)",
+                "REDIS_TLS_CERT and REDIS_TLS_KEY go together",
+            );
+        }
         let prefix_ok = (1..=32).contains(&self.redis_prefix.len())
             && self
                 .redis_prefix

@@ -436,6 +436,13 @@ pub fn redis_settings(config: &crate::config::Config) -> Option<redis::RedisSett
         password: config.redis_password.clone(),
         cluster: config.redis_cluster,
         prefix: config.redis_prefix.clone(),
+        tls: redis::RedisTls {
+            ca: config.redis_tls_ca.clone(),
+            client: config
+                .redis_tls_cert
+                .clone()
+                .zip(config.redis_tls_key.clone()),
+        },
     })
 }
 

@@ -121,6 +121,47 @@ pub struct RedisSettings {
     pub cluster: bool,
     /// Key prefix.
     pub prefix: String,
+    /// Certificate files for `rediss://` (the system's authorities when none is given).
+    pub tls: RedisTls,
+}
+
+/// `REDIS_TLS_CA`, `REDIS_TLS_CERT` and `REDIS_TLS_KEY`: read when connecting.
+#[derive(Clone, Debug, Default)]
+pub struct RedisTls {
+    /// Authorities to check the server's certificate against, instead of the system's.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate and key (mutual TLS).
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl RedisTls {
+    /// The certificates for the client, or `None` to use the system's authorities and no
+    /// client certificate. A file that cannot be read is an error naming the file (never
+    /// its contents).
+    fn certificates(&self) -> StoreResult<Option<redis::TlsCertificates>> {
+        if self.ca.is_none() && self.client.is_none() {
+            return Ok(None);
+        }
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| StoreError(format!("cannot read {what} {}: {e}", path.display())))
+        };
+        let root_cert = match &self.ca {
+            Some(path) => Some(read(path, "REDIS_TLS_CA")?),
+            None => None,
+        };
+        let client_tls = match &self.client {
+            Some((cert, key)) => Some(redis::ClientTlsConfig {
+                client_cert: read(cert, "REDIS_TLS_CERT")?,
+                client_key: read(key, "REDIS_TLS_KEY")?,
+            }),
+            None => None,
+        };
+        Ok(Some(redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
+    }
 }
 
 impl std::fmt::Debug for RedisSettings {
@@ -130,6 +171,7 @@ impl std::fmt::Debug for RedisSettings {
             .field("username", &self.username)
             .field("cluster", &self.cluster)
             .field("prefix", &self.prefix)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -211,12 +253,15 @@ fn connection_infos(settings: &RedisSettings) -> StoreResult<Vec<redis::Connecti
 
 pub(super) async fn connect(settings: &RedisSettings) -> StoreResult<Conn> {
     let infos = connection_infos(settings)?;
+    let certificates = settings.tls.certificates()?;
     if settings.cluster || infos.len() > 1 {
-        let client = redis::cluster::ClusterClient::builder(infos)
+        let mut builder = redis::cluster::ClusterClient::builder(infos)
             .connection_timeout(CALL_TIMEOUT)
-            .response_timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(err)?;
+            .response_timeout(CALL_TIMEOUT);
+        if let Some(certificates) = certificates {
+            builder = builder.certs(certificates);
+        }
+        let client = builder.build().map_err(err)?;
         let conn = client.get_async_connection().await.map_err(err)?;
         Ok(Conn::Cluster(conn))
     } else {
@@ -224,7 +269,11 @@ pub(super) async fn connect(settings: &RedisSettings) -> StoreResult<Conn> {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError("no Redis URL".into()))?;
-        let client = redis::Client::open(info).map_err(err)?;
+        let client = match certificates {
+            Some(certificates) => redis::Client::build_with_tls(info, certificates),
+            None => redis::Client::open(info),
+        }
+        .map_err(err)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));

@@ -40,6 +40,11 @@ impl Ca {
         Ca { issuer }
     }
 
+    /// The authority's own certificate, as PEM.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A server certificate for `localhost` and 127.0.0.1 with a fresh key and `serial`.
     pub fn issue(&self, serial: u64) -> Leaf {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
