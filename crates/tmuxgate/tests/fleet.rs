@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fleet::{accepted_from, prefix, second, second_with, until_accepted};
+use common::fleet::{
+    accepted_from, alternating_requests_passed, passed, prefix, second, second_with, until_accepted,
+};
 use common::identity::{AuthServer, closed_with, http};
 use common::redis::RedisServer;
 use common::{STEP, TestServer, http_get};
@@ -152,19 +154,9 @@ async fn the_request_rate_limit_is_shared_by_the_fleet() {
     let on_b = Client::connect_with(&b.url(), ClientOptions::default().token(&token))
         .await
         .expect("connect to B");
-    let mut passed = 0;
-    for n in 0..30 {
-        let client = if n % 2 == 0 { &on_a } else { &on_b };
-        match client.list_sessions().await {
-            Ok(_) => passed += 1,
-            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
-                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
-            }
-            Err(other) => panic!("request {n}: {other}"),
-        }
-    }
     assert_eq!(
-        passed, 10,
+        alternating_requests_passed(&on_a, &on_b, 30).await,
+        10,
         "the sum across both gateways stays within the limit"
     );
 }
@@ -268,21 +260,15 @@ async fn the_login_rate_limit_is_shared_by_the_fleet() {
     .await;
     let (b, _b_data) = second_with(&a, &redis.url(), &prefix, |c| c.auth_rate_limit = 4).await;
     let password = common::identity::password("ann");
-    let mut passed = 0;
+    let mut logins = 0;
     for n in 0..10 {
         let url = if n % 2 == 0 { a.server.url() } else { b.url() };
         let options = ClientOptions::default().bind("127.0.0.14".parse().expect("address"));
         let client = Client::connect_with(&url, options).await.expect("connect");
-        match client.login("ann", &password).await {
-            Ok(_) => passed += 1,
-            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
-                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
-            }
-            Err(other) => panic!("login {n}: {other}"),
-        }
+        logins += usize::from(passed(client.login("ann", &password).await, "login"));
     }
     assert_eq!(
-        passed, 4,
+        logins, 4,
         "the sum across both gateways stays within the limit"
     );
 }

@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::fleet::until_listed;
+use common::fleet::{alternating_requests_passed, until_listed};
 use common::identity::{closed_with, http};
 use common::process::GatewayProcess;
 use common::redis::RedisServer;
@@ -18,25 +18,46 @@ use tmuxgate_client::protocol::Event;
 use tmuxgate_client::{Client, ClientOptions};
 use tmuxgate_protocol::request::SessionAttach;
 
-/// Kills the tmux servers under `DIR/sock` when the test ends, however it ends.
-struct KillTmuxOnDrop<'a>(&'a Path);
+/// A directory for a fleet's tmux sockets (`DIR/sock`) and data, under /tmp (socket paths
+/// must stay short); the tmux servers under it are killed when the test ends, however it
+/// ends.
+struct FleetDir(tempfile::TempDir);
 
-impl Drop for KillTmuxOnDrop<'_> {
-    fn drop(&mut self) {
-        kill_servers(self.0);
+impl FleetDir {
+    fn new() -> FleetDir {
+        let dir = tempfile::Builder::new()
+            .prefix("tgf")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        FleetDir(dir)
     }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    fn sockets(&self) -> PathBuf {
+        self.path().join("sock")
+    }
+}
+
+impl Drop for FleetDir {
+    fn drop(&mut self) {
+        kill_servers(self.0.path());
+    }
+}
+
+/// The Redis URL, and a key prefix no other test uses: what every gateway of the fleet shares.
+fn fleet_env(redis: &RedisServer) -> (String, String) {
+    (redis.url(), format!("t{:08x}", rand::random::<u32>()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() {
     let redis = RedisServer::start();
-    let dir = tempfile::Builder::new()
-        .prefix("tgf")
-        .tempdir_in("/tmp")
-        .expect("tempdir");
-    let _tmux = KillTmuxOnDrop(dir.path());
-    let sockets = dir.path().join("sock");
-    let (url, prefix) = (redis.url(), format!("t{:08x}", rand::random::<u32>()));
+    let dir = FleetDir::new();
+    let sockets = dir.sockets();
+    let (url, prefix) = fleet_env(&redis);
     let env = [
         ("REDIS_URL", url.as_str()),
         ("REDIS_PREFIX", prefix.as_str()),
@@ -201,21 +222,13 @@ async fn token(url: &str, user: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_blocks_and_limits_hold_across_gateway_processes() {
     let redis = RedisServer::start();
-    let dir = tempfile::Builder::new()
-        .prefix("tgf")
-        .tempdir_in("/tmp")
-        .expect("tempdir");
-    let _tmux = KillTmuxOnDrop(dir.path());
-    let (sockets, data_a, data_b) = (
-        dir.path().join("sock"),
-        dir.path().join("a"),
-        dir.path().join("b"),
-    );
+    let dir = FleetDir::new();
+    let (sockets, data_a, data_b) = (dir.sockets(), dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&data_a).expect("data dir");
     for (user, role) in [("root", "admin"), ("ann", "operator"), ("bob", "operator")] {
         add_user(&data_a, user, role);
     }
-    let (url, prefix) = (redis.url(), format!("t{:08x}", rand::random::<u32>()));
+    let (url, prefix) = fleet_env(&redis);
     let env = [
         ("REDIS_URL", url.as_str()),
         ("REDIS_PREFIX", prefix.as_str()),
@@ -298,19 +311,9 @@ async fn revocations_blocks_and_limits_hold_across_gateway_processes() {
         }
     };
     let (bob_a, bob_b) = (connect(a.url()).await, connect(b.url()).await);
-    let mut passed = 0;
-    for n in 0..30 {
-        let client = if n % 2 == 0 { &bob_a } else { &bob_b };
-        match client.list_sessions().await {
-            Ok(_) => passed += 1,
-            Err(tmuxgate_client::ClientError::Server { code, .. }) => {
-                assert_eq!(code, tmuxgate_client::protocol::ErrorCode::RateLimited);
-            }
-            Err(other) => panic!("request {n}: {other}"),
-        }
-    }
     assert_eq!(
-        passed, 10,
+        alternating_requests_passed(&bob_a, &bob_b, 30).await,
+        10,
         "the sum across both gateways stays within the quota"
     );
 }

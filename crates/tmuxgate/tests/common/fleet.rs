@@ -98,3 +98,32 @@ pub async fn until_listed(client: &Client, session_id: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Whether a call under a shared limit passed; anything but a pass must be `rate_limited`.
+pub fn passed<T>(result: Result<T, tmuxgate_client::ClientError>, what: &str) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(tmuxgate_client::ClientError::Server { code, .. }) => {
+            assert_eq!(
+                code,
+                tmuxgate_client::protocol::ErrorCode::RateLimited,
+                "{what}"
+            );
+            false
+        }
+        Err(other) => panic!("{what}: {other}"),
+    }
+}
+
+/// Sends `n` `session-list` requests alternating between `a` and `b`; how many passed.
+pub async fn alternating_requests_passed(a: &Client, b: &Client, n: usize) -> usize {
+    let mut count = 0;
+    for i in 0..n {
+        let client = if i % 2 == 0 { a } else { b };
+        count += usize::from(passed(
+            client.list_sessions().await,
+            &format!("request {i}"),
+        ));
+    }
+    count
+}
