@@ -409,8 +409,25 @@ fn invalid(id: Option<RequestId>, message: String) -> DecodeError {
     DecodeError {
         id,
         code: ErrorCode::InvalidRequest,
-        message,
+        message: bounded(message),
     }
+}
+
+/// Longest error message, in bytes (before the ellipsis): serde's messages quote the
+/// offending value, which could otherwise send a whole frame of the client's back.
+const MAX_MESSAGE_BYTES: usize = 400;
+
+/// `message`, cut at a character boundary to at most [`MAX_MESSAGE_BYTES`] (and `…`).
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -452,6 +469,47 @@ mod tests {
 
     fn code_of(text: &str) -> ErrorCode {
         decode_request(text).unwrap_err().code
+    }
+
+    /// Found by fuzzing: a numeric id parsed a unit in the last place off came back as
+    /// another number, so the client could not match the response.
+    #[test]
+    fn numeric_ids_come_back_as_the_same_number() {
+        for id in [
+            "5555555555555555555555555555555555555555555555555555551",
+            "0.1",
+            "1e300",
+            "-7.25e-12",
+        ] {
+            let text = format!(r#"{{"type":"session-list","id":{id}}}"#);
+            let incoming = decode_request(&text).expect("decodes");
+            let sent = incoming.id.clone().expect("an id");
+            let again = decode_request(&encode_request(&sent, &incoming.request)).expect("decodes");
+            assert_eq!(again.id, Some(sent), "{id}");
+            let RequestId::Number(n) = incoming.id.expect("an id") else {
+                panic!("a number")
+            };
+            assert_eq!(n.as_f64(), id.parse::<f64>().ok(), "{id} read exactly");
+        }
+    }
+
+    /// Found by fuzzing: serde quoted a whole top-level JSON string (any length) back.
+    #[test]
+    fn error_messages_never_quote_more_than_a_little_of_the_frame() {
+        let long = format!("\"{}\"", "é".repeat(100_000));
+        let nested = format!(
+            r#"{{"type":"session-attach","id":1,"data":{{"sessionId":"s","resumeFrom":"{}"}}}}"#,
+            "w".repeat(100_000)
+        );
+        for text in [long.as_str(), nested.as_str()] {
+            let message = decode_request(text).unwrap_err().message;
+            assert!(
+                message.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8(),
+                "{}",
+                message.len()
+            );
+            assert!(message.ends_with('…'), "{message}");
+        }
     }
 
     #[test]

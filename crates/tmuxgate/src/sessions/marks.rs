@@ -109,27 +109,37 @@ impl Scanner {
         let mut seen = false;
         let mut from = 0;
         if !self.carry.is_empty() {
-            // The carried bytes precede `at`; a mark completed in this read started there.
-            let carried = self.carry.len() as u64;
-            let need = MAX_SEQUENCE_BYTES
-                .saturating_sub(self.carry.len())
-                .min(data.len());
+            // The carried bytes precede `at`. Marks that start in them (at their first byte,
+            // or at an `ESC` the previous read ended with) are completed from this read.
+            let carried = self.carry.len();
+            let need = MAX_SEQUENCE_BYTES.min(data.len());
             let mut joined = std::mem::take(&mut self.carry);
             joined.extend_from_slice(&data[..need]);
-            match parse(&joined) {
-                Parsed::Mark(mark, len, body) => {
-                    if has_nonce(body, nonce) {
-                        self.apply(mark, at - carried, at - carried + len as u64);
-                        seen = true;
+            let base = at - carried as u64;
+            let mut pos = 0;
+            while pos < carried {
+                let Some(i) = memchr::memchr(ESC, &joined[pos..carried]) else {
+                    break;
+                };
+                let start = pos + i;
+                match parse(&joined[start..]) {
+                    Parsed::Mark(mark, len, body) => {
+                        if has_nonce(body, nonce) {
+                            let begin = base + start as u64;
+                            self.apply(mark, begin, begin + len as u64);
+                            seen = true;
+                        }
+                        pos = start + len;
                     }
-                    from = len - carried as usize;
+                    // Still cut short: all of this read is in the carry now.
+                    Parsed::Partial if need == data.len() => {
+                        self.carry = joined[start..].to_vec();
+                        return seen;
+                    }
+                    Parsed::Partial | Parsed::NotMark => pos = start + 1,
                 }
-                Parsed::Partial if need == data.len() => {
-                    self.carry = joined;
-                    return false;
-                }
-                Parsed::Partial | Parsed::NotMark => from = 0,
             }
+            from = pos.saturating_sub(carried);
         }
         while let Some(i) = memchr::memchr(ESC, &data[from..]) {
             let start = from + i;

@@ -141,3 +141,20 @@ proptest! {
         }
     }
 }
+
+/// Found by fuzzing: a read ending with the `ESC` of a mark, right after a sequence that
+/// looked like a mark and was not, lost that mark (the carried bytes were only tried from
+/// their first byte).
+#[test]
+fn a_mark_whose_escape_ends_a_read_after_a_false_start_is_found() {
+    let mut bytes = b"\x1b]133;C;;D;0;tg=01".to_vec();
+    let cut = bytes.len() + 1;
+    bytes.extend(mark("C"));
+    let mut whole = Scanner::default();
+    whole.scan(NONCE, &bytes, 0);
+    let mut split = Scanner::default();
+    split.scan(NONCE, &bytes[..cut], 0);
+    split.scan(NONCE, &bytes[cut..], cut as u64);
+    assert_eq!(whole.marks().commands, 1);
+    assert_eq!(split.marks(), whole.marks());
+}
