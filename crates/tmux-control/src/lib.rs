@@ -12,6 +12,8 @@
 
 pub mod client;
 pub mod command;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ids;
 pub mod input;
 pub mod parse;

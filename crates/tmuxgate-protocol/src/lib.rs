@@ -11,6 +11,8 @@
 
 pub mod close;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod request;
 pub mod response;
 

@@ -2,7 +2,7 @@
 //! [`ControlClient`], commands matched to reply blocks first-in-first-out,
 //! notifications passed to a [`Handler`] on a reader task.
 
-mod demux;
+pub(crate) mod demux;
 mod options;
 mod reply;
 mod state;

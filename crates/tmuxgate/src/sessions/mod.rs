@@ -3,6 +3,8 @@
 
 pub mod access;
 mod fleet;
+#[doc(hidden)]
+pub mod fuzz;
 mod hub;
 pub mod input;
 pub mod log;
