@@ -1,0 +1,233 @@
+//! Faults injected into a gateway process (issue 10): SIGTERM under load, SIGKILL and a
+//! restart, and thousands of connections opening and closing. tmux servers killed or
+//! stopped are in tests/backends.rs, Redis killed in tests/fleet_outage.rs.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::process::GatewayProcess;
+use common::{STEP, kill_servers};
+use tmuxgate_client::Client;
+
+/// A directory for the gateway's tmux sockets (`DIR/sock`, short: under /tmp) and data; its
+/// tmux servers are killed when the test ends, however it ends.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::Builder::new()
+            .prefix("tgx")
+            .tempdir_in("/tmp")
+            .expect("tempdir"))
+    }
+
+    fn start(&self) -> GatewayProcess {
+        self.start_with(&[])
+    }
+
+    /// [`Dir::start`] with `env` besides.
+    fn start_with(&self, env: &[(&str, &str)]) -> GatewayProcess {
+        let path = self.0.path();
+        let mut all = vec![("ENABLE_AUTH", "false"), ("BACKEND_POOL_SIZE", "2")];
+        all.extend_from_slice(env);
+        GatewayProcess::start(&path.join("sock"), &path.join("data"), &all)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        kill_servers(self.0.path());
+    }
+}
+
+/// SIGTERM while 40 clients watch 4 sessions and one types: every client gets close 1001,
+/// the gateway exits 0 without a panic, and a restarted gateway serves the same sessions
+/// with their screens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_closes_every_client_with_1001_and_a_restart_serves_them() {
+    let dir = Dir::new();
+    let mut gateway = dir.start();
+    let url = gateway.url();
+    let owner = Client::connect(&url).await.expect("connect");
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let id = owner
+            .create_session(&format!("load-{n}"), 80, 24)
+            .await
+            .expect("create")
+            .session_id;
+        let mut att = owner.attach_session(&id, 80, 24).await.expect("attach");
+        owner
+            .send_input(att.channel, format!("echo before-{}\r", n * 11).as_bytes())
+            .await
+            .expect("input");
+        att.wait_for(format!("before-{}", n * 11).as_bytes(), STEP)
+            .await
+            .expect("echo");
+        ids.push(id);
+    }
+    let mut viewers = Vec::new();
+    for n in 0..40 {
+        let client = Client::connect(&url).await.expect("connect");
+        let att = client
+            .attach_session(&ids[n % ids.len()], 80, 24)
+            .await
+            .expect("attach");
+        viewers.push((client, att));
+    }
+    // Output flowing while the signal arrives.
+    let typist = Client::connect(&url).await.expect("connect");
+    let att = typist
+        .attach_session(&ids[0], 80, 24)
+        .await
+        .expect("attach");
+    typist
+        .send_input(att.channel, b"while :; do echo tick; sleep 0.01; done\r")
+        .await
+        .expect("input");
+
+    let code = tokio::task::block_in_place(|| gateway.terminate(STEP * 2));
+    assert_eq!(code, Some(0), "{}", gateway.log());
+    for client in viewers.iter().map(|(c, _)| c).chain([&typist, &owner]) {
+        let (code, reason) = client.wait_closed(STEP).await.expect("closed");
+        assert_eq!(code, 1001, "{reason}");
+    }
+    assert!(!gateway.log().contains("panicked"), "{}", gateway.log());
+
+    let restarted = dir.start();
+    let client = Client::connect(&restarted.url()).await.expect("connect");
+    let listed = client.list_sessions().await.expect("list");
+    for id in &ids {
+        assert!(
+            listed.iter().any(|s| &s.session_id == id),
+            "{id} rediscovered"
+        );
+    }
+    let mut att = client
+        .attach_session(&ids[3], 80, 24)
+        .await
+        .expect("attach");
+    att.wait_for(b"before-33", STEP)
+        .await
+        .expect("the screen is intact");
+}
+
+/// SIGKILL, then a new gateway on the same sockets: every session is found again with its
+/// id and name, and typing works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_a_restarted_gateway_rediscovers_every_session() {
+    let dir = Dir::new();
+    let mut gateway = dir.start();
+    let client = Client::connect(&gateway.url()).await.expect("connect");
+    let mut made = Vec::new();
+    for n in 0..3 {
+        let info = client
+            .create_session(&format!("kept-{n}"), 80, 24)
+            .await
+            .expect("create");
+        made.push((info.session_id, info.name));
+    }
+    gateway.kill_9();
+    let _ = client.wait_closed(STEP).await;
+
+    let restarted = dir.start();
+    let client = Client::connect(&restarted.url()).await.expect("connect");
+    let listed = client.list_sessions().await.expect("list");
+    for (id, name) in &made {
+        assert!(
+            listed
+                .iter()
+                .any(|s| &s.session_id == id && &s.name == name),
+            "{name} ({id}) not found again: {listed:?}"
+        );
+    }
+    let mut att = client
+        .attach_session(&made[1].0, 80, 24)
+        .await
+        .expect("attach");
+    client
+        .send_input(att.channel, b"echo alive-$((3*3))\r")
+        .await
+        .expect("input");
+    att.wait_for(b"alive-9", STEP).await.expect("typing works");
+}
+
+/// 3,000 connections opened and closed (16 at a time), each attaching a session and
+/// sending a request: afterwards the gateway holds as many file descriptors as before
+/// (within 8), no connection is counted open, and its memory grew by less than 24 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_connections_opening_and_closing_leak_nothing() {
+    let dir = Dir::new();
+    // Limits by address are not what is tested: every connection comes from 127.0.0.1.
+    let gateway = dir.start_with(&[("ABUSE_ALLOWLIST", "127.0.0.1/32")]);
+    let url = gateway.url();
+    let setup = Client::connect(&url).await.expect("connect");
+    let id = setup
+        .create_session("churn", 80, 24)
+        .await
+        .expect("create")
+        .session_id;
+    let cycle = |n: usize| {
+        let (url, id) = (url.clone(), id.clone());
+        async move {
+            let client = Client::connect(&url).await.expect("connect");
+            if n.is_multiple_of(2) {
+                client.attach_session(&id, 80, 24).await.expect("attach");
+            }
+            client.heartbeat().await.expect("heartbeat");
+            client.close().await.expect("close");
+        }
+    };
+    let run = |count: usize| async move {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(0..count)
+            .for_each_concurrent(16, cycle)
+            .await;
+    };
+    // Warm-up: pools, caches and the allocator reach their working size.
+    run(300).await;
+    let settled = |gateway: &GatewayProcess| {
+        let addr = gateway.health_addr;
+        async move {
+            let deadline = Instant::now() + STEP;
+            loop {
+                let (_, metrics) = common::http_get(addr, "/metrics").await;
+                let open = metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix("tmuxgate_connections "))
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                // The setup client stays connected.
+                if open == Some(1) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "connections still open: {open:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    settled(&gateway).await;
+    let (fds, rss) = (gateway.open_fds(), gateway.rss_kib());
+
+    run(3_000).await;
+    settled(&gateway).await;
+    let (fds_after, rss_after) = (gateway.open_fds(), gateway.rss_kib());
+    println!("fds {fds} -> {fds_after}, RSS {rss} -> {rss_after} KiB");
+    assert!(
+        fds_after <= fds + 8,
+        "file descriptors: {fds} -> {fds_after}"
+    );
+    assert!(
+        rss_after < rss + 24 * 1024,
+        "memory: {rss} -> {rss_after} KiB"
+    );
+    assert!(dir.path().exists());
+}
