@@ -172,6 +172,8 @@ pub struct Status {
     pub backends: Vec<BackendStatus>,
     /// The shared store.
     pub store: crate::store::StoreStatus,
+    /// The audit log.
+    pub audit: crate::audit::AuditStatus,
 }
 
 /// One backend in [`Status`] (and in `GET /admin/backends`).
@@ -494,6 +496,7 @@ impl Gateway {
                 }
             })
             .collect();
+        let audit = self.stats.audit.status(self.audit.is_on());
         // Usable: up with a closed breaker (it takes new sessions).
         let usable = backends
             .iter()
@@ -504,6 +507,7 @@ impl Gateway {
             0 => "unhealthy",
             n if n < backends.len() => "degraded",
             _ if self.store_health.is_down() => "degraded",
+            _ if audit.state == "failing" => "degraded",
             _ => "healthy",
         };
         Status {
@@ -517,6 +521,7 @@ impl Gateway {
             sessions: self.sessions.count(),
             backends,
             store: self.store_health.status(self.store.kind()),
+            audit,
         }
     }
 

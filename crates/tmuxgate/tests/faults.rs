@@ -231,3 +231,114 @@ async fn thousands_of_connections_opening_and_closing_leak_nothing() {
     );
     assert!(dir.path().exists());
 }
+
+/// A small tmpfs mounted for one test (the test runs as root, as `scripts/test` does),
+/// unmounted when it ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, kib: u32) -> SmallDisk {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs failed: this test needs root (scripts/test runs as root)"
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The audit log's disk fills up: the gateway keeps serving (sessions, typing), says so in
+/// its log and in `/health` (`audit.state` `failing`, status `degraded`), and writes again
+/// once there is room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_audit_log_does_not_stop_the_gateway() {
+    let dir = Dir::new();
+    let disk = SmallDisk::mount(&dir.path().join("audit"), 64);
+    let log = disk.0.join("audit.jsonl");
+    let gateway = dir.start_with(&[
+        ("AUDIT_LOG", log.to_str().expect("UTF-8 path")),
+        ("AUDIT_MAX_BYTES", "0"),
+        ("ABUSE_ALLOWLIST", "127.0.0.1/32"),
+    ]);
+    let health = || async {
+        let (_, body) = common::http_get(gateway.health_addr, "/health").await;
+        serde_json::from_str::<serde_json::Value>(&body).expect("health JSON")
+    };
+    assert_eq!(health().await["audit"]["state"], "ok");
+    // Fill the disk but for a few bytes.
+    let filler = disk.0.join("filler");
+    let _ = std::fs::write(&filler, vec![b'x'; 64 * 1024]);
+
+    // Audited events keep coming (connections opening and closing); the gateway serves.
+    let deadline = Instant::now() + STEP;
+    let failing = loop {
+        let client = Client::connect(&gateway.url()).await.expect("connect");
+        client.heartbeat().await.expect("heartbeat");
+        client.close().await.expect("close");
+        let now = health().await;
+        if now["audit"]["state"] == "failing" {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit log never failed: {now}"
+        );
+    };
+    assert_eq!(failing["status"], "degraded", "{failing}");
+    assert!(
+        failing["audit"]["writeFailures"].as_u64() > Some(0),
+        "{failing}"
+    );
+    let client = Client::connect(&gateway.url()).await.expect("connect");
+    let id = client
+        .create_session("on-full-disk", 80, 24)
+        .await
+        .expect("create")
+        .session_id;
+    let mut att = client.attach_session(&id, 80, 24).await.expect("attach");
+    client
+        .send_input(att.channel, b"echo still-$((6+6))\r")
+        .await
+        .expect("input");
+    att.wait_for(b"still-12", STEP).await.expect("typing works");
+    assert!(
+        gateway.log().contains("cannot write the audit log"),
+        "{}",
+        gateway.log()
+    );
+
+    // Room again: the next events are written.
+    std::fs::remove_file(&filler).expect("free the disk");
+    let deadline = Instant::now() + STEP;
+    loop {
+        let other = Client::connect(&gateway.url()).await.expect("connect");
+        other.close().await.expect("close");
+        let now = health().await;
+        if now["audit"]["state"] == "ok" {
+            assert_eq!(now["status"], "healthy", "{now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit log never recovered: {now}"
+        );
+    }
+    drop(client);
+}

@@ -44,6 +44,36 @@ pub struct AuditCounters {
     /// `seq` of the last line written (with `written` > 0): compare with the file's last
     /// line to see that nothing was cut off its end.
     pub last_seq: AtomicU64,
+    /// The last write failed (disk full, I/O error): events are being lost until one works.
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+/// The audit log as `/health` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditStatus {
+    /// `ok`, `failing` (the last write failed: events are being lost) or `off`.
+    pub state: &'static str,
+    /// Lines written since start.
+    pub written: u64,
+    /// Lines lost to write errors since start.
+    pub write_failures: u64,
+}
+
+impl AuditCounters {
+    /// For `/health`; `on`: whether an audit log is written at all.
+    pub fn status(&self, on: bool) -> AuditStatus {
+        use std::sync::atomic::Ordering::Relaxed;
+        AuditStatus {
+            state: match (on, self.failing.load(Relaxed)) {
+                (false, _) => "off",
+                (true, true) => "failing",
+                (true, false) => "ok",
+            },
+            written: self.written.load(Relaxed),
+            write_failures: self.write_failures.load(Relaxed),
+        }
+    }
 }
 
 /// Where and how the log is written.

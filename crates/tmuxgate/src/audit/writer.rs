@@ -178,6 +178,7 @@ impl Writer {
                 counters.written.fetch_add(lines, Ordering::Relaxed);
                 let last = self.committed.next_seq.saturating_sub(1);
                 counters.last_seq.store(last, Ordering::Relaxed);
+                counters.failing.store(false, Ordering::Relaxed);
                 if std::mem::take(&mut self.failing) {
                     tracing::warn!(path = %self.settings.path.display(), "audit log writable again");
                 }
@@ -187,6 +188,7 @@ impl Writer {
                 self.counters
                     .write_failures
                     .fetch_add(lines, Ordering::Relaxed);
+                self.counters.failing.store(true, Ordering::Relaxed);
                 if !std::mem::replace(&mut self.failing, true) {
                     tracing::error!(path = %self.settings.path.display(), %error,
                         "cannot write the audit log; events are lost until it is writable again \
