@@ -185,6 +185,7 @@ async fn start(layers: &Layers) -> anyhow::Result<()> {
     let config = layers.resolve().config;
     config.validate()?;
     install_tracing(config.log_format)?;
+    crate::supervise::install_panic_hook();
     let listener = bind("PROXY_PORT", config.proxy_addr()).await?;
     let health = bind("HEALTH_PORT", config.health_addr()).await?;
     let shutdown = CancellationToken::new();

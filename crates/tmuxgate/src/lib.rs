@@ -29,6 +29,7 @@ pub mod security;
 pub mod server;
 pub mod sessions;
 pub mod store;
+pub mod supervise;
 pub mod tls;
 pub mod upgrade;
 pub mod web;

@@ -372,6 +372,13 @@ impl Stats {
         );
         gauge(
             &mut out,
+            "tmuxgate_panics_total",
+            "Panics since start (each stopped one task; see the log).",
+            "counter",
+            crate::supervise::PANICS.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
             "tmuxgate_backends_up",
             "Backends whose tmux server is up.",
             "gauge",

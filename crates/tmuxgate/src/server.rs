@@ -41,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::abuse::{Abuse, Offense};
 use crate::audit::{Audit, AuditSettings, EventKind, Record};
+use crate::supervise::spawn_supervised;
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
 use crate::exec::{ExecSettings, Executor};
@@ -52,6 +53,9 @@ use crate::security::{Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
 use crate::upgrade;
+
+/// First wait before a background task that panicked is started again (doubling to 30 s).
+const SUPERVISOR_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How often the shared store is pinged (its `/health` state) and this instance's
 /// heartbeat renewed.
@@ -387,20 +391,33 @@ impl Server {
             // whoever stops the servers after it).
             sessions.stop_health_checks();
         });
-        tokio::spawn(crate::store::watch(
-            gw.store.clone(),
-            gw.store_health.clone(),
-            STORE_CHECK_INTERVAL,
-            gw.shutdown.clone(),
-        ));
-
+        // Background tasks that can start over do so after a panic (`supervise`).
+        let cancel = gw.shutdown.clone();
+        let restart = SUPERVISOR_BACKOFF;
+        let g = gw.clone();
+        spawn_supervised("store-watch", cancel.clone(), restart, move || {
+            let (store, health, cancel) = (g.store.clone(), g.store_health.clone(), g.shutdown.clone());
+            crate::store::watch(store, health, STORE_CHECK_INTERVAL, cancel)
+        });
         if let Some(auth) = gw.auth.clone() {
-            tokio::spawn(auth.watch_files(IDENTITY_POLL_INTERVAL, gw.shutdown.clone()));
+            let cancel_files = cancel.clone();
+            spawn_supervised("identity-files", cancel.clone(), restart, move || {
+                auth.clone().watch_files(IDENTITY_POLL_INTERVAL, cancel_files.clone())
+            });
         }
-        tokio::spawn(prune_limiters(gw.clone()));
-        tokio::spawn(refresh_shared_counts(gw.clone()));
+        let g = gw.clone();
+        spawn_supervised("prune-limiters", cancel.clone(), restart, move || {
+            prune_limiters(g.clone())
+        });
+        let g = gw.clone();
+        spawn_supervised("shared-counts", cancel.clone(), restart, move || {
+            refresh_shared_counts(g.clone())
+        });
         if gw.exec.policy.path().is_some() {
-            tokio::spawn(gw.exec.policy.clone().watch(gw.shutdown.clone()));
+            let (policy, cancel_policy) = (gw.exec.policy.clone(), cancel.clone());
+            spawn_supervised("policy-file", cancel.clone(), restart, move || {
+                policy.clone().watch(cancel_policy.clone())
+            });
         }
         let main = serve_main(gw.clone(), listener);
         let health_task = health.map(|l| {
