@@ -27,13 +27,15 @@ pub struct Shared {
     health: Arc<StoreHealth>,
 }
 
-/// Whether a connection was counted in the store's caps (and so must be uncounted there).
+/// What a connection was counted under (and so must be uncounted from when it ends).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counted {
-    /// Under `MAX_CONNECTIONS_PER_IP`.
+    /// Under the fleet's `MAX_CONNECTIONS_PER_IP`.
     pub client: bool,
-    /// Under `MAX_CONNECTIONS_PER_USER`.
+    /// Under the fleet's `MAX_CONNECTIONS_PER_USER`.
     pub user: bool,
+    /// Under this gateway's `MAX_CONNECTIONS_PER_USER`.
+    pub user_here: bool,
 }
 
 /// A shared cap's verdict.

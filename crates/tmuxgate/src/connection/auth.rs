@@ -64,13 +64,17 @@ impl Conn {
         match abuse.user_cap_shared(user).await {
             Cap::Counted => {
                 self.counted.user = true;
+                self.counted.user_here = true;
                 true
             }
             Cap::Full => {
                 abuse.user_left(user);
                 false
             }
-            Cap::Skipped => true,
+            Cap::Skipped => {
+                self.counted.user_here = true;
+                true
+            }
         }
     }
 

@@ -190,15 +190,24 @@ pub async fn serve(mut ws: WebSocket, gw: Arc<Gateway>, admitted: Admitted) {
     if let Some((code, reason)) = closing {
         close(&mut ws, code, reason).await;
     }
-    if joined && let Some(user) = conn.user_name() {
-        gw.abuse.user_left(user);
-    }
-    gw.abuse.connection_closed(conn.peer);
-    gw.abuse
-        .uncount_shared(conn.counted, conn.peer, conn.user_name());
+    // Uncounted by `Conn`'s drop, also when a panic unwinds through here.
     drop(conn);
     drop(admitted.permit);
-    gw.stats.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Drop for Conn {
+    /// Gives back what the connection was counted under: the open-connections gauge, its
+    /// place under the per-address and per-user caps, here and across the fleet.
+    fn drop(&mut self) {
+        let abuse = &self.gw.abuse;
+        let user = self.user_name();
+        if let (true, Some(user)) = (self.counted.user_here, user) {
+            abuse.user_left(user);
+        }
+        abuse.connection_closed(self.peer);
+        abuse.uncount_shared(self.counted, self.peer, user);
+        self.gw.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Closes a connection whose token was refused at the upgrade with 4401 and `reason`.
