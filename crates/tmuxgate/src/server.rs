@@ -41,7 +41,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::abuse::{Abuse, Offense};
 use crate::audit::{Audit, AuditSettings, EventKind, Record};
-use crate::supervise::spawn_supervised;
 use crate::backends::{BackendSettings, BackendState};
 use crate::config::Config;
 use crate::exec::{ExecSettings, Executor};
@@ -51,6 +50,7 @@ use crate::origin::{OriginPolicy, loggable};
 use crate::policy::PolicyStore;
 use crate::security::{Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
+use crate::supervise::spawn_supervised;
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
 use crate::upgrade;
 
@@ -396,13 +396,15 @@ impl Server {
         let restart = SUPERVISOR_BACKOFF;
         let g = gw.clone();
         spawn_supervised("store-watch", cancel.clone(), restart, move || {
-            let (store, health, cancel) = (g.store.clone(), g.store_health.clone(), g.shutdown.clone());
+            let (store, health, cancel) =
+                (g.store.clone(), g.store_health.clone(), g.shutdown.clone());
             crate::store::watch(store, health, STORE_CHECK_INTERVAL, cancel)
         });
         if let Some(auth) = gw.auth.clone() {
             let cancel_files = cancel.clone();
             spawn_supervised("identity-files", cancel.clone(), restart, move || {
-                auth.clone().watch_files(IDENTITY_POLL_INTERVAL, cancel_files.clone())
+                auth.clone()
+                    .watch_files(IDENTITY_POLL_INTERVAL, cancel_files.clone())
             });
         }
         let g = gw.clone();

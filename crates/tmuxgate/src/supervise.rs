@@ -35,7 +35,10 @@ pub fn install_panic_hook() {
             .map(|s| (*s).to_owned())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
         tracing::error!(%location, %thread, panic = %message,
             "a panic: the task it happened in was stopped, the gateway goes on");
         previous(info);
@@ -69,8 +72,11 @@ where
             match ended {
                 Ok(()) => return,
                 Err(e) if e.is_panic() => {
-                    tracing::error!(task = name, restart_in_ms = wait.as_millis() as u64,
-                        "a background task panicked; restarting it");
+                    tracing::error!(
+                        task = name,
+                        restart_in_ms = wait.as_millis() as u64,
+                        "a background task panicked; restarting it"
+                    );
                 }
                 Err(_) => return,
             }
@@ -131,14 +137,19 @@ mod tests {
         let cancel = CancellationToken::new();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let tx = std::sync::Mutex::new(Some(tx));
-        let task = spawn_supervised("test", cancel.clone(), Duration::from_millis(1), move || {
-            let guard = tx.lock().unwrap().take();
-            async move {
-                // Holds the sender until aborted: dropping it tells the test.
-                let _held = guard;
-                std::future::pending::<()>().await;
-            }
-        });
+        let task = spawn_supervised(
+            "test",
+            cancel.clone(),
+            Duration::from_millis(1),
+            move || {
+                let guard = tx.lock().unwrap().take();
+                async move {
+                    // Holds the sender until aborted: dropping it tells the test.
+                    let _held = guard;
+                    std::future::pending::<()>().await;
+                }
+            },
+        );
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await

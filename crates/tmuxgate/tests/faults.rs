@@ -342,3 +342,62 @@ async fn a_full_disk_under_the_audit_log_does_not_stop_the_gateway() {
     }
     drop(client);
 }
+
+/// Where Debian's faketime package (scripts/test installs it) keeps the library.
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/// The gateway's wall clock jumps (libfaketime, its offset read from a file at every call;
+/// its monotonic clock is left alone, as a real jump leaves it): two hours forward, an open
+/// connection whose token has expired by the wall clock is closed with 4401 within a ping
+/// interval, and the token is refused; back again, new authentications follow the wall
+/// clock (as any JWT verifier's), so the token, still within its real lifetime, works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wall_clock_jumping_forward_expires_open_connections() {
+    assert!(
+        Path::new(FAKETIME).exists(),
+        "{FAKETIME} is missing: apt-get install faketime (scripts/test does)"
+    );
+    let dir = Dir::new();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    common::process::add_user(&data, "ann", "operator");
+    let offset = dir.path().join("clock-offset");
+    std::fs::write(&offset, "+0").expect("offset file");
+    let offset_path = offset.to_str().expect("UTF-8 path").to_owned();
+    let gateway = dir.start_with(&[
+        ("ENABLE_AUTH", "true"),
+        ("TOKEN_TTL", "600000"),
+        ("PING_INTERVAL", "1000"),
+        ("LD_PRELOAD", FAKETIME),
+        ("FAKETIME_TIMESTAMP_FILE", &offset_path),
+        ("FAKETIME_NO_CACHE", "1"),
+        ("DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    let token = common::process::token(&gateway.url(), "ann").await;
+    let open = tmuxgate_client::Client::connect_with(
+        &gateway.url(),
+        tmuxgate_client::ClientOptions::default().token(&token),
+    )
+    .await
+    .expect("connect");
+    open.list_sessions().await.expect("the token works");
+
+    std::fs::write(&offset, "+2h").expect("jump forward");
+    let (code, reason) = open.wait_closed(STEP).await.expect("closed");
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    let (code, _) = common::identity::closed_with(&gateway.url(), &token).await;
+    assert_eq!(code, 4401, "an expired token is refused");
+
+    std::fs::write(&offset, "+0").expect("jump back");
+    let again = tmuxgate_client::Client::connect_with(
+        &gateway.url(),
+        tmuxgate_client::ClientOptions::default().token(&token),
+    )
+    .await
+    .expect("connect");
+    again
+        .list_sessions()
+        .await
+        .expect("back on time, the token is within its lifetime again");
+}

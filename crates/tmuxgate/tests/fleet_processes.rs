@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::fleet::{alternating_requests_passed, until_listed};
 use common::identity::{closed_with, http};
-use common::process::GatewayProcess;
+use common::process::{GatewayProcess, add_user, token};
 use common::redis::RedisServer;
 use common::{STEP, kill_servers};
 use tmuxgate_client::attach_request;
@@ -187,33 +187,6 @@ async fn two_gateway_processes_serve_one_fleet_and_a_client_survives_a_kill_9() 
         again.screen(80, 24)
     );
     drop(b);
-}
-
-/// `tmuxgate user add NAME --role ROLE --password-stdin` into `data`.
-fn add_user(data: &Path, name: &str, role: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .env("DATA_DIR", data)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("tmuxgate user add");
-    let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "{}", password(name)).expect("password");
-    drop(stdin);
-    assert!(child.wait().expect("user add").success(), "user add {name}");
-}
-
-fn password(user: &str) -> String {
-    format!("pw-{user}-correct-horse")
-}
-
-/// A token for `user`, from a password login on `url`.
-async fn token(url: &str, user: &str) -> String {
-    let client = Client::connect(url).await.expect("connect");
-    let reply = client.login(user, &password(user)).await.expect("login");
-    reply.token.expect("a token")
 }
 
 /// The identity-side acceptance points on two gateway processes with authentication on and

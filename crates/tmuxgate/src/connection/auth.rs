@@ -224,6 +224,14 @@ impl Conn {
     }
 
     /// `AUTH_TIMEOUT` passed unauthenticated, or the token expired.
+    /// Whether this connection's token has expired by the wall clock.
+    pub(super) fn expired_by_the_wall_clock(&self) -> bool {
+        match (&self.who, &self.gw.auth) {
+            (Who::Known(Principal::User(identity, _)), Some(auth)) => auth.expired(identity),
+            _ => false,
+        }
+    }
+
     pub(super) fn auth_deadline_passed(&self) -> Close {
         match &self.who {
             Who::Pending { .. } => {

@@ -280,6 +280,11 @@ impl Conn {
                     if self.last_seen.elapsed() > self.gw.limits.idle_timeout {
                         return Err(Close(CloseCode::IdleTimeout, "idle timeout"));
                     }
+                    // The expiry timer is monotonic: a wall clock that jumped forward past
+                    // the token's expiry is caught here, within a ping interval.
+                    if self.expired_by_the_wall_clock() {
+                        return Err(self.auth_deadline_passed());
+                    }
                     send(ws, Message::Ping(Default::default())).await?;
                 }
             }

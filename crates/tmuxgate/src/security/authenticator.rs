@@ -166,12 +166,18 @@ impl Authenticator {
         })
     }
 
+    /// Whether `identity`'s token has expired by the wall clock (with the leeway). An open
+    /// connection's own timer is monotonic: it does not see the wall clock jump forward.
+    pub fn expired(&self, identity: &Identity) -> bool {
+        std::time::SystemTime::now() > identity.expires_at + self.0.leeway
+    }
+
     /// Checks an identity accepted earlier again (an open connection, after a logout or a
     /// change to the users file): refused once its token is revoked, or its user removed
     /// or changed. Expiry is the caller's timer.
     pub async fn recheck(&self, identity: &Identity) -> Result<(), AuthError> {
         // The caller's timer is monotonic and stops while the machine sleeps.
-        if std::time::SystemTime::now() > identity.expires_at + self.0.leeway {
+        if self.expired(identity) {
             return Err(AuthError::Expired);
         }
         if self.0.revocations.is_revoked(&identity.jti).await? {

@@ -138,3 +138,32 @@ impl Drop for GatewayProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `tmuxgate user add NAME --role ROLE --password-stdin` into `data`.
+pub fn add_user(data: &Path, name: &str, role: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tmuxgate"))
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .env("DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("tmuxgate user add");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{}", password(name)).expect("password");
+    drop(stdin);
+    assert!(child.wait().expect("user add").success(), "user add {name}");
+}
+
+pub fn password(user: &str) -> String {
+    format!("pw-{user}-correct-horse")
+}
+
+/// A token for `user`, from a password login on `url`.
+pub async fn token(url: &str, user: &str) -> String {
+    let client = tmuxgate_client::Client::connect(url)
+        .await
+        .expect("connect");
+    let reply = client.login(user, &password(user)).await.expect("login");
+    reply.token.expect("a token")
+}
