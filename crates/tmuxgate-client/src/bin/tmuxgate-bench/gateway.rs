@@ -88,6 +88,15 @@ impl Gateway {
         }
     }
 
+    /// Process ids of an own gateway's tmux servers as they are now (a server the gateway
+    /// started again has a new one); empty for an external gateway.
+    pub async fn current_tmux_pids(&self) -> Vec<u32> {
+        match self {
+            Gateway::Own(own) => server_pids(&own.tmux_bin, &own.sockets()).await,
+            Gateway::External { .. } => Vec::new(),
+        }
+    }
+
     /// A CPU meter over the gateway, its tmux servers and this tool.
     pub fn cpu_meter(&self) -> crate::procfs::CpuMeter {
         let tmux = self.tmux_pids();

@@ -25,6 +25,7 @@ mod load;
 mod procfs;
 mod report;
 mod requests;
+mod soak;
 mod stats;
 mod tls;
 mod typing;
@@ -70,6 +71,8 @@ enum Scenario {
     Flood(flood::FloodArgs),
     /// command-execute of `true` in a closed loop per session: commands/s and latency
     Exec(exec::ExecArgs),
+    /// An hour of typing, idle viewers, commands and connect churn: growth and latency per minute
+    Soak(soak::SoakArgs),
 }
 
 impl Scenario {
@@ -83,6 +86,7 @@ impl Scenario {
             Scenario::Requests(_) => "requests",
             Scenario::Flood(_) => "flood",
             Scenario::Exec(_) => "exec",
+            Scenario::Soak(_) => "soak",
         }
     }
 
@@ -96,6 +100,7 @@ impl Scenario {
             Scenario::Requests(args) => requests::run(bench, args).await,
             Scenario::Flood(args) => flood::run(bench, args).await,
             Scenario::Exec(args) => exec::run(bench, args).await,
+            Scenario::Soak(args) => soak::run(bench, args).await,
         }
     }
 }

@@ -9,6 +9,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmRSS:")
 }
 
+/// Threads of `pid` (`Threads`).
+pub fn threads(pid: u32) -> Option<u64> {
+    status_field(pid, "Threads:")
+}
+
 fn status_field(pid: u32, name: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(name))?;
@@ -206,6 +211,7 @@ mod tests {
     fn reads_this_process() {
         let pid = std::process::id();
         assert!(rss_kib(pid).is_some_and(|kib| kib > 0));
+        assert!(threads(pid).is_some_and(|n| n >= 1));
         assert!(cpu_time(pid).is_some());
         assert!(open_files(pid).is_some_and(|n| n >= 3));
         assert!(max_open_files(pid).is_some());

@@ -77,6 +77,11 @@ impl Report {
         Report { json_only }
     }
 
+    /// Whether only JSON lines are printed (`--json`).
+    pub fn json_only(&self) -> bool {
+        self.json_only
+    }
+
     /// Prints one scenario: its table and notes (unless `--json`), then its JSON lines.
     pub fn print(&self, title: &str, rows: &[Row], notes: &[String]) {
         let mut out = std::io::stdout().lock();
@@ -167,7 +172,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// A value for the table: floats rounded to a readable precision.
-fn display(value: &Value) -> String {
+pub fn display(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Number(n) if n.is_f64() => {
