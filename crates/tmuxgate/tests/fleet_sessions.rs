@@ -279,3 +279,53 @@ async fn a_record_its_tmux_session_does_not_confirm_is_not_adopted() {
         "the forged record bound nothing to mallory"
     );
 }
+
+/// A program in a pane makes a tmux session of its own and gives it another session's id
+/// (and itself as owner): a gateway that starts afterwards serves the store's session under
+/// that id, never the impostor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tmux_session_claiming_another_sessions_id_is_not_served_under_it() {
+    let mut fleet = Pair::start_a(&["ann", "mallory"]).await;
+    let ann_a = fleet.client(A, "ann").await;
+    let real = ann_a.create_session("real", 80, 24).await.expect("create");
+    let mut att = ann_a
+        .attach_session(&real.session_id, 80, 24)
+        .await
+        .expect("attach");
+    ann_a
+        .send_input(att.channel, b"echo genuine-$((3+4))\r")
+        .await
+        .expect("input");
+    att.wait_for(b"genuine-7", STEP).await.expect("echo");
+    // What any shell in one of the server's panes could do.
+    fleet
+        .a
+        .server
+        .tmux(0, &["new-session", "-d", "-s", "impostor"]);
+    for (option, value) in [
+        ("@tmuxgate_id", real.session_id.as_str()),
+        ("@tmuxgate_name", "real"),
+        ("@tmuxgate_created", "1"),
+        ("@tmuxgate_owner", "mallory"),
+    ] {
+        fleet
+            .a
+            .server
+            .tmux(0, &["set-option", "-t", "impostor", option, value]);
+    }
+    fleet.start_b().await;
+    let ann_b = fleet.client(B, "ann").await;
+    until_visible(&ann_b, &real.session_id, true).await;
+    let mut seen = ann_b
+        .attach_session(&real.session_id, 80, 24)
+        .await
+        .expect("attach on B");
+    seen.wait_for(b"genuine-7", STEP)
+        .await
+        .expect("B serves the genuine session under its id");
+    let mallory_b = fleet.client(B, "mallory").await;
+    assert!(
+        mallory_b.list_sessions().await.expect("list").is_empty(),
+        "the impostor's owner claim gives nothing"
+    );
+}

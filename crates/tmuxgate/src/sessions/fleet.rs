@@ -84,7 +84,16 @@ impl Sessions {
                         Some(record) if same_session(record, &entry) => {
                             self.take_record(&entry, record);
                         }
-                        _ => {
+                        // The store knows this id for another tmux session: the store's
+                        // stands (the resync below adopts that one, once its tmux session
+                        // confirms the id), and this one, whose options claim the id, is
+                        // dropped.
+                        Some(_) => {
+                            tracing::warn!(session = %entry.id, backend = %entry.backend.id,
+                                "fleet: a tmux session claims an id the store gives another");
+                            self.registry.remove(&entry.id);
+                        }
+                        None => {
                             let _ = outbox.send(Outgoing::Created(entry.record()));
                         }
                     }
