@@ -50,12 +50,9 @@ use crate::origin::{OriginPolicy, loggable};
 use crate::policy::PolicyStore;
 use crate::security::{Authenticator, FirstStart};
 use crate::sessions::{HubSettings, Sessions};
-use crate::supervise::spawn_supervised;
+use crate::supervise::{spawn_supervised, spawn_supervised_with};
 use crate::tls::{Tls, TlsError, TlsListener, TlsStatus};
 use crate::upgrade;
-
-/// First wait before a background task that panicked is started again (doubling to 30 s).
-const SUPERVISOR_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How often the shared store is pinged (its `/health` state) and this instance's
 /// heartbeat renewed.
@@ -314,9 +311,9 @@ impl Server {
         if store.is_shared() {
             sessions.join_fleet(store.clone()).await;
         }
-        let fleet_events = fleet_events.map(|events| crate::store::fleet::Feeds {
-            events,
-            blocks: abuse.blocks.share_changes(),
+        let fleet_events = fleet_events.map(|events| {
+            let blocks = abuse.blocks.share_changes();
+            crate::store::fleet::Feeds::new(events, blocks, auth.as_ref())
         });
         let gw = Gateway {
             sessions,
@@ -369,16 +366,6 @@ impl Server {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let gw = self.gw;
-        if let Some(events) = self.fleet_events {
-            tokio::spawn(crate::store::fleet::run(
-                gw.store.clone(),
-                events,
-                gw.abuse.blocks.clone(),
-                gw.auth.clone(),
-                gw.sessions.clone(),
-                gw.shutdown.clone(),
-            ));
-        }
         let internal = gw.shutdown.clone();
         let sessions = gw.sessions.clone();
         tokio::spawn(async move {
@@ -393,7 +380,29 @@ impl Server {
         });
         // Background tasks that can start over do so after a panic (`supervise`).
         let cancel = gw.shutdown.clone();
-        let restart = SUPERVISOR_BACKOFF;
+        let restart = crate::supervise::RESTART_BACKOFF;
+        if let Some(feeds) = self.fleet_events {
+            let g = gw.clone();
+            spawn_supervised_with("fleet-events", cancel.clone(), restart, feeds, move |run| {
+                let g = g.clone();
+                let mut feeds = run.state;
+                async move {
+                    let blocks = g.abuse.blocks.clone();
+                    let (store, sessions) = (g.store.clone(), g.sessions.clone());
+                    let (auth, cancel) = (g.auth.clone(), g.shutdown.clone());
+                    crate::store::fleet::run(
+                        store,
+                        &mut feeds,
+                        blocks,
+                        auth,
+                        sessions,
+                        cancel,
+                        run.restarted,
+                    )
+                    .await;
+                }
+            });
+        }
         let g = gw.clone();
         spawn_supervised("store-watch", cancel.clone(), restart, move || {
             let (store, health, cancel) =
@@ -473,6 +482,11 @@ impl ServerHandle {
             Some(tls) => tls.reload().await,
             None => Err(TlsError::Disabled),
         }
+    }
+
+    /// This gateway's id among the store's instances (unique per process).
+    pub fn instance(&self) -> &str {
+        self.gw.store.instance()
     }
 
     /// The TLS certificate served now and the reload counts, as a watch that changes on
@@ -701,7 +715,10 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
     let listener =
         TlsListener::spawn(listener, tls.acceptor(), shutdown.clone(), failures, blocks)?;
     let interval = gw.config.tls_reload_interval;
-    tokio::spawn(crate::tls::reload::watch(tls, interval, shutdown.clone()));
+    let (cancel, restart) = (shutdown.clone(), crate::supervise::RESTART_BACKOFF);
+    spawn_supervised("tls-reload", cancel.clone(), restart, move || {
+        crate::tls::reload::watch(tls.clone(), interval, cancel.clone())
+    });
     let app = app.layer(axum::middleware::map_response(crate::web::with_hsts));
     serve_on(WithPeers(listener, None), app, &gw).await
 }

@@ -8,13 +8,17 @@
 //! loud (an `error` log line with where it happened, and `tmuxgate_panics_total`).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 /// Panics since the process started (`tmuxgate_panics_total`).
 pub static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// The first wait before a task that panicked is started again.
+pub const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Longest wait between restarts of a task that keeps panicking.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -89,9 +93,97 @@ where
     })
 }
 
+/// What a run of a task started by [`spawn_supervised_with`] gets.
+pub struct Resumed<S> {
+    /// The task's state, locked for as long as the run lasts. A run that panicked left it
+    /// as it was when it panicked (a tokio mutex is not poisoned).
+    pub state: tokio::sync::OwnedMutexGuard<S>,
+    /// Whether an earlier run panicked: this one may have to catch up on what that one
+    /// was in the middle of.
+    pub restarted: bool,
+}
+
+/// [`spawn_supervised`] for a task whose state must outlive a panic: the channels it reads,
+/// what it has not passed on yet. Each run gets `state` ([`Resumed`]).
+pub fn spawn_supervised_with<S, F, Fut>(
+    name: &'static str,
+    cancel: CancellationToken,
+    backoff: Duration,
+    state: S,
+    make: F,
+) -> tokio::task::JoinHandle<()>
+where
+    S: Send + 'static,
+    F: Fn(Resumed<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let state = Arc::new(tokio::sync::Mutex::new(state));
+    let make = Arc::new(make);
+    let started = AtomicBool::new(false);
+    spawn_supervised(name, cancel, backoff, move || {
+        let (state, make) = (state.clone(), make.clone());
+        let restarted = started.swap(true, Ordering::Relaxed);
+        async move {
+            let state = state.lock_owned().await;
+            make(Resumed { state, restarted }).await;
+        }
+    })
+}
+
+/// Runs `task`; if it panics, runs `after_panic` (which cleans up what the task would have
+/// on its way out), for a task that cannot simply start over.
+pub fn spawn_contained<T, C>(name: &'static str, task: T, after_panic: C)
+where
+    T: Future<Output = ()> + Send + 'static,
+    C: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = tokio::spawn(task).await
+            && e.is_panic()
+        {
+            tracing::error!(task = name, "a task panicked; cleaning up after it");
+            after_panic.await;
+        }
+    });
+}
+
+/// Panics injected into a running gateway, for the fault tests: a test arms a target
+/// (`hub:SESSION_ID`, `fleet:INSTANCE`), and the task that checks that target next panics
+/// there, once. While nothing is armed, a check is one atomic load.
+#[doc(hidden)]
+pub mod faults {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static ANY: AtomicBool = AtomicBool::new(false);
+    static ARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Has the next check of `target` panic.
+    pub fn arm(target: impl Into<String>) {
+        ARMED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(target.into());
+        ANY.store(true, Ordering::Release);
+    }
+
+    /// Panics if `target` is armed (and disarms it).
+    pub(crate) fn check(target: impl FnOnce() -> String) {
+        if !ANY.load(Ordering::Acquire) {
+            return;
+        }
+        let target = target();
+        let fire = {
+            let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
+            let found = armed.iter().position(|t| *t == target);
+            found.map(|i| armed.swap_remove(i)).is_some()
+        };
+        assert!(!fire, "injected fault: {target}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::AtomicU32;
 
     use super::*;
@@ -156,5 +248,60 @@ mod tests {
             .expect("the supervisor ends")
             .expect("no panic");
         assert!(rx.await.is_err(), "the task was dropped");
+    }
+
+    #[tokio::test]
+    async fn a_restarted_task_keeps_its_state_and_knows_it_restarted() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<(u32, bool)>();
+        let cancel = CancellationToken::new();
+        let task = spawn_supervised_with(
+            "test",
+            cancel.clone(),
+            Duration::from_millis(1),
+            rx,
+            move |mut run: Resumed<tokio::sync::mpsc::UnboundedReceiver<u32>>| {
+                let seen = seen_tx.clone();
+                async move {
+                    while let Some(n) = run.state.recv().await {
+                        // The third message kills the run that reads it.
+                        assert_ne!(n, 3, "on purpose");
+                        let _ = seen.send((n, run.restarted));
+                    }
+                }
+            },
+        );
+        for n in 1..=5 {
+            tx.send(n).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let next = tokio::time::timeout(Duration::from_secs(5), seen.recv()).await;
+            got.push(next.expect("every message but the fatal one").unwrap());
+        }
+        // The receiver survived the panic: nothing after the fatal message was lost.
+        assert_eq!(got, [(1, false), (2, false), (4, true), (5, true)]);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the run returns once the channel closes: no restart")
+            .expect("no panic in the supervisor");
+    }
+
+    #[tokio::test]
+    async fn a_contained_task_that_panics_is_cleaned_up_after_and_one_that_returns_is_not() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<&str>();
+        spawn_contained("test", async { panic!("on purpose") }, async move {
+            let _ = tx.send("cleaned");
+        });
+        let cleaned = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        assert_eq!(cleaned.expect("in time"), Ok("cleaned"));
+
+        let (tx, rx) = tokio::sync::oneshot::channel::<&str>();
+        spawn_contained("test", async {}, async move {
+            let _ = tx.send("cleaned");
+        });
+        let after = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        assert!(after.expect("the cleanup is dropped").is_err(), "not run");
     }
 }

@@ -220,12 +220,18 @@ impl Pool {
     /// are recorded in `audit`.
     pub fn watch(&self, audit: &crate::audit::Audit) {
         for backend in &self.backends {
-            let monitor = health::monitor(
+            let (weak, audit, cancel) = (
                 Arc::downgrade(backend),
                 audit.clone(),
                 self.monitors.clone(),
             );
-            tokio::spawn(monitor);
+            let restart = crate::supervise::RESTART_BACKOFF;
+            crate::supervise::spawn_supervised(
+                "backend-health",
+                cancel.clone(),
+                restart,
+                move || health::monitor(weak.clone(), audit.clone(), cancel.clone()),
+            );
         }
     }
 

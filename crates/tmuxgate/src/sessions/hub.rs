@@ -250,7 +250,10 @@ impl Hub {
             stopped: CancellationToken::new(),
             closed_tx,
         });
-        tokio::spawn(hub.clone().run());
+        crate::supervise::spawn_contained("session-hub", hub.clone().run(), {
+            let hub = hub.clone();
+            async move { hub.after_panic().await }
+        });
         Ok(hub)
     }
 
@@ -520,6 +523,7 @@ impl Hub {
                 _ = tokio::time::sleep_until(viewers_next), if viewers_due => {}
                 _ = self.cancel.cancelled() => break,
             }
+            crate::supervise::faults::check(|| format!("hub:{}", self.entry.id));
             let queued = lock(&self.shared.input).take();
             input::send(&self.client, queued, &mut inflight, &self.cancel).await;
             if self.shared.refresh.swap(false, Ordering::AcqRel) {
@@ -539,6 +543,19 @@ impl Hub {
                 break;
             }
         }
+        self.stop_client().await;
+    }
+
+    /// The hub task panicked: its viewers are told the gateway let go of the session
+    /// (`detached`: attaching again makes a new hub), and its tmux client is stopped.
+    async fn after_panic(&self) {
+        lock(&self.life).detaching = true;
+        self.cancel.cancel();
+        self.close(CloseReason::Detached);
+        self.stop_client().await;
+    }
+
+    async fn stop_client(&self) {
         let churn = self.entry.backend.churn().await;
         self.client.clone().shutdown().await;
         drop(churn);
@@ -585,6 +602,11 @@ impl Hub {
             }
             (true, false) => CloseReason::Exited,
         };
+        self.close(reason);
+    }
+
+    /// Tells the viewers and the registry the hub has ended, and why.
+    fn close(&self, reason: CloseReason) {
         for view in lock(&self.shared.panes).values() {
             view.update(|s| s.closed = Some(reason));
         }

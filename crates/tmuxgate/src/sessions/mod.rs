@@ -147,7 +147,14 @@ impl Sessions {
             sessions = sessions.registry.live_count(),
             "sessions rediscovered"
         );
-        tokio::spawn(supervise(Arc::downgrade(&sessions), events_rx, closed_rx));
+        let weak = Arc::downgrade(&sessions);
+        crate::supervise::spawn_supervised_with(
+            "session-events",
+            tokio_util::sync::CancellationToken::new(),
+            crate::supervise::RESTART_BACKOFF,
+            (events_rx, closed_rx),
+            move |run| supervise(weak.clone(), run),
+        );
         Ok(sessions)
     }
 
@@ -538,11 +545,20 @@ impl Sessions {
     }
 }
 
-async fn supervise(
-    sessions: std::sync::Weak<Sessions>,
-    mut events: mpsc::UnboundedReceiver<BackendEvent>,
-    mut closed: mpsc::UnboundedReceiver<(String, CloseReason)>,
-) {
+/// The backends' events and the hubs' ends, applied to the registry until the sessions
+/// are dropped. After a panic, every backend is listed again (the event being applied may
+/// have been lost; a hub that ended meanwhile is already out of the way: closing hubs are
+/// not handed out).
+async fn supervise(sessions: std::sync::Weak<Sessions>, mut run: SessionFeeds) {
+    if run.restarted {
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        for backend in sessions.pool.all() {
+            sessions.reconcile(backend, false).await;
+        }
+    }
+    let (events, closed) = &mut *run.state;
     loop {
         tokio::select! {
             Some(first) = events.recv() => {
@@ -567,6 +583,12 @@ async fn supervise(
         }
     }
 }
+
+/// What [`supervise`] reads: the backends' events and the hubs' ends.
+type SessionFeeds = crate::supervise::Resumed<(
+    mpsc::UnboundedReceiver<BackendEvent>,
+    mpsc::UnboundedReceiver<(String, CloseReason)>,
+)>;
 
 /// A new opaque session id: `s_` and 24 hex digits (96 random bits).
 pub fn new_public_id() -> String {

@@ -38,36 +38,64 @@ const RETRY: Duration = Duration::from_secs(1);
 const MAX_UNSHARED: usize = 10_000;
 
 /// What the fleet task reads, set up before the gateway accepts connections: the store's
-/// events and this gateway's block changes.
+/// events and this gateway's block changes and revocations. It outlives the task, so a run
+/// that panicked loses nothing it had not taken out yet (`supervise::spawn_supervised_with`).
 pub struct Feeds {
-    /// The store's subscription.
-    pub events: tokio::sync::mpsc::Receiver<Received>,
-    /// [`Blocks::share_changes`].
-    pub blocks: tokio::sync::mpsc::UnboundedReceiver<BlockChange>,
+    events: tokio::sync::mpsc::Receiver<Received>,
+    local: tokio::sync::mpsc::UnboundedReceiver<BlockChange>,
+    revoked: tokio::sync::watch::Receiver<u64>,
+    /// Block changes the store has not taken yet (it is down), oldest first.
+    unshared: std::collections::VecDeque<BlockChange>,
+}
+
+impl Feeds {
+    /// `events`: the store's subscription; `blocks`: [`Blocks::share_changes`]; `auth`: the
+    /// authenticator, whose revocations are announced.
+    pub fn new(
+        events: tokio::sync::mpsc::Receiver<Received>,
+        blocks: tokio::sync::mpsc::UnboundedReceiver<BlockChange>,
+        auth: Option<&Authenticator>,
+    ) -> Feeds {
+        // Without authentication there are no tokens: the sender is dropped at once, so
+        // `changed()` fails and that branch of the loop below is off.
+        let revoked = auth.map_or_else(
+            || tokio::sync::watch::channel(0).1,
+            Authenticator::revoked_here,
+        );
+        Feeds {
+            events,
+            local: blocks,
+            revoked,
+            unshared: std::collections::VecDeque::new(),
+        }
+    }
 }
 
 /// Shares blocks and revocations between this gateway and the fleet until `cancel`.
+/// `restarted`: an earlier run panicked, perhaps in the middle of an event; the sessions
+/// and tokens are checked again as after a gap in the events.
 pub async fn run(
     store: Arc<dyn Store>,
-    feeds: Feeds,
+    feeds: &mut Feeds,
     blocks: Arc<Blocks>,
     auth: Option<Authenticator>,
     sessions: Arc<Sessions>,
     cancel: CancellationToken,
+    restarted: bool,
 ) {
     let Feeds {
-        mut events,
-        blocks: mut local,
+        events,
+        local,
+        revoked,
+        unshared,
     } = feeds;
-    // Without authentication there are no tokens: the sender is dropped at once, so
-    // `changed()` fails and that branch of the loop below is off.
-    let mut revoked = auth.as_ref().map_or_else(
-        || tokio::sync::watch::channel(0).1,
-        Authenticator::revoked_here,
-    );
+    if restarted {
+        sessions.resync_fleet().await;
+        if let Some(auth) = &auth {
+            auth.poke();
+        }
+    }
     resync(&*store, &blocks).await;
-    // Block changes the store has not taken yet (it is down), oldest first.
-    let mut unshared = std::collections::VecDeque::new();
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(RESYNC);
@@ -76,15 +104,16 @@ pub async fn run(
         tokio::select! {
             Some(change) = local.recv() => {
                 unshared.push_back(change);
-                flush(&*store, &mut unshared).await;
+                flush(&*store, unshared).await;
             }
-            _ = retry.tick(), if !unshared.is_empty() => flush(&*store, &mut unshared).await,
+            _ = retry.tick(), if !unshared.is_empty() => flush(&*store, unshared).await,
             Ok(()) = revoked.changed() => {
                 if let Err(e) = store.publish(&StoreEvent::TokensRevoked {}).await {
                     tracing::error!(error = %e, "fleet: could not announce a revocation");
                 }
             }
             Some(received) = events.recv() => {
+                crate::supervise::faults::check(|| format!("fleet:{}", store.instance()));
                 let ours = received.from == store.instance();
                 match (&received.event, &auth) {
                     (StoreEvent::TokensRevoked {}, Some(auth)) if !ours => auth.poke(),

@@ -623,7 +623,13 @@ impl Store for RedisStore {
             let (tx, rx) = mpsc::channel(1024);
             let settings = self.settings.clone();
             let stream = self.keys.events.clone();
-            tokio::spawn(super::redis_events::read_events(settings, stream, last, tx));
+            let cursor = super::redis_events::Cursor { last, tx };
+            // Ends when the subscriber is gone; no other cancellation.
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let restart = crate::supervise::RESTART_BACKOFF;
+            crate::supervise::spawn_supervised_with("store-events", cancel, restart, cursor, {
+                move |run| super::redis_events::read_events(settings.clone(), stream.clone(), run)
+            });
             Ok(rx)
         }
         .boxed()

@@ -8,16 +8,26 @@ use tokio::sync::mpsc;
 
 use super::Received;
 use super::redis::{CALL_TIMEOUT, Conn, EVENT_BLOCK_MS, RedisSettings, connect};
+use crate::supervise::Resumed;
 
-/// Reads the event stream after `last`, on a connection of its
-/// own (a blocking read would hold up other commands), until `tx` is dropped. Survives
-/// Redis outages: it reconnects with backoff and resumes after the last event it passed.
-pub(super) async fn read_events(
-    settings: RedisSettings,
-    stream: String,
-    mut last: String,
-    tx: mpsc::Sender<Received>,
-) {
+/// Where the reader is: the last event passed on, and to whom. It outlives a panic of the
+/// reader, which starts again after it (`supervise`).
+pub(super) struct Cursor {
+    /// The id of the last event passed on (`0-0`: none yet, on a stream empty at first).
+    pub last: String,
+    /// The subscriber.
+    pub tx: mpsc::Sender<Received>,
+}
+
+/// Reads the event stream after the cursor, on a connection of its own (a blocking read
+/// would hold up other commands), until the subscriber is gone. Survives Redis outages: it
+/// reconnects with backoff and resumes after the last event it passed. A reader started
+/// again after a panic has the subscriber resync first: the event it was at may be lost.
+pub(super) async fn read_events(settings: RedisSettings, stream: String, mut run: Resumed<Cursor>) {
+    let Cursor { last, tx } = &mut *run.state;
+    if run.restarted && tx.send(resync()).await.is_err() {
+        return;
+    }
     let mut backoff = Duration::from_millis(100);
     let mut reconnecting = false;
     loop {
@@ -34,15 +44,11 @@ pub(super) async fn read_events(
                 continue;
             }
         };
-        if reconnecting && lost_track(&mut conn, &stream, &last).await {
+        if reconnecting && lost_track(&mut conn, &stream, last).await {
             // The last event passed is gone (trimmed, or Redis restarted without it): events
             // after it may be gone too. The subscriber reads the state afresh.
             tracing::warn!("store events: the stream lost events while away; resyncing");
-            let resync = Received {
-                from: String::new(),
-                event: super::StoreEvent::Resync {},
-            };
-            if tx.send(resync).await.is_err() {
+            if tx.send(resync()).await.is_err() {
                 return;
             }
         }
@@ -96,6 +102,14 @@ pub(super) async fn read_events(
                 return;
             }
         }
+    }
+}
+
+/// The event that has the subscriber read the state afresh.
+fn resync() -> Received {
+    Received {
+        from: String::new(),
+        event: super::StoreEvent::Resync {},
     }
 }
 

@@ -91,7 +91,13 @@ impl TlsListener {
             pending: Arc::new(Semaphore::new(max_pending)),
             blocks,
         };
-        tokio::spawn(accept_loop(tcp, handshakes));
+        // The listener outlives a panic of the loop, which starts again.
+        let tcp = Arc::new(tcp);
+        let cancel = handshakes.shutdown.clone();
+        let restart = crate::supervise::RESTART_BACKOFF;
+        crate::supervise::spawn_supervised("tls-accept", cancel, restart, move || {
+            accept_loop(tcp.clone(), handshakes.clone())
+        });
         Ok(TlsListener { ready, local })
     }
 }
@@ -114,7 +120,7 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-async fn accept_loop(tcp: TcpListener, handshakes: Handshakes) {
+async fn accept_loop(tcp: Arc<TcpListener>, handshakes: Handshakes) {
     loop {
         // Backpressure: no accept until a handshake slot is free.
         let slot = tokio::select! {
