@@ -377,6 +377,17 @@ impl Stats {
             "counter",
             crate::supervise::PANICS.load(Ordering::Relaxed),
         );
+        // The runtime's tasks alive now: connections, hubs, background work. A number that
+        // creeps up under steady load is a leak (tests/faults.rs watches it).
+        let tasks =
+            tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks());
+        gauge(
+            &mut out,
+            "tmuxgate_tasks",
+            "Tasks alive in the async runtime.",
+            "gauge",
+            tasks as u64,
+        );
         gauge(
             &mut out,
             "tmuxgate_backends_up",
