@@ -178,6 +178,13 @@ impl Sessions {
         self.registry.live_count()
     }
 
+    /// Output bytes the attached sessions' pane logs hold now (at most `RING_BUFFER_BYTES`
+    /// per pane): the gateway's memory that grows with output, by design.
+    pub fn log_bytes(&self) -> u64 {
+        let hubs = self.registry.all().into_iter().filter_map(|e| e.live_hub());
+        hubs.map(|hub| hub.output_held_bytes()).sum()
+    }
+
     /// Live sessions on one backend.
     pub fn count_on(&self, backend: usize) -> usize {
         self.registry

@@ -107,6 +107,19 @@ impl Gateway {
         ])
     }
 
+    /// The value of the metric `name` in an own gateway's `/metrics` (`None` for an
+    /// external gateway, or when it cannot be read).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let Gateway::Own(own) = self else {
+            return None;
+        };
+        let text = http_get(own.health.as_deref()?, "/metrics").await?;
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
     /// Stops an own gateway and kills its tmux servers; leaves an external one alone.
     pub async fn stop(self) {
         if let Gateway::Own(own) = self {
@@ -120,6 +133,8 @@ pub struct OwnGateway {
     child: Option<Child>,
     pid: u32,
     url: String,
+    /// Its health listener (`/health`, `/metrics`).
+    health: Option<String>,
     socket_dir: PathBuf,
     tmux_bin: String,
     server_pids: Vec<u32>,
@@ -144,6 +159,7 @@ impl OwnGateway {
             child: Some(child),
             pid,
             url: String::new(),
+            health: None,
             socket_dir,
             tmux_bin: spec.tmux_bin.clone(),
             server_pids: Vec::new(),
@@ -151,7 +167,10 @@ impl OwnGateway {
         let addr = tokio::time::timeout(START_TIMEOUT, listening).await;
         let scheme = if spec.tls { "wss" } else { "ws" };
         match addr {
-            Ok(Ok(addr)) => gateway.url = format!("{scheme}://{addr}/ws"),
+            Ok(Ok((addr, health))) => {
+                gateway.url = format!("{scheme}://{addr}/ws");
+                gateway.health = health;
+            }
             Ok(Err(_)) => bail!(
                 "the gateway exited before listening; its log:\n{}",
                 log_tail(&log_path)
@@ -295,7 +314,11 @@ fn command(spec: &GatewaySpec, socket_dir: &Path, data_dir: &Path) -> Command {
 
 /// Copies the gateway's stderr to `path` until it closes, and reports the address of the
 /// `tmuxgate listening` line.
-async fn copy_log(stderr: ChildStderr, path: PathBuf, listening: oneshot::Sender<String>) {
+async fn copy_log(
+    stderr: ChildStderr,
+    path: PathBuf,
+    listening: oneshot::Sender<(String, Option<String>)>,
+) {
     let mut listening = Some(listening);
     let mut file = match tokio::fs::File::create(&path).await {
         Ok(file) => Some(file),
@@ -320,14 +343,37 @@ async fn copy_log(stderr: ChildStderr, path: PathBuf, listening: oneshot::Sender
     }
 }
 
-/// The proxy address in a JSON `tmuxgate listening` log line.
-fn listening_addr(line: &[u8]) -> Option<String> {
+/// The proxy address and the health listener's (if any) in a JSON `tmuxgate listening`
+/// log line.
+fn listening_addr(line: &[u8]) -> Option<(String, Option<String>)> {
     let value: serde_json::Value = serde_json::from_slice(line).ok()?;
     let fields = value.get("fields")?;
     if fields.get("message")?.as_str()? != "tmuxgate listening" {
         return None;
     }
-    Some(fields.get("proxy")?.as_str()?.to_string())
+    let health = fields
+        .get("health")
+        .and_then(|h| h.as_str())
+        .map(str::to_owned);
+    Some((fields.get("proxy")?.as_str()?.to_string(), health))
+}
+
+/// The body of `GET path` at `addr` (plain HTTP/1.1 on loopback), within 2 s.
+async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8(response).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .ok()?
 }
 
 /// The last lines of a log file, for error messages.
@@ -353,7 +399,9 @@ mod tests {
     #[test]
     fn finds_the_listening_line() {
         let line = br#"{"timestamp":"t","level":"INFO","fields":{"message":"tmuxgate listening","proxy":"127.0.0.1:4321","health":"127.0.0.1:4322"},"target":"tmuxgate::cli"}"#;
-        assert_eq!(listening_addr(line).as_deref(), Some("127.0.0.1:4321"));
+        let (proxy, health) = listening_addr(line).expect("a listening line");
+        assert_eq!(proxy, "127.0.0.1:4321");
+        assert_eq!(health.as_deref(), Some("127.0.0.1:4322"));
         assert_eq!(listening_addr(b"not json"), None);
         assert_eq!(listening_addr(br#"{"fields":{"message":"other"}}"#), None);
     }

@@ -65,6 +65,11 @@ pub struct SoakArgs {
     /// closed (0: none)
     #[arg(long, default_value_t = 5.0, value_name = "N")]
     churn_per_s: f64,
+    /// KiB each typist's session prints before typing starts, to fill its pane log
+    /// (`RING_BUFFER_BYTES`, 1 MiB by default) during the warm-up, as in a session used for
+    /// a while: what grows by design is then full before the measured window (0: none)
+    #[arg(long, default_value_t = 1088, value_name = "KIB")]
+    prefill_kib: u64,
     /// Write an SVG of gateway RSS and echo p99 per sample (rewritten at every sample)
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
@@ -97,8 +102,12 @@ impl SoakArgs {
             0 => String::new(),
             ms => format!(", `{}` every {ms} ms", self.command),
         };
+        let prefill = match self.prefill_kib {
+            0 => String::new(),
+            kib => format!(" (each first printing {kib} KiB)"),
+        };
         format!(
-            "{} typists at {} keys/s, {} viewers{exec}, {} connects/s; a sample every {} s",
+            "{} typists{prefill} at {} keys/s, {} viewers{exec}, {} connects/s; a sample every {} s",
             self.typists, self.key_rate, self.viewers, self.churn_per_s, self.sample_every
         )
     }
@@ -147,7 +156,8 @@ fn spawn_workers(
         // Typists key at phases spread over the period: people, not a metronome.
         let first = start + period.mul_f64(k as f64 / args.typists as f64);
         let pace = Pace { first, period };
-        let typist = typist::typist(url.into(), slots.clone(), k, pace, tally.clone());
+        let prefill = args.prefill_kib * 1024;
+        let typist = typist::typist(url.into(), slots.clone(), k, (pace, prefill), tally.clone());
         tasks.spawn(typist);
     }
     for v in 0..args.viewers {
@@ -162,11 +172,11 @@ fn spawn_workers(
     if args.exec_every > 0 {
         let every = Duration::from_millis(args.exec_every);
         let (slot, command) = (args.typists, args.command.clone());
+        let prefill = args.prefill_kib * 1024;
         let exec = workers::exec(
             url.into(),
-            slots.clone(),
-            slot,
-            command,
+            (slots.clone(), slot),
+            (command, prefill),
             every,
             tally.clone(),
         );

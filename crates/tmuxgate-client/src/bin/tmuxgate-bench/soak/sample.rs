@@ -61,6 +61,9 @@ pub struct Sample {
     pub fds: Option<u64>,
     /// Gateway threads.
     pub threads: Option<u64>,
+    /// Output the gateway's pane logs hold (`tmuxgate_pane_log_bytes`; own gateway only):
+    /// memory that grows with output by design, up to `RING_BUFFER_BYTES` per pane.
+    pub log_kib: Option<u64>,
     /// The own gateway's tmux servers' resident memory, together.
     pub tmux_rss_kib: Option<u64>,
     /// Echo p99 over the interval (`None` without echoes).
@@ -110,6 +113,11 @@ impl<'a> Sampler<'a> {
             rss_kib: pid.and_then(procfs::rss_kib),
             fds: pid.and_then(procfs::open_files),
             threads: pid.and_then(procfs::threads),
+            log_kib: self
+                .gateway
+                .metric("tmuxgate_pane_log_bytes")
+                .await
+                .map(|bytes| (bytes / 1024.0).round() as u64),
             tmux_rss_kib,
             echo_p99_us: (interval.echo.count() > 0).then(|| interval.echo.quantile_us(0.99)),
             row: Row::new("soak", phase.as_str()),
@@ -144,6 +152,7 @@ fn row(sample: &Sample, interval: &Interval, cpu: Vec<(&'static str, Value)>, vi
         .with("gateway_rss_kib", sample.rss_kib)
         .with("gateway_fds", sample.fds)
         .with("gateway_threads", sample.threads)
+        .with("pane_log_kib", sample.log_kib)
         .extend(cpu)
         .with("tmux_rss_kib", sample.tmux_rss_kib)
         .with("echo_n", echo.count())
@@ -164,9 +173,10 @@ fn row(sample: &Sample, interval: &Interval, cpu: Vec<(&'static str, Value)>, vi
 }
 
 /// The table columns printed as samples come: (JSON field, header).
-const COLUMNS: [(&str, &str); 16] = [
+const COLUMNS: [(&str, &str); 17] = [
     ("minute", "minute"),
     ("gateway_rss_kib", "rss_kib"),
+    ("pane_log_kib", "log_kib"),
     ("gateway_fds", "fds"),
     ("gateway_threads", "threads"),
     ("gateway_cpu_pct", "cpu_pct"),
@@ -222,7 +232,7 @@ impl Live {
     }
 }
 
-fn line(phase: &str, cells: [String; 16]) -> String {
+fn line(phase: &str, cells: [String; COLUMNS.len()]) -> String {
     let mut text = format!("{phase:<PHASE_WIDTH$}");
     for ((_, header), cell) in COLUMNS.iter().zip(cells) {
         let width = header.len().max(6);

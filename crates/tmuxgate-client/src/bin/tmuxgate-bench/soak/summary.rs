@@ -57,6 +57,8 @@ pub fn outcome(samples: &[Sample], tally: &Tally) -> Outcome {
             .with("rss_growth_kib", rss_growth)
             .with("rss_growth_pct", rss_pct)
             .with("rss_trend_kib_per_h", slope)
+            .with("pane_log_growth_kib", growth(|s| s.log_kib))
+            .with("rss_less_logs_growth_kib", growth(rss_less_logs))
             .with("fds_first", first.fds)
             .with("fds_last", last.fds)
             .with("fds_growth", growth(|s| s.fds))
@@ -116,13 +118,22 @@ fn verdict(
     let trend = slope.map_or(String::new(), |s| {
         format!(", trend {s:+} KiB/h over {points} samples")
     });
+    let logs = growth(first, last, |s| s.log_kib).map_or(String::new(), |g| {
+        let rest = signed(growth(first, last, rss_less_logs));
+        format!(" (pane logs {g:+} KiB, the rest {rest} KiB)")
+    });
     let tmux = growth(first, last, |s| s.tmux_rss_kib)
         .map_or(String::new(), |g| format!("; tmux servers' RSS {g:+} KiB"));
     format!(
-        "{head}: gateway RSS {rss:+} KiB{pct}{trend}; open fds {}; threads {}{tmux}",
+        "{head}: gateway RSS {rss:+} KiB{pct}{trend}{logs}; open fds {}; threads {}{tmux}",
         signed(growth(first, last, |s| s.fds)),
         signed(growth(first, last, |s| s.threads)),
     )
+}
+
+/// The gateway's RSS less what its pane logs hold (which grows by design).
+fn rss_less_logs(s: &Sample) -> Option<u64> {
+    Some(s.rss_kib?.saturating_sub(s.log_kib?))
 }
 
 /// `last`'s figure minus `first`'s, when both are known.
@@ -156,6 +167,7 @@ mod tests {
             rss_kib: Some(rss),
             fds: Some(fds),
             threads: Some(4),
+            log_kib: Some(rss / 10),
             tmux_rss_kib: None,
             echo_p99_us: Some(500.0),
             row,
@@ -182,12 +194,13 @@ mod tests {
         assert_eq!(row.get("rss_growth_kib"), Some(&50.into()));
         assert_eq!(row.get("rss_growth_pct"), Some(&5.0.into()));
         assert_eq!(row.get("fds_growth"), Some(&(-1).into()));
+        assert_eq!(row.get("rss_less_logs_growth_kib"), Some(&45.into()));
         assert_eq!(row.get("errors"), Some(&4.into()));
         assert_eq!(row.get("errors_after_warmup"), Some(&3.into()));
         assert_eq!(
             outcome.notes[0],
             "growth after warm-up (minute 2 → 4): gateway RSS +50 KiB (+5.00%), trend +1500 \
-             KiB/h over 3 samples; open fds -1; threads +0"
+             KiB/h over 3 samples (pane logs +5 KiB, the rest +45 KiB); open fds -1; threads +0"
         );
         assert!(outcome.notes[1].starts_with("failures: none"));
     }

@@ -33,12 +33,25 @@ pub struct Pace {
     pub period: Duration,
 }
 
-/// Types into the session of `slot` until the task is aborted.
-pub async fn typist(url: String, slots: Slots, slot: usize, pace: Pace, tally: Tally) {
+/// How long a session may take to print its prefill.
+const PREFILL_WAIT: Duration = Duration::from_secs(60);
+
+/// Types into the session of `slot` until the task is aborted. A session it types into
+/// first prints `prefill` bytes (see `--prefill-kib`).
+pub async fn typist(
+    url: String,
+    slots: Slots,
+    slot: usize,
+    (pace, prefill): (Pace, u64),
+    tally: Tally,
+) {
     let mut ticks = tokio::time::interval_at(pace.first, pace.period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The session already prefilled: a typist starting over in it finds `cat` running.
+    let mut prefilled = None;
     loop {
-        let Err(e) = type_session(&url, &slots, slot, &mut ticks, &tally).await;
+        let at = (&slots, slot);
+        let Err(e) = type_session(&url, at, (prefill, &mut prefilled), &mut ticks, &tally).await;
         forget_if_gone(&slots, slot, &e);
         tally.error(Worker::Typist, format!("{e:#}"));
         tokio::time::sleep(RETRY_PAUSE).await;
@@ -49,8 +62,8 @@ pub async fn typist(url: String, slots: Slots, slot: usize, pace: Pace, tally: T
 /// [`LINE_BYTES`] keys (its own tick) so `cat`'s line never fills.
 async fn type_session(
     url: &str,
-    slots: &Slots,
-    slot: usize,
+    (slots, slot): (&Slots, usize),
+    (prefill, prefilled): (u64, &mut Option<String>),
     ticks: &mut Interval,
     tally: &Tally,
 ) -> anyhow::Result<Infallible> {
@@ -58,9 +71,13 @@ async fn type_session(
     let session = slot_session(&client, slots, slot)
         .await
         .context("session")?;
-    let attachment = conn::attach_live(&client, &session, AttachMode::Write)
+    let mut attachment = conn::attach_live(&client, &session, AttachMode::Write)
         .await
         .context("attach")?;
+    if prefill > 0 && prefilled.as_deref() != Some(session.as_str()) {
+        print_prefill(&client, &mut attachment, prefill).await?;
+        *prefilled = Some(session);
+    }
     let mut echo = start_cat(client, attachment).await?;
     let (mut line, mut typed) = (0u64, 0u64);
     loop {
@@ -83,6 +100,25 @@ async fn type_session(
         tally.echo(arrived - started);
         line += 1;
     }
+}
+
+/// Has the session's shell print `bytes` of lines (80 columns), and waits until it has
+/// and its prompt is back.
+pub(super) async fn print_prefill(
+    client: &Client,
+    attachment: &mut Attachment,
+    bytes: u64,
+) -> anyhow::Result<()> {
+    let command = format!(
+        "head -c {bytes} /dev/zero | tr '\\0' x | fold -w 79; echo prefill-done-$((40+2))\r"
+    );
+    client
+        .send_input(attachment.channel, command.as_bytes())
+        .await?;
+    conn::wait_for_needle(attachment, b"prefill-done-42", PREFILL_WAIT)
+        .await
+        .context("waiting for the prefill")?;
+    settle(attachment).await.context("after the prefill")
 }
 
 /// Types `exec cat` (harmless if `cat` already runs: it prints the line back), then a

@@ -120,18 +120,21 @@ async fn watch(url: &str, slots: &Slots, slot: usize, tally: &Tally) -> anyhow::
 
 /// Runs `command` through `command-execute` every `every` in the session of `slot`,
 /// timing each; a failed command is counted and the next one still runs on time.
+/// Its session first prints `prefill` bytes, as the typists' do.
 pub async fn exec(
     url: String,
-    slots: Slots,
-    slot: usize,
-    command: String,
+    (slots, slot): (Slots, usize),
+    (command, prefill): (String, u64),
     every: Duration,
     tally: Tally,
 ) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut prefilled = None;
     loop {
-        let Err(e) = run_commands(&url, &slots, slot, &command, &mut ticks, &tally).await;
+        let at = (&slots, slot);
+        let fill = (prefill, &mut prefilled);
+        let Err(e) = run_commands(&url, at, &command, fill, &mut ticks, &tally).await;
         forget_if_gone(&slots, slot, &e);
         tally.error(Worker::Exec, format!("{e:#}"));
         tokio::time::sleep(RETRY_PAUSE).await;
@@ -141,9 +144,9 @@ pub async fn exec(
 /// One connection's commands; returns when the connection or the session is gone.
 async fn run_commands(
     url: &str,
-    slots: &Slots,
-    slot: usize,
+    (slots, slot): (&Slots, usize),
     command: &str,
+    (prefill, prefilled): (u64, &mut Option<String>),
     ticks: &mut tokio::time::Interval,
     tally: &Tally,
 ) -> anyhow::Result<Infallible> {
@@ -151,6 +154,14 @@ async fn run_commands(
     let session = slot_session(&client, slots, slot)
         .await
         .context("session")?;
+    if prefill > 0 && prefilled.as_deref() != Some(session.as_str()) {
+        let mut attachment = conn::attach_live(&client, &session, AttachMode::Write)
+            .await
+            .context("attach for the prefill")?;
+        super::typist::print_prefill(&client, &mut attachment, prefill).await?;
+        client.detach(attachment.channel).await?;
+        *prefilled = Some(session.clone());
+    }
     loop {
         ticks.tick().await;
         let started = Instant::now();
