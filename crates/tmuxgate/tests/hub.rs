@@ -8,29 +8,13 @@ use std::time::Duration;
 use common::{TestServer, eventually};
 use tmuxgate_client::attach_request;
 
-/// Control clients attached to the session named `name` on backend 0.
-fn control_clients(server: &TestServer, name: &str) -> usize {
-    let clients = server.tmux(
-        0,
-        &[
-            "list-clients",
-            "-F",
-            "#{client_control_mode} #{session_name}",
-        ],
-    );
-    clients
-        .lines()
-        .filter(|l| *l == format!("1 {name}"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_share_one_control_connection_that_closes_after_the_last_leaves() {
     let server = TestServer::start_with(|c| c.hub_linger = Duration::from_millis(200)).await;
     let (a, b) = (server.client().await, server.client().await);
     let session = a.create_session("shared", 80, 24).await.expect("create");
     assert_eq!(
-        control_clients(&server, "shared"),
+        server.control_clients("shared"),
         0,
         "no viewer, no control connection"
     );
@@ -48,7 +32,7 @@ async fn viewers_share_one_control_connection_that_closes_after_the_last_leaves(
         .await
         .expect("attach b again");
     assert_eq!(
-        control_clients(&server, "shared"),
+        server.control_clients("shared"),
         1,
         "three viewers, one control connection"
     );
@@ -56,13 +40,13 @@ async fn viewers_share_one_control_connection_that_closes_after_the_last_leaves(
     a.detach(att_a.channel).await.expect("detach a");
     b.detach(att_b.channel).await.expect("detach b");
     assert_eq!(
-        control_clients(&server, "shared"),
+        server.control_clients("shared"),
         1,
         "a viewer is still attached"
     );
     b.detach(att_b2.channel).await.expect("detach b2");
     eventually("the control connection to close", || {
-        (control_clients(&server, "shared") == 0).then_some(())
+        (server.control_clients("shared") == 0).then_some(())
     })
     .await;
 
@@ -72,7 +56,7 @@ async fn viewers_share_one_control_connection_that_closes_after_the_last_leaves(
         .await
         .expect("attach again");
     assert!(again.snapshot);
-    assert_eq!(control_clients(&server, "shared"), 1);
+    assert_eq!(server.control_clients("shared"), 1);
 }
 
 #[tokio::test]
@@ -172,7 +156,7 @@ async fn failed_attach_leaves_no_control_connection() {
     let err = client.attach(req).await.err().expect("attach must fail");
     assert!(format!("{err:?}").contains("NotFound"), "{err:?}");
     eventually("the control connection to close", || {
-        (control_clients(&server, "lonely") == 0).then_some(())
+        (server.control_clients("lonely") == 0).then_some(())
     })
     .await;
 }

@@ -13,16 +13,6 @@ use tmuxgate::supervise::faults;
 use tmuxgate_client::attach_request;
 use tmuxgate_client::protocol::Event;
 
-/// Control clients attached to the session named `name` on backend 0.
-fn control_clients(server: &TestServer, name: &str) -> usize {
-    let format = "#{client_control_mode} #{session_name}";
-    let clients = server.tmux(0, &["list-clients", "-F", format]);
-    clients
-        .lines()
-        .filter(|l| *l == format!("1 {name}"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_sessions_hub_ends_that_hub_only_and_attaching_again_works() {
     let server = TestServer::start().await;
@@ -55,7 +45,7 @@ async fn a_panic_in_a_sessions_hub_ends_that_hub_only_and_attaching_again_works(
     );
     // The panicked hub's tmux client was stopped, as at a normal end.
     eventually("the control client to go", || {
-        (control_clients(&server, "hit") == 0).then_some(())
+        (server.control_clients("hit") == 0).then_some(())
     })
     .await;
 
@@ -78,7 +68,7 @@ async fn a_panic_in_a_sessions_hub_ends_that_hub_only_and_attaching_again_works(
         .await
         .expect("input");
     again.wait_for(b"again-42", STEP).await.expect("echo");
-    assert_eq!(control_clients(&server, "hit"), 1, "one hub again");
+    assert_eq!(server.control_clients("hit"), 1, "one hub again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

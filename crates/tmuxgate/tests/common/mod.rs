@@ -102,6 +102,16 @@ impl TestServer {
         tmux_at(&self.socket(index), args)
     }
 
+    /// Control clients attached to the session named `name` on backend 0: one per hub.
+    pub fn control_clients(&self, name: &str) -> usize {
+        let format = "#{client_control_mode} #{session_name}";
+        let clients = self.tmux(0, &["list-clients", "-F", format]);
+        clients
+            .lines()
+            .filter(|l| *l == format!("1 {name}"))
+            .count()
+    }
+
     /// Takes over its directory (one [`TestServer::stop`] left): on drop its tmux servers
     /// are killed and it is removed, as for a server started in a fresh directory.
     pub fn owning_dir(mut self) -> TestServer {
