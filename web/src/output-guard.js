@@ -6,11 +6,19 @@
 // in a history search that swallows the user's next line. So the browser's terminal
 // answers no query. Title reports need `windowOptions`, which stay off.
 //
-// And a few bytes must not cost the page more than the screen they draw: REP (CSI Ps b)
-// repeats the preceding character Ps times, and xterm.js 6 does all of them, so
-// `R ESC[999999999b` (13 bytes) blocks the tab for most of a minute. tmux repeats to the
-// end of the row at most; a REP longer than a row is dropped here (the screen is right
-// again at the next snapshot or redraw), a shorter one is drawn as usual.
+// And a few bytes must not cost the page more than the screen they draw. xterm.js 6 runs
+// a loop as many times as some sequences' count says, up to 2^31 - 1: REP (repeat the
+// preceding character) `R ESC[999999999b`, 13 bytes, blocks the tab for most of a minute;
+// IL, DL, SU and SD (insert, delete or scroll lines) make a blank line per step, CHT and
+// CBT move a tab stop per step. Past a screen (lines) or a row (characters, tab stops)
+// more steps change nothing in tmux, which bounds them; such a sequence is dropped here
+// (the browser's screen is right again at the next redraw or snapshot), a shorter one is
+// drawn as usual.
+//
+// Focus reports are tmux's to send too: once a program turns them on (CSI ? 1004 h),
+// xterm.js would type ESC [ I and ESC [ O into the pane whenever the page gains or loses
+// focus. The mode is not turned on here, and should a sequence setting several modes at
+// once turn it on, `isFocusReport` tells the view to drop the reports.
 
 /** CSI queries xterm.js would answer. */
 const CSI_QUERIES = [
@@ -33,8 +41,15 @@ const DCS_QUERIES = [
 /** OSC colour numbers whose `?` asks for a colour report: palette, foreground, background, cursor. */
 const OSC_COLOUR_QUERIES = [4, 10, 11, 12];
 
+/** DEC private mode 1004: focus reports. */
+const FOCUS_MODE = 1004;
+/** Counted in characters or tab stops: REP, CHT (forward tabs), CBT (backward tabs). */
+const ROW_BOUNDED = ['b', 'I', 'Z'];
+/** Counted in lines: IL, DL (insert, delete lines), SU, SD (scroll up, down). */
+const SCREEN_BOUNDED = ['L', 'M', 'S', 'T'];
+
 /**
- * Makes `term` answer no query in its output and bounds REP to one row.
+ * Makes `term` answer no query in its output and drops counts past a row or a screen.
  * @param {import('@xterm/xterm').Terminal} term
  */
 export function guardOutput(term) {
@@ -44,10 +59,17 @@ export function guardOutput(term) {
   for (const id of DCS_QUERIES) parser.registerDcsHandler(id, swallow);
   // Setting a colour is drawn as usual; a sequence asking for one is dropped whole.
   for (const ident of OSC_COLOUR_QUERIES) parser.registerOscHandler(ident, (data) => data.includes('?'));
-  parser.registerCsiHandler({ final: 'b' }, (params) => repeatCount(params) > term.cols);
+  parser.registerCsiHandler({ prefix: '?', final: 'h' }, (params) => params.length === 1 && params[0] === FOCUS_MODE);
+  for (const final of ROW_BOUNDED) parser.registerCsiHandler({ final }, (params) => repeatCount(params) > term.cols);
+  for (const final of SCREEN_BOUNDED) parser.registerCsiHandler({ final }, (params) => repeatCount(params) > term.rows);
 }
 
-/** REP's count: its first parameter, 1 when missing or 0. */
+/** What xterm.js emits when the page gains or loses focus with focus reporting on. */
+export function isFocusReport(data) {
+  return data === '\x1b[I' || data === '\x1b[O';
+}
+
+/** A count: the first parameter, 1 when missing or 0. */
 export function repeatCount(params) {
   const first = Array.isArray(params[0]) ? params[0][0] : params[0];
   return Number(first) || 1;

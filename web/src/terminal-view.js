@@ -13,7 +13,7 @@ import { Terminal } from '@xterm/xterm';
 import { debounce } from './dom.js';
 import { WriteFlow } from './flow-control.js';
 import { bindClipboardKeys } from './keys.js';
-import { guardOutput } from './output-guard.js';
+import { guardOutput, isFocusReport } from './output-guard.js';
 import { guardPaste } from './paste.js';
 import { TerminalPanel } from './terminal-panel.js';
 import { onThemeChange, terminalTheme } from './themes.js';
@@ -105,7 +105,7 @@ export class TerminalView {
     this.#applyMode({ notify: false });
     bindClipboardKeys(this.term, { onLeave });
     guardOutput(this.term);
-    this.term.onData((data) => this.#input(data));
+    this.term.onData((data) => isFocusReport(data) || this.#input(data));
     this.term.onBinary((data) => this.#input(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.#stopThemeUpdates = onThemeChange((theme) => (this.term.options.theme = theme));
   }

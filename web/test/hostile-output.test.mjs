@@ -142,6 +142,24 @@ test('queries type nothing into the shell: the browser leaves the answers to tmu
   assert.deepEqual(page.problems, []);
 });
 
+test('focus reports stay off: focusing the page types nothing into the pane', async (t) => {
+  const { page, sessionId } = await openSession(t, 'focus');
+  // A program turning focus reports on: tmux, the pane's terminal, sends them (when its
+  // clients' focus changes); the browser's terminal would type ESC [ I / ESC [ O.
+  const { text, answered } = await catPayload(page, sessionId, `${ESC}[?1004h` + 'focus-printed\n');
+  assert.match(text, /^focus-printed$/m);
+  assert.equal(answered, '');
+  const emitted = await page.evaluate((id) => {
+    const { term } = window.tmuxgate.terminals().find((x) => x.sessionId === id);
+    window.__emitted.length = 0;
+    term.blur();
+    term.focus();
+    return { mode: term.modes.sendFocusMode, data: window.__emitted.join('') };
+  }, sessionId);
+  assert.deepEqual(emitted, { mode: false, data: '' });
+  assert.deepEqual(page.problems, []);
+});
+
 test('HTML in the output is text: nothing is parsed or run', async (t) => {
   const { page, sessionId } = await openSession(t, 'html');
   const img = '<img src=x onerror="window.__pwned=1">';
@@ -226,13 +244,15 @@ test('resets, huge moves, mode switches, a 100 KiB line and broken UTF-8 leave t
   assert.ok(longest < RESPONSIVE_MS, `the page's main thread was busy ${Math.round(longest)} ms at once`);
 });
 
-test('a huge repeat count (REP) does not stall the page', async (t) => {
+test('huge counts (REP, IL, DL, SU, SD, CHT, CBT) do not stall the page', async (t) => {
   const { page, sessionId } = await openSession(t, 'repeat');
   await watchLongTasks(page);
   // 13 bytes asking to repeat the R 999,999,999 times. tmux, the pane's terminal, repeats
   // it to the end of the row at most; a terminal that does all the repeats is busy for as
-  // long as printing a gigabyte takes.
-  const { text, answered } = await catPayload(page, sessionId, `R${ESC}[999999999b\nrepeated\n`, STALL_TIMEOUT_MS);
+  // long as printing a gigabyte takes. The same count of lines inserted, deleted or
+  // scrolled, or of tab stops moved, is one step of a loop each in xterm.js.
+  const huge = ['b', 'L', 'M', 'S', 'T', 'I', 'Z'].map((final) => `${ESC}[999999999${final}`).join('');
+  const { text, answered } = await catPayload(page, sessionId, `R${huge}\nrepeated\n`, STALL_TIMEOUT_MS);
   assert.match(text, /^repeated$/m, 'the line after the repeat printed');
   assert.equal(answered, '');
 

@@ -384,23 +384,7 @@ impl Server {
         if let Some(feeds) = self.fleet_events {
             let g = gw.clone();
             spawn_supervised_with("fleet-events", cancel.clone(), restart, feeds, move |run| {
-                let g = g.clone();
-                let mut feeds = run.state;
-                async move {
-                    let blocks = g.abuse.blocks.clone();
-                    let (store, sessions) = (g.store.clone(), g.sessions.clone());
-                    let (auth, cancel) = (g.auth.clone(), g.shutdown.clone());
-                    crate::store::fleet::run(
-                        store,
-                        &mut feeds,
-                        blocks,
-                        auth,
-                        sessions,
-                        cancel,
-                        run.restarted,
-                    )
-                    .await;
-                }
+                fleet_events(g.clone(), run)
             });
         }
         let g = gw.clone();
@@ -721,6 +705,23 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
     });
     let app = app.layer(axum::middleware::map_response(crate::web::with_hsts));
     serve_on(WithPeers(listener, None), app, &gw).await
+}
+
+/// One run of the fleet's event task (`store::fleet::run`) on the gateway's parts.
+async fn fleet_events(g: Arc<Gateway>, run: crate::supervise::Resumed<crate::store::fleet::Feeds>) {
+    let mut feeds = run.state;
+    let (store, blocks) = (g.store.clone(), g.abuse.blocks.clone());
+    let (auth, sessions, cancel) = (g.auth.clone(), g.sessions.clone(), g.shutdown.clone());
+    crate::store::fleet::run(
+        store,
+        &mut feeds,
+        blocks,
+        auth,
+        sessions,
+        cancel,
+        run.restarted,
+    )
+    .await;
 }
 
 async fn serve_on<L>(listener: WithPeers<L>, app: Router, gw: &Gateway) -> std::io::Result<()>

@@ -167,6 +167,15 @@ pub mod faults {
         ANY.store(true, Ordering::Release);
     }
 
+    /// Whether `target` is armed still (its task has not checked it since).
+    pub fn is_armed(target: &str) -> bool {
+        ARMED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|t| t == target)
+    }
+
     /// Panics if `target` is armed (and disarms it).
     pub(crate) fn check(target: impl FnOnce() -> String) {
         if !ANY.load(Ordering::Acquire) {
@@ -176,7 +185,11 @@ pub mod faults {
         let fire = {
             let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
             let found = armed.iter().position(|t| *t == target);
-            found.map(|i| armed.swap_remove(i)).is_some()
+            let fire = found.map(|i| armed.swap_remove(i)).is_some();
+            if armed.is_empty() {
+                ANY.store(false, Ordering::Release);
+            }
+            fire
         };
         assert!(!fire, "injected fault: {target}");
     }

@@ -32,7 +32,8 @@ async fn a_panic_in_a_sessions_hub_ends_that_hub_only_and_attaching_again_works(
         .expect("attach");
 
     // The hub panics when the next input wakes it.
-    faults::arm(format!("hub:{}", hit.session_id));
+    let target = format!("hub:{}", hit.session_id);
+    faults::arm(target.clone());
     client.send_input(att.channel, b"x").await.expect("input");
     let closed = client
         .wait_event(|e| matches!(e, Event::SessionClosed { .. }), STEP)
@@ -43,6 +44,7 @@ async fn a_panic_in_a_sessions_hub_ends_that_hub_only_and_attaching_again_works(
             if reason == "detached" && channel == att.channel),
         "{closed:?}"
     );
+    assert!(!faults::is_armed(&target), "the fault fired");
     // The panicked hub's tmux client was stopped, as at a normal end.
     eventually("the control client to go", || {
         (server.control_clients("hit") == 0).then_some(())
@@ -92,10 +94,12 @@ async fn a_panic_in_the_fleet_task_loses_no_event() {
     let (on_a, on_b) = (a.client().await, b.client().await);
 
     // B's fleet task panics on the next event it reads: A's announcement of this session.
-    faults::arm(format!("fleet:{}", b.handle.instance()));
+    let target = format!("fleet:{}", b.handle.instance());
+    faults::arm(target.clone());
     let first = on_a.create_session("first", 80, 24).await.expect("create");
     // Started again (after 1 s), it reads the sessions afresh, as after a gap.
     until_listed(&on_b, &first.session_id).await;
+    assert!(!faults::is_armed(&target), "the fault fired");
     // Its subscription survived: the next announcement arrives as any other.
     let second = on_a.create_session("second", 80, 24).await.expect("create");
     until_listed(&on_b, &second.session_id).await;

@@ -42,6 +42,7 @@ pub(super) struct Fleet {
     outbox: mpsc::UnboundedSender<Outgoing>,
 }
 
+#[derive(Debug)]
 enum Outgoing {
     Created(SessionRecord),
     ShareEdit {
@@ -107,7 +108,13 @@ impl Sessions {
             outbox,
         };
         if self.fleet.set(fleet).is_ok() {
-            tokio::spawn(deliver(store, queued));
+            // Ends when the outbox's senders are gone (the sessions are dropped).
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let state = (queued, VecDeque::new());
+            let restart = crate::supervise::RESTART_BACKOFF;
+            crate::supervise::spawn_supervised_with("fleet-outbox", cancel, restart, state, {
+                move |run| deliver(store.clone(), run)
+            });
         }
         self.resync_fleet().await;
     }
@@ -309,8 +316,18 @@ fn same_session(record: &SessionRecord, entry: &SessionEntry) -> bool {
 /// Writes the queued changes to the store and announces them, in order. A change the store
 /// refuses (it is down) is kept, with every later one behind it, and tried again every
 /// [`RETRY`] until it lands: records and announcements converge once the store is back.
-async fn deliver(store: Arc<dyn Store>, mut queued: mpsc::UnboundedReceiver<Outgoing>) {
-    let mut pending = VecDeque::new();
+async fn deliver(store: Arc<dyn Store>, mut run: Outbox) {
+    let (queued, pending) = &mut *run.state;
+    if run.restarted
+        && let Some(change) = pending.pop_front()
+    {
+        // The change being shared when the task panicked: it could panic again. The
+        // records are repaired at the next resync.
+        tracing::error!(
+            ?change,
+            "fleet: dropped the session change that was being shared"
+        );
+    }
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -351,6 +368,10 @@ async fn deliver(store: Arc<dyn Store>, mut queued: mpsc::UnboundedReceiver<Outg
         }
     }
 }
+
+/// What [`deliver`] owns: the changes queued for it, and those it has taken and not
+/// shared yet (oldest first). It outlives a panic of the task.
+type Outbox = crate::supervise::Resumed<(mpsc::UnboundedReceiver<Outgoing>, VecDeque<Outgoing>)>;
 
 async fn send(store: &dyn Store, change: &Outgoing) -> crate::store::StoreResult<()> {
     match change {

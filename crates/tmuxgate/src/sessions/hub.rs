@@ -191,6 +191,8 @@ pub struct Hub {
     cancel: CancellationToken,
     /// Cancelled once the hub task has ended and its tmux client has exited.
     stopped: CancellationToken,
+    /// Whether the viewers and the registry were told the hub ended.
+    closed: AtomicBool,
     closed_tx: mpsc::UnboundedSender<(String, CloseReason)>,
 }
 
@@ -248,6 +250,7 @@ impl Hub {
             known: Mutex::default(),
             cancel: CancellationToken::new(),
             stopped: CancellationToken::new(),
+            closed: AtomicBool::new(false),
             closed_tx,
         });
         crate::supervise::spawn_contained("session-hub", hub.clone().run(), {
@@ -546,12 +549,25 @@ impl Hub {
         self.stop_client().await;
     }
 
-    /// The hub task panicked: its viewers are told the gateway let go of the session
-    /// (`detached`: attaching again makes a new hub), and its tmux client is stopped.
+    /// The hub task panicked: its viewers and the registry are told why the hub ended, and
+    /// its tmux client is stopped. Usually the gateway let go of a session that runs on
+    /// (`detached`: attaching again makes a new hub). If the tmux connection had ended (the
+    /// panic came while finding out why), the reason is sought again, `detached` should
+    /// that panic too.
     async fn after_panic(&self) {
+        use futures_util::FutureExt;
+        // Whatever happens below, shutdown (`close_all`) does not wait for this hub forever.
+        let _stopped = self.stopped.clone().drop_guard();
         lock(&self.life).detaching = true;
         self.cancel.cancel();
-        self.close(CloseReason::Detached);
+        let reason = match self.shared.ended.load(Ordering::Acquire) {
+            true => std::panic::AssertUnwindSafe(self.end_reason())
+                .catch_unwind()
+                .await
+                .unwrap_or(CloseReason::Detached),
+            false => CloseReason::Detached,
+        };
+        self.close(reason);
         self.stop_client().await;
     }
 
@@ -587,12 +603,18 @@ impl Hub {
 
     /// The connection ended: decide why, tell the viewers and the registry.
     async fn on_end(&self) {
+        let reason = self.end_reason().await;
+        self.close(reason);
+    }
+
+    /// Why the tmux connection ended.
+    async fn end_reason(&self) -> CloseReason {
         let alive = self.entry.backend.probe().await;
         let present = alive && self.entry.backend.has_session(self.entry.tmux_id).await;
         // Asked after the round trips: a destroy announced by another gateway of a fleet
         // may reach this one while tmux is already ending the client.
         let destroying = self.entry.is_destroying();
-        let reason = match (alive, present) {
+        match (alive, present) {
             (false, _) if destroying => CloseReason::Destroyed,
             (false, _) => CloseReason::BackendLost,
             // A destroy that failed (elsewhere) leaves the session: this is a detach.
@@ -601,12 +623,14 @@ impl Hub {
                 CloseReason::Destroyed
             }
             (true, false) => CloseReason::Exited,
-        };
-        self.close(reason);
+        }
     }
 
-    /// Tells the viewers and the registry the hub has ended, and why.
+    /// Tells the viewers and the registry the hub has ended, and why (once).
     fn close(&self, reason: CloseReason) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         for view in lock(&self.shared.panes).values() {
             view.update(|s| s.closed = Some(reason));
         }

@@ -553,16 +553,25 @@ impl Sessions {
 }
 
 /// The backends' events and the hubs' ends, applied to the registry until the sessions
-/// are dropped. After a panic, every backend is listed again (the event being applied may
-/// have been lost; a hub that ended meanwhile is already out of the way: closing hubs are
-/// not handed out).
+/// are dropped. After a panic, the events being applied may have been lost: every backend
+/// that is up is listed again, and the sessions of every other one are marked lost (a hub
+/// that ended meanwhile is already out of the way: closing hubs are not handed out).
 async fn supervise(sessions: std::sync::Weak<Sessions>, mut run: SessionFeeds) {
     if run.restarted {
         let Some(sessions) = sessions.upgrade() else {
             return;
         };
-        for backend in sessions.pool.all() {
-            sessions.reconcile(backend, false).await;
+        for (i, backend) in sessions.pool.all().iter().enumerate() {
+            match backend.state() {
+                crate::backends::BackendState::Up => sessions.reconcile(backend, false).await,
+                crate::backends::BackendState::Down => {
+                    sessions
+                        .registry
+                        .on_backend(i)
+                        .iter()
+                        .for_each(|e| e.mark_lost());
+                }
+            }
         }
     }
     let (events, closed) = &mut *run.state;

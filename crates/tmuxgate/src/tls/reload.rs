@@ -83,8 +83,12 @@ pub async fn watch(tls: Arc<Tls>, interval: Duration, shutdown: CancellationToke
         }
         let (cert, key) = tls.paths();
         // `stat` can block (network file systems): off the async workers.
-        let Ok(now) = tokio::task::spawn_blocking(move || stamps(&cert, &key)).await else {
-            return;
+        let now = match tokio::task::spawn_blocking(move || stamps(&cert, &key)).await {
+            Ok(now) => now,
+            // A panic is this task's: its supervisor starts it again.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => return,
         };
         if settle.observe(now, tls.loaded_stamps()) {
             // The outcome is logged, counted and published by `reload` itself.
