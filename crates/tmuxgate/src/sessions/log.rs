@@ -93,6 +93,15 @@ impl PaneLog {
         let kept = &data[data.len().saturating_sub(cap)..];
         let excess = (ring.bytes.len() + kept.len()).saturating_sub(cap);
         ring.bytes.drain(..excess);
+        let needed = ring.bytes.len() + kept.len();
+        if needed > ring.bytes.capacity() {
+            // Doubling, but never past the ring's size: the ring turns through its whole
+            // buffer, so a buffer larger than the ring would, as output goes on, become
+            // resident to its end (up to twice `capacity_bytes`) for room no byte uses.
+            let grown = needed.max(ring.bytes.capacity() * 2).min(cap);
+            let additional = grown - ring.bytes.len();
+            ring.bytes.reserve_exact(additional);
+        }
         ring.bytes.extend(kept);
         ring.end
     }
@@ -179,6 +188,24 @@ mod tests {
         let (a, b) = (PaneLog::next_base(), PaneLog::next_base());
         assert!(b > a);
         assert!(a >= (tmuxgate_protocol::now_millis() - 1000) * OFFSET_BASE_BYTES_PER_MS);
+    }
+
+    #[test]
+    fn the_buffer_never_grows_past_the_ring() {
+        let cap = 100_000;
+        let log = PaneLog::new(0, cap);
+        // Writes of odd sizes make the amortized growth overshoot without the bound.
+        for n in 0..5_000usize {
+            log.append(&vec![b'x'; 1 + n % 97]);
+            let ring = log.lock();
+            assert!(
+                ring.bytes.capacity() <= cap,
+                "capacity {}",
+                ring.bytes.capacity()
+            );
+        }
+        let ring = log.lock();
+        assert_eq!((ring.bytes.len(), ring.bytes.capacity()), (cap, cap));
     }
 
     #[test]
