@@ -147,33 +147,49 @@ where
     });
 }
 
-/// Panics injected into a running gateway, for the fault tests: a test arms a target
+/// Faults injected into a running gateway, for the fault tests. A test arms a target
 /// (`hub:SESSION_ID`, `fleet:INSTANCE`), and the task that checks that target next panics
-/// there, once. While nothing is armed, a check is one atomic load.
+/// there, once. Or it holds one (`fleet-outbox:INSTANCE`), and the task waits there until
+/// the [`faults::Hold`] is dropped. While nothing is armed or held, a check is one atomic
+/// load.
 #[doc(hidden)]
 pub mod faults {
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard};
+
+    use tokio::sync::Semaphore;
 
     static ANY: AtomicBool = AtomicBool::new(false);
-    static ARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static FAULTS: Mutex<Faults> = Mutex::new(Faults {
+        armed: Vec::new(),
+        held: Vec::new(),
+    });
+
+    struct Faults {
+        armed: Vec<String>,
+        /// Closed when released; never has a permit.
+        held: Vec<(String, Arc<Semaphore>)>,
+    }
+
+    fn faults() -> MutexGuard<'static, Faults> {
+        FAULTS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(faults: &Faults) {
+        let any = !faults.armed.is_empty() || !faults.held.is_empty();
+        ANY.store(any, Ordering::Release);
+    }
 
     /// Has the next check of `target` panic.
     pub fn arm(target: impl Into<String>) {
-        ARMED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(target.into());
-        ANY.store(true, Ordering::Release);
+        let mut faults = faults();
+        faults.armed.push(target.into());
+        update(&faults);
     }
 
     /// Whether `target` is armed still (its task has not checked it since).
     pub fn is_armed(target: &str) -> bool {
-        ARMED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|t| t == target)
+        faults().armed.iter().any(|t| t == target)
     }
 
     /// Panics if `target` is armed (and disarms it).
@@ -183,15 +199,52 @@ pub mod faults {
         }
         let target = target();
         let fire = {
-            let mut armed = ARMED.lock().unwrap_or_else(|e| e.into_inner());
-            let found = armed.iter().position(|t| *t == target);
-            let fire = found.map(|i| armed.swap_remove(i)).is_some();
-            if armed.is_empty() {
-                ANY.store(false, Ordering::Release);
-            }
+            let mut faults = faults();
+            let found = faults.armed.iter().position(|t| *t == target);
+            let fire = found.map(|i| faults.armed.swap_remove(i)).is_some();
+            update(&faults);
             fire
         };
         assert!(!fire, "injected fault: {target}");
+    }
+
+    /// Stops every task at its waits on `target` until the returned hold is dropped.
+    pub fn hold(target: impl Into<String>) -> Hold {
+        let gate = Arc::new(Semaphore::new(0));
+        let mut faults = faults();
+        faults.held.push((target.into(), gate.clone()));
+        update(&faults);
+        Hold(gate)
+    }
+
+    /// Waits while `target` is held.
+    pub(crate) async fn wait(target: impl FnOnce() -> String) {
+        if !ANY.load(Ordering::Acquire) {
+            return;
+        }
+        let target = target();
+        let gate = faults()
+            .held
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map(|(_, gate)| gate.clone());
+        if let Some(gate) = gate {
+            // Never a permit: this ends when the hold closes the gate.
+            let _ = gate.acquire().await;
+        }
+    }
+
+    /// A target held (see [`hold`]) until this is dropped.
+    #[must_use = "the target is released when this is dropped"]
+    pub struct Hold(Arc<Semaphore>);
+
+    impl Drop for Hold {
+        fn drop(&mut self) {
+            let mut faults = faults();
+            faults.held.retain(|(_, gate)| !Arc::ptr_eq(gate, &self.0));
+            update(&faults);
+            self.0.close();
+        }
     }
 }
 

@@ -3,14 +3,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::fleet::{prefix, second_with, until_listed};
+use common::fleet::{prefix, second_with, until_listed, until_visible};
 use common::identity::AuthServer;
 use common::redis::RedisServer;
 use common::{STEP, TestServer};
 use tmuxgate::config::{Config, Secret};
 use tmuxgate::store::{SessionRecord, StoreEvent};
+use tmuxgate::supervise::faults;
 use tmuxgate_client::protocol::Event;
 use tmuxgate_client::protocol::request::AttachMode;
 use tmuxgate_client::{Client, ClientOptions};
@@ -83,29 +84,21 @@ impl Pair {
             .expect("connect")
     }
 
+    /// The outbox of `side`'s writes to the store, as a fault target.
+    fn outbox(&self, side: Side) -> String {
+        let server = match side {
+            A => &self.a.server,
+            B => &self.b.as_ref().expect("B started").0,
+        };
+        format!("fleet-outbox:{}", server.handle.instance())
+    }
+
     /// The store as a gateway of this fleet sees it.
     async fn store(&self) -> std::sync::Arc<dyn tmuxgate::store::Store> {
         let mut config = Config::for_tests(self.a.server.dir.join("unused"));
         config.redis_url = Some(Secret::new(self.redis.url()));
         config.redis_prefix = self.prefix.clone();
         tmuxgate::store::open(&config).await.expect("the store")
-    }
-}
-
-/// Polls until `client`'s `session-list` holds `session_id` (`want`) or does not.
-async fn until_visible(client: &Client, session_id: &str, want: bool) {
-    let deadline = Instant::now() + STEP;
-    loop {
-        let listed = client.list_sessions().await.expect("list");
-        if listed.iter().any(|s| s.session_id == session_id) == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{session_id} never {}",
-            if want { "visible" } else { "hidden" }
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -174,7 +167,7 @@ async fn share_changes_made_at_once_on_two_gateways_both_hold() {
         .expect("share");
     let (bob_a, bob_b) = (fleet.client(A, "bob").await, fleet.client(B, "bob").await);
     let (carl_a, carl_b) = (fleet.client(A, "carl").await, fleet.client(B, "carl").await);
-    until_visible(&bob_b, &id, true).await;
+    until_visible(&bob_b, &id, true, "bob on B").await;
     let (taken, given) = tokio::join!(
         ann_a.unshare(&id, "bob"),
         ann_b.share(&id, "carl", AttachMode::Read)
@@ -187,16 +180,98 @@ async fn share_changes_made_at_once_on_two_gateways_both_hold() {
         ("carl on A", &carl_a, true),
         ("carl on B", &carl_b, true),
     ] {
-        let deadline = Instant::now() + STEP;
-        loop {
-            let listed = client.list_sessions().await.expect("list");
-            if listed.iter().any(|s| s.session_id == id) == want {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{who}: never {want}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_visible(client, &id, want, who).await;
     }
+}
+
+/// Whether `client` lists `session_id` now.
+async fn lists(client: &Client, session_id: &str) -> bool {
+    let listed = client.list_sessions().await.expect("list");
+    listed.iter().any(|s| s.session_id == session_id)
+}
+
+/// A share given on B is in effect on B before B has written it to the store. A record
+/// changed meanwhile by A (bob's share taken back), which B takes, does not undo it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_the_store_does_not_hold_yet_outlives_another_gateways_change() {
+    let fleet = Pair::start(&["ann", "bob", "carl"]).await;
+    let (ann_a, ann_b) = (fleet.client(A, "ann").await, fleet.client(B, "ann").await);
+    let id = ann_a
+        .create_session("held", 80, 24)
+        .await
+        .expect("create")
+        .session_id;
+    ann_a
+        .share(&id, "bob", AttachMode::Read)
+        .await
+        .expect("share");
+    let (bob_b, carl_a, carl_b) = (
+        fleet.client(B, "bob").await,
+        fleet.client(A, "carl").await,
+        fleet.client(B, "carl").await,
+    );
+    until_visible(&bob_b, &id, true, "bob on B").await;
+
+    let held = faults::hold(fleet.outbox(B));
+    ann_b
+        .share(&id, "carl", AttachMode::Read)
+        .await
+        .expect("share on B");
+    assert!(lists(&carl_b, &id).await, "in effect on B at once");
+    ann_a.unshare(&id, "bob").await.expect("unshare on A");
+    // B has taken A's record (bob is gone there), which does not name carl yet.
+    until_visible(&bob_b, &id, false, "bob on B").await;
+    let record = fleet.store().await.session(&id).await.expect("read");
+    let record = record.expect("the record");
+    assert!(!record.shares.contains("carl"), "held: {}", record.shares);
+    assert!(lists(&carl_b, &id).await, "carl on B, after A's change");
+
+    drop(held);
+    until_visible(&carl_a, &id, true, "carl on A").await;
+    assert!(lists(&carl_b, &id).await, "carl on B, once stored");
+}
+
+/// A share taken back on A is gone on A before A has written that to the store. A record
+/// changed meanwhile by B (carl's share given), which still names bob, does not give bob
+/// his share back on A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_taken_back_stays_gone_while_the_store_still_holds_it() {
+    let fleet = Pair::start(&["ann", "bob", "carl"]).await;
+    let (ann_a, ann_b) = (fleet.client(A, "ann").await, fleet.client(B, "ann").await);
+    let id = ann_a
+        .create_session("taken", 80, 24)
+        .await
+        .expect("create")
+        .session_id;
+    ann_a
+        .share(&id, "bob", AttachMode::Read)
+        .await
+        .expect("share");
+    let (bob_a, bob_b, carl_a) = (
+        fleet.client(A, "bob").await,
+        fleet.client(B, "bob").await,
+        fleet.client(A, "carl").await,
+    );
+    until_visible(&bob_b, &id, true, "bob on B").await;
+    assert!(lists(&bob_a, &id).await, "bob on A");
+
+    let held = faults::hold(fleet.outbox(A));
+    ann_a.unshare(&id, "bob").await.expect("unshare on A");
+    assert!(!lists(&bob_a, &id).await, "taken back on A at once");
+    ann_b
+        .share(&id, "carl", AttachMode::Read)
+        .await
+        .expect("share on B");
+    // A has taken B's record (carl is there), which still names bob.
+    until_visible(&carl_a, &id, true, "carl on A").await;
+    let record = fleet.store().await.session(&id).await.expect("read");
+    let record = record.expect("the record");
+    assert!(record.shares.contains("bob"), "held: {}", record.shares);
+    assert!(!lists(&bob_a, &id).await, "bob on A, after B's change");
+
+    drop(held);
+    until_visible(&bob_b, &id, false, "bob on B").await;
+    assert!(!lists(&bob_a, &id).await, "bob on A, once stored");
 }
 
 /// A pane rewrote the session's owner and shares in tmux; a gateway that starts afterwards
@@ -222,7 +297,7 @@ async fn a_gateway_joining_takes_owners_and_shares_from_the_store_not_from_tmux(
     }
     fleet.start_b().await;
     let ann_b = fleet.client(B, "ann").await;
-    until_visible(&ann_b, &id, true).await;
+    until_visible(&ann_b, &id, true, "ann on B").await;
     let mallory_b = fleet.client(B, "mallory").await;
     assert!(
         mallory_b.list_sessions().await.expect("list").is_empty(),
@@ -315,7 +390,7 @@ async fn a_tmux_session_claiming_another_sessions_id_is_not_served_under_it() {
     }
     fleet.start_b().await;
     let ann_b = fleet.client(B, "ann").await;
-    until_visible(&ann_b, &real.session_id, true).await;
+    until_visible(&ann_b, &real.session_id, true, "ann on B").await;
     let mut seen = ann_b
         .attach_session(&real.session_id, 80, 24)
         .await

@@ -13,9 +13,15 @@
 //!
 //! Writes go through one queue, in order, off the request path; a store that is down costs
 //! a logged error, and the records converge at the next start (see `join`).
+//!
+//! A share changed here is in effect here at once and in the store a moment later. A record
+//! read in between (another gateway's `shares-changed` arriving) does not hold it yet, so
+//! each entry keeps its changes the store does not hold ([`Unsent`]) and lays them over
+//! every record it takes. A gateway also takes its own `shares-changed`: by then the store
+//! holds its change and every change made before it elsewhere.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tmux_control::Name;
@@ -48,13 +54,76 @@ enum Outgoing {
     ShareEdit {
         id: String,
         user: String,
-        mode: Option<&'static str>,
+        mode: Option<AttachMode>,
+        /// Whose [`Unsent`] holds the change until the store does.
+        entry: Weak<SessionEntry>,
+        /// Whether the store took it, once it has, and whether it changed the record.
+        written: Option<bool>,
     },
     Destroyed(String, Option<oneshot::Sender<()>>),
     Gone(String),
 }
 
+/// An entry's share changes that the store does not hold yet, oldest first.
+#[derive(Debug, Default)]
+pub(super) struct Unsent {
+    edits: VecDeque<(String, Option<AttachMode>)>,
+    /// How many have left `edits` (landed in the store, or dropped).
+    landed: u64,
+}
+
+impl Outgoing {
+    /// Leaves the store to the next resync: the entry stops laying the change over records.
+    fn dropped(&self) {
+        if let Outgoing::ShareEdit {
+            entry,
+            written: None,
+            ..
+        } = self
+            && let Some(entry) = entry.upgrade()
+        {
+            entry.share_landed();
+        }
+    }
+}
+
 impl SessionEntry {
+    fn unsent(&self) -> std::sync::MutexGuard<'_, Unsent> {
+        self.unsent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many of its changes have left [`Unsent`]; read before reading its record.
+    fn landed(&self) -> u64 {
+        self.unsent().landed
+    }
+
+    /// The oldest unsent change is in the store (or given up).
+    fn share_landed(&self) {
+        let mut unsent = self.unsent();
+        unsent.edits.pop_front();
+        unsent.landed += 1;
+    }
+
+    /// Takes the shares `stored` in the store's record, with the changes the store does not
+    /// hold yet laid over them. Refused (`false`) when one of those landed since `landed`
+    /// was read: the record may predate it and the change is no longer laid over it.
+    /// Callers hold `sharing`.
+    fn take_stored_shares(&self, stored: &str, landed: u64) -> bool {
+        let unsent = self.unsent();
+        if unsent.landed != landed {
+            return false;
+        }
+        let mut shares = access::decode_shares(stored);
+        for (user, mode) in &unsent.edits {
+            match mode {
+                Some(mode) => access::set_share(&mut shares, user, *mode),
+                None => access::remove_share(&mut shares, user),
+            };
+        }
+        self.edit_shares(|current| *current = shares);
+        true
+    }
+
     /// The record the store keeps.
     pub(super) fn record(&self) -> SessionRecord {
         SessionRecord {
@@ -155,15 +224,44 @@ impl Sessions {
         }
     }
 
-    /// Announces one user's share set to `mode` (`None`: taken back).
-    pub(super) fn announce_share(&self, id: &str, user: &str, mode: Option<AttachMode>) {
+    /// Announces one user's share set to `mode` (`None`: taken back), a change already in
+    /// effect here. Callers hold the entry's `sharing`.
+    pub(super) fn announce_share(
+        &self,
+        entry: &Arc<SessionEntry>,
+        user: &str,
+        mode: Option<AttachMode>,
+    ) {
         if let Some(fleet) = self.fleet.get() {
+            entry.unsent().edits.push_back((user.to_owned(), mode));
             let change = Outgoing::ShareEdit {
-                id: id.to_owned(),
+                id: entry.id.clone(),
                 user: user.to_owned(),
-                mode: mode.map(access::mode_name),
+                mode,
+                entry: Arc::downgrade(entry),
+                written: None,
             };
-            let _ = fleet.outbox.send(change);
+            if fleet.outbox.send(change).is_err() {
+                entry.share_landed();
+            }
+        }
+    }
+
+    /// Takes `entry`'s shares from its record in the store (see [`Unsent`]), and wakes its
+    /// channels to check them. Reads again while this gateway's own changes land meanwhile.
+    async fn refresh_shares(&self, store: &dyn Store, entry: &SessionEntry) {
+        for _ in 0..3 {
+            let landed = entry.landed();
+            match store.session(&entry.id).await {
+                Ok(Some(record)) if same_session(&record, entry) => {
+                    let _order = entry.sharing.lock().await;
+                    if entry.take_stored_shares(&record.shares, landed) {
+                        return Self::wake_channels(entry);
+                    }
+                }
+                Ok(_) => return,
+                Err(e) => return tracing::warn!(error = %e, "fleet: could not read new shares"),
+            }
         }
     }
 
@@ -188,6 +286,9 @@ impl Sessions {
         let Some(fleet) = self.fleet.get() else {
             return;
         };
+        let landed: std::collections::HashMap<String, u64> = (self.registry.all().iter())
+            .map(|entry| (entry.id.clone(), entry.landed()))
+            .collect();
         let records = match fleet.store.sessions().await {
             Ok(records) => records,
             Err(e) => return tracing::warn!(error = %e, "fleet: could not read the records"),
@@ -209,9 +310,16 @@ impl Sessions {
                     }
                 }
                 Some(entry) if same_session(&record, &entry) => {
-                    let _order = entry.sharing.lock().await;
-                    entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
-                    Self::wake_channels(&entry);
+                    let order = entry.sharing.lock().await;
+                    let taken = landed
+                        .get(&entry.id)
+                        .is_some_and(|landed| entry.take_stored_shares(&record.shares, *landed));
+                    drop(order);
+                    if taken {
+                        Self::wake_channels(&entry);
+                    } else {
+                        self.refresh_shares(&*fleet.store, &entry).await;
+                    }
                 }
                 Some(_) => {}
             }
@@ -223,10 +331,14 @@ impl Sessions {
         let Some(fleet) = self.fleet.get() else {
             return;
         };
-        if received.from == fleet.store.instance() {
-            return;
-        }
         match &received.event {
+            // This gateway's own too (see the module's documentation).
+            StoreEvent::SharesChanged { session_id } => {
+                if let Some(entry) = self.registry.get(session_id) {
+                    self.refresh_shares(&*fleet.store, &entry).await;
+                }
+            }
+            _ if received.from == fleet.store.instance() => {}
             StoreEvent::SessionCreated { session_id } => {
                 let record = match fleet.store.session(session_id).await {
                     Ok(Some(record)) => record,
@@ -244,20 +356,6 @@ impl Sessions {
                         entry.mark_live();
                     }
                     Some(_) => {}
-                }
-            }
-            StoreEvent::SharesChanged { session_id } => {
-                let Some(entry) = self.registry.get(session_id) else {
-                    return;
-                };
-                match fleet.store.session(session_id).await {
-                    Ok(Some(record)) if same_session(&record, &entry) => {
-                        let _order = entry.sharing.lock().await;
-                        entry.edit_shares(|s| *s = access::decode_shares(&record.shares));
-                        Self::wake_channels(&entry);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "fleet: could not read new shares"),
                 }
             }
             StoreEvent::SessionDestroyed { session_id } => {
@@ -323,6 +421,7 @@ async fn deliver(store: Arc<dyn Store>, mut run: Outbox) {
     {
         // The change being shared when the task panicked: it could panic again. The
         // records are repaired at the next resync.
+        change.dropped();
         tracing::error!(
             ?change,
             "fleet: dropped the session change that was being shared"
@@ -339,6 +438,7 @@ async fn deliver(store: Arc<dyn Store>, mut run: Outbox) {
             _ = retry.tick(), if !pending.is_empty() => {}
         }
         while let Some(change) = pending.front_mut() {
+            crate::supervise::faults::wait(|| format!("fleet-outbox:{}", store.instance())).await;
             let result = send(&*store, change).await;
             // A destroy waits for its announcement's first attempt only.
             if let Outgoing::Destroyed(_, done) = change
@@ -364,7 +464,9 @@ async fn deliver(store: Arc<dyn Store>, mut run: Outbox) {
                 dropped = pending.len() - MAX_PENDING,
                 "fleet: too many unshared session changes"
             );
-            pending.drain(..pending.len() - MAX_PENDING);
+            for change in pending.drain(..pending.len() - MAX_PENDING) {
+                change.dropped();
+            }
         }
     }
 }
@@ -373,7 +475,9 @@ async fn deliver(store: Arc<dyn Store>, mut run: Outbox) {
 /// shared yet (oldest first). It outlives a panic of the task.
 type Outbox = crate::supervise::Resumed<(mpsc::UnboundedReceiver<Outgoing>, VecDeque<Outgoing>)>;
 
-async fn send(store: &dyn Store, change: &Outgoing) -> crate::store::StoreResult<()> {
+/// Writes and announces `change`; a share change that the store took and whose
+/// announcement failed is only announced when tried again.
+async fn send(store: &dyn Store, change: &mut Outgoing) -> crate::store::StoreResult<()> {
     match change {
         Outgoing::Created(record) => {
             let event = StoreEvent::SessionCreated {
@@ -381,8 +485,27 @@ async fn send(store: &dyn Store, change: &Outgoing) -> crate::store::StoreResult
             };
             put_and_announce(store, record, &event).await
         }
-        Outgoing::ShareEdit { id, user, mode } => {
-            if store.edit_share(id, user, *mode).await? {
+        Outgoing::ShareEdit {
+            id,
+            user,
+            mode,
+            entry,
+            written,
+        } => {
+            let changed = match *written {
+                Some(changed) => changed,
+                None => {
+                    let changed = store
+                        .edit_share(id, user, mode.map(access::mode_name))
+                        .await?;
+                    *written = Some(changed);
+                    if let Some(entry) = entry.upgrade() {
+                        entry.share_landed();
+                    }
+                    changed
+                }
+            };
+            if changed {
                 let event = StoreEvent::SharesChanged {
                     session_id: id.clone(),
                 };

@@ -318,7 +318,7 @@ impl Sessions {
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         entry.edit_shares(|current| *current = shares);
         Self::wake_channels(&entry);
-        self.announce_share(id, user, Some(mode));
+        self.announce_share(&entry, user, Some(mode));
         Ok(before)
     }
 
@@ -334,7 +334,7 @@ impl Sessions {
         });
         let before = before.ok_or(SessionError::NotFound)?;
         Self::wake_channels(&entry);
-        self.announce_share(id, user, None);
+        self.announce_share(&entry, user, None);
         entry.backend.set_shares(entry.tmux_id, &encoded).await?;
         Ok(before)
     }

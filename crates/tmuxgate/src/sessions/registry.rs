@@ -48,6 +48,8 @@ pub struct SessionEntry {
     access: AtomicU32,
     /// Serialises share changes, so memory and tmux see them in one order.
     pub(super) sharing: tokio::sync::Mutex<()>,
+    /// Share changes made here that the fleet's store does not hold yet.
+    pub(super) unsent: Mutex<super::fleet::Unsent>,
     state: AtomicU8,
     size: Mutex<(u16, u16)>,
     /// The live hub, if any viewer is (or recently was) attached.
@@ -82,6 +84,7 @@ impl SessionEntry {
             shares: Mutex::new(access.1),
             access: AtomicU32::new(0),
             sharing: tokio::sync::Mutex::new(()),
+            unsent: Mutex::default(),
             state: AtomicU8::new(LIVE),
             size: Mutex::new(size),
             hub: Mutex::new(Weak::new()),

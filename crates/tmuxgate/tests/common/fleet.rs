@@ -88,14 +88,30 @@ pub async fn until_store(addr: std::net::SocketAddr, want: &str) {
 
 /// Polls `session-list` on `client` until it holds `session_id`.
 pub async fn until_listed(client: &Client, session_id: &str) {
+    until_visible(client, session_id, true, session_id).await;
+}
+
+/// Waits until `client` lists `session_id` (`want`) or stops listing it. A list refused by
+/// the user's request quota (this polls fast) counts as not yet.
+pub async fn until_visible(client: &Client, session_id: &str, want: bool, who: &str) {
     let deadline = Instant::now() + STEP;
     loop {
-        let listed = client.list_sessions().await.expect("list");
-        if listed.iter().any(|s| s.session_id == session_id) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{session_id} never listed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let pause = match client.list_sessions().await {
+            Ok(listed) if listed.iter().any(|s| s.session_id == session_id) == want => return,
+            result => {
+                if passed(result, who) {
+                    Duration::from_millis(20)
+                } else {
+                    Duration::from_millis(200)
+                }
+            }
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{who}: {session_id} never {}",
+            if want { "listed" } else { "hidden" }
+        );
+        tokio::time::sleep(pause).await;
     }
 }
 
