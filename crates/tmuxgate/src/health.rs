@@ -1,7 +1,6 @@
 //! The operator port: `GET /health` (JSON status; 200 when serving, 503 otherwise),
 //! `GET /metrics` (Prometheus text) and the admin API ([`crate::admin`]).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -41,14 +40,11 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     }
     let backends = gw.status().backends;
     let up = backends.iter().filter(|b| b.state == "up").count();
-    let mut body = gw.stats.render_prometheus(gw.sessions.count(), up);
-    let name = "tmuxgate_pane_log_bytes";
-    let _ = writeln!(
-        body,
-        "# HELP {name} Output held in the attached panes' logs (at most RING_BUFFER_BYTES each).\n\
-         # TYPE {name} gauge\n{name} {}",
-        gw.sessions.log_bytes()
-    );
+    let mut body = gw.stats.render_prometheus(crate::metrics::Levels {
+        sessions: gw.sessions.count(),
+        backends_up: up,
+        pane_log_bytes: gw.sessions.log_bytes(),
+    });
     crate::backends::health::render_prometheus(gw.sessions.backends(), &mut body);
     crate::store::render_prometheus(&*gw.store, &gw.store_health, &mut body);
     render_backends(&mut body, &backends);

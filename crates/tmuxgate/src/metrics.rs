@@ -88,6 +88,17 @@ impl Latency {
     }
 }
 
+/// Levels the metrics read from the gateway's parts at the time of asking.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Levels {
+    /// Live tmux sessions.
+    pub sessions: usize,
+    /// Backends whose tmux server is up.
+    pub backends_up: usize,
+    /// Output held in the attached panes' logs.
+    pub pane_log_bytes: u64,
+}
+
 /// Everything the gateway counts.
 pub struct Stats {
     /// Connections open now.
@@ -260,8 +271,8 @@ impl Stats {
         }
     }
 
-    /// Prometheus text exposition format (version 0.0.4).
-    pub fn render_prometheus(&self, sessions: usize, backends_up: usize) -> String {
+    /// Prometheus text exposition format (version 0.0.4), with the levels read elsewhere.
+    pub fn render_prometheus(&self, levels: Levels) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(
@@ -368,7 +379,14 @@ impl Stats {
             "tmuxgate_sessions",
             "Live tmux sessions.",
             "gauge",
-            sessions as u64,
+            levels.sessions as u64,
+        );
+        gauge(
+            &mut out,
+            "tmuxgate_pane_log_bytes",
+            "Output held in the attached panes' logs (at most RING_BUFFER_BYTES each).",
+            "gauge",
+            levels.pane_log_bytes,
         );
         gauge(
             &mut out,
@@ -393,7 +411,7 @@ impl Stats {
             "tmuxgate_backends_up",
             "Backends whose tmux server is up.",
             "gauge",
-            backends_up as u64,
+            levels.backends_up as u64,
         );
         let name = "tmuxgate_requests_total";
         let _ = writeln!(
@@ -433,7 +451,14 @@ mod tests {
         stats.request(Some("heartbeat"), Duration::from_micros(300));
         stats.request(Some("heartbeat"), Duration::from_millis(3));
         stats.request(None, Duration::from_micros(50));
-        let text = stats.render_prometheus(1, 1);
+        let levels = Levels {
+            sessions: 1,
+            backends_up: 1,
+            pane_log_bytes: 4096,
+        };
+        let text = stats.render_prometheus(levels);
+        assert!(text.contains("\ntmuxgate_pane_log_bytes 4096\n"));
+        assert!(text.contains("\ntmuxgate_backends_up 1\n"));
         assert!(text.contains(
             "tmuxgate_request_duration_seconds_bucket{type=\"heartbeat\",le=\"0.0005\"} 1"
         ));

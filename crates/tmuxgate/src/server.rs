@@ -383,7 +383,8 @@ impl Server {
         let restart = crate::supervise::RESTART_BACKOFF;
         if let Some(feeds) = self.fleet_events {
             let g = gw.clone();
-            spawn_supervised_with("fleet-events", cancel.clone(), restart, feeds, move |run| {
+            let cancel = Some(cancel.clone());
+            spawn_supervised_with("fleet-events", cancel, restart, feeds, move |run| {
                 fleet_events(g.clone(), run)
             });
         }
@@ -710,18 +711,14 @@ async fn serve_main(gw: Arc<Gateway>, listener: TcpListener) -> std::io::Result<
 /// One run of the fleet's event task (`store::fleet::run`) on the gateway's parts.
 async fn fleet_events(g: Arc<Gateway>, run: crate::supervise::Resumed<crate::store::fleet::Feeds>) {
     let mut feeds = run.state;
-    let (store, blocks) = (g.store.clone(), g.abuse.blocks.clone());
-    let (auth, sessions, cancel) = (g.auth.clone(), g.sessions.clone(), g.shutdown.clone());
-    crate::store::fleet::run(
-        store,
-        &mut feeds,
-        blocks,
-        auth,
-        sessions,
-        cancel,
-        run.restarted,
-    )
-    .await;
+    let parts = crate::store::fleet::Parts {
+        store: g.store.clone(),
+        blocks: g.abuse.blocks.clone(),
+        auth: g.auth.clone(),
+        sessions: g.sessions.clone(),
+        cancel: g.shutdown.clone(),
+    };
+    crate::store::fleet::run(&parts, &mut feeds, run.restarted).await;
 }
 
 async fn serve_on<L>(listener: WithPeers<L>, app: Router, gw: &Gateway) -> std::io::Result<()>

@@ -104,10 +104,11 @@ pub struct Resumed<S> {
 }
 
 /// [`spawn_supervised`] for a task whose state must outlive a panic: the channels it reads,
-/// what it has not passed on yet. Each run gets `state` ([`Resumed`]).
+/// what it has not passed on yet. Each run gets `state` ([`Resumed`]). Without `cancel`,
+/// the task is restarted until it returns (its channels close).
 pub fn spawn_supervised_with<S, F, Fut>(
     name: &'static str,
-    cancel: CancellationToken,
+    cancel: Option<CancellationToken>,
     backoff: Duration,
     state: S,
     make: F,
@@ -120,7 +121,7 @@ where
     let state = Arc::new(tokio::sync::Mutex::new(state));
     let make = Arc::new(make);
     let started = AtomicBool::new(false);
-    spawn_supervised(name, cancel, backoff, move || {
+    spawn_supervised(name, cancel.unwrap_or_default(), backoff, move || {
         let (state, make) = (state.clone(), make.clone());
         let restarted = started.swap(true, Ordering::Relaxed);
         async move {
@@ -286,7 +287,7 @@ mod tests {
         let joined = std::thread::spawn(|| panic!("on purpose")).join();
         assert!(joined.is_err(), "the thread panicked");
         assert!(PANICS.load(Ordering::Relaxed) > before);
-        let text = crate::metrics::Stats::default().render_prometheus(0, 0);
+        let text = crate::metrics::Stats::default().render_prometheus(Default::default());
         assert!(text.contains("tmuxgate_panics_total "), "{text}");
     }
 
@@ -323,7 +324,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let task = spawn_supervised_with(
             "test",
-            cancel.clone(),
+            Some(cancel.clone()),
             Duration::from_millis(1),
             rx,
             move |mut run: Resumed<tokio::sync::mpsc::UnboundedReceiver<u32>>| {

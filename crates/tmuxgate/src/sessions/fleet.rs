@@ -178,10 +178,9 @@ impl Sessions {
         };
         if self.fleet.set(fleet).is_ok() {
             // Ends when the outbox's senders are gone (the sessions are dropped).
-            let cancel = tokio_util::sync::CancellationToken::new();
             let state = (queued, VecDeque::new());
             let restart = crate::supervise::RESTART_BACKOFF;
-            crate::supervise::spawn_supervised_with("fleet-outbox", cancel, restart, state, {
+            crate::supervise::spawn_supervised_with("fleet-outbox", None, restart, state, {
                 move |run| deliver(store.clone(), run)
             });
         }

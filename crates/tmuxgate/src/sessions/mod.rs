@@ -150,7 +150,7 @@ impl Sessions {
         let weak = Arc::downgrade(&sessions);
         crate::supervise::spawn_supervised_with(
             "session-events",
-            tokio_util::sync::CancellationToken::new(),
+            None,
             crate::supervise::RESTART_BACKOFF,
             (events_rx, closed_rx),
             move |run| supervise(weak.clone(), run),

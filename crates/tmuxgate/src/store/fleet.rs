@@ -71,18 +71,27 @@ impl Feeds {
     }
 }
 
+/// The parts of this gateway that the fleet's events reach.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub blocks: Arc<Blocks>,
+    pub auth: Option<Authenticator>,
+    pub sessions: Arc<Sessions>,
+    /// Ends [`run`] (the gateway shuts down).
+    pub cancel: CancellationToken,
+}
+
 /// Shares blocks and revocations between this gateway and the fleet until `cancel`.
 /// `restarted`: an earlier run panicked, perhaps in the middle of an event; the sessions
 /// and tokens are checked again as after a gap in the events.
-pub async fn run(
-    store: Arc<dyn Store>,
-    feeds: &mut Feeds,
-    blocks: Arc<Blocks>,
-    auth: Option<Authenticator>,
-    sessions: Arc<Sessions>,
-    cancel: CancellationToken,
-    restarted: bool,
-) {
+pub async fn run(parts: &Parts, feeds: &mut Feeds, restarted: bool) {
+    let Parts {
+        store,
+        blocks,
+        auth,
+        sessions,
+        cancel,
+    } = parts;
     let Feeds {
         events,
         local,
@@ -91,11 +100,11 @@ pub async fn run(
     } = feeds;
     if restarted {
         sessions.resync_fleet().await;
-        if let Some(auth) = &auth {
+        if let Some(auth) = auth {
             auth.poke();
         }
     }
-    resync(&*store, &blocks).await;
+    resync(&**store, blocks).await;
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(RESYNC);
@@ -104,9 +113,9 @@ pub async fn run(
         tokio::select! {
             Some(change) = local.recv() => {
                 unshared.push_back(change);
-                flush(&*store, unshared).await;
+                flush(&**store, unshared).await;
             }
-            _ = retry.tick(), if !unshared.is_empty() => flush(&*store, unshared).await,
+            _ = retry.tick(), if !unshared.is_empty() => flush(&**store, unshared).await,
             Ok(()) = revoked.changed() => {
                 if let Err(e) = store.publish(&StoreEvent::TokensRevoked {}).await {
                     tracing::error!(error = %e, "fleet: could not announce a revocation");
@@ -115,12 +124,12 @@ pub async fn run(
             Some(received) = events.recv() => {
                 crate::supervise::faults::check(|| format!("fleet:{}", store.instance()));
                 let ours = received.from == store.instance();
-                match (&received.event, &auth) {
+                match (&received.event, auth) {
                     (StoreEvent::TokensRevoked {}, Some(auth)) if !ours => auth.poke(),
                     (StoreEvent::Resync {}, _) => {
-                        resync(&*store, &blocks).await;
+                        resync(&**store, blocks).await;
                         sessions.resync_fleet().await;
-                        if let Some(auth) = &auth {
+                        if let Some(auth) = auth {
                             auth.poke();
                         }
                     }
@@ -130,11 +139,11 @@ pub async fn run(
                         | StoreEvent::SharesChanged { .. },
                         _,
                     ) => sessions.on_fleet_event(&received).await,
-                    _ => apply(&*store, &blocks, received).await,
+                    _ => apply(&**store, blocks, received).await,
                 }
             }
             _ = tick.tick() => {
-                resync(&*store, &blocks).await;
+                resync(&**store, blocks).await;
                 sessions.resync_fleet().await;
             }
             () = cancel.cancelled() => return,

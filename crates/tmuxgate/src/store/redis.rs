@@ -625,9 +625,8 @@ impl Store for RedisStore {
             let stream = self.keys.events.clone();
             let cursor = super::redis_events::Cursor { last, tx };
             // Ends when the subscriber is gone; no other cancellation.
-            let cancel = tokio_util::sync::CancellationToken::new();
             let restart = crate::supervise::RESTART_BACKOFF;
-            crate::supervise::spawn_supervised_with("store-events", cancel, restart, cursor, {
+            crate::supervise::spawn_supervised_with("store-events", None, restart, cursor, {
                 move |run| super::redis_events::read_events(settings.clone(), stream.clone(), run)
             });
             Ok(rx)
