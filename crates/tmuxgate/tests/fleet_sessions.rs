@@ -93,6 +93,12 @@ impl Pair {
         format!("fleet-outbox:{}", server.handle.instance())
     }
 
+    /// The shares the store's record of `id` holds.
+    async fn stored_shares(&self, id: &str) -> String {
+        let record = self.store().await.session(id).await.expect("read");
+        record.expect("the record").shares
+    }
+
     /// The store as a gateway of this fleet sees it.
     async fn store(&self) -> std::sync::Arc<dyn tmuxgate::store::Store> {
         let mut config = Config::for_tests(self.a.server.dir.join("unused"));
@@ -150,21 +156,25 @@ async fn shares_changed_on_one_gateway_take_effect_on_another() {
     assert!(bob.list_sessions().await.expect("list").is_empty());
 }
 
-/// Two gateways change two users' shares of one session at the same moment: both changes
-/// hold everywhere (each is one user's entry in the store, not a whole list written back).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn share_changes_made_at_once_on_two_gateways_both_hold() {
+/// A fleet of ann, bob and carl, and a session ann made on A and shared with bob (read),
+/// with ann's connections to A and B.
+async fn shared_with_bob() -> (Pair, Client, Client, String) {
     let fleet = Pair::start(&["ann", "bob", "carl"]).await;
     let (ann_a, ann_b) = (fleet.client(A, "ann").await, fleet.client(B, "ann").await);
-    let id = ann_a
-        .create_session("both", 80, 24)
-        .await
-        .expect("create")
-        .session_id;
+    let created = ann_a.create_session("shared", 80, 24).await;
+    let id = created.expect("create").session_id;
     ann_a
         .share(&id, "bob", AttachMode::Read)
         .await
         .expect("share");
+    (fleet, ann_a, ann_b, id)
+}
+
+/// Two gateways change two users' shares of one session at the same moment: both changes
+/// hold everywhere (each is one user's entry in the store, not a whole list written back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_changes_made_at_once_on_two_gateways_both_hold() {
+    let (fleet, ann_a, ann_b, id) = shared_with_bob().await;
     let (bob_a, bob_b) = (fleet.client(A, "bob").await, fleet.client(B, "bob").await);
     let (carl_a, carl_b) = (fleet.client(A, "carl").await, fleet.client(B, "carl").await);
     until_visible(&bob_b, &id, true, "bob on B").await;
@@ -194,17 +204,7 @@ async fn lists(client: &Client, session_id: &str) -> bool {
 /// changed meanwhile by A (bob's share taken back), which B takes, does not undo it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_the_store_does_not_hold_yet_outlives_another_gateways_change() {
-    let fleet = Pair::start(&["ann", "bob", "carl"]).await;
-    let (ann_a, ann_b) = (fleet.client(A, "ann").await, fleet.client(B, "ann").await);
-    let id = ann_a
-        .create_session("held", 80, 24)
-        .await
-        .expect("create")
-        .session_id;
-    ann_a
-        .share(&id, "bob", AttachMode::Read)
-        .await
-        .expect("share");
+    let (fleet, ann_a, ann_b, id) = shared_with_bob().await;
     let (bob_b, carl_a, carl_b) = (
         fleet.client(B, "bob").await,
         fleet.client(A, "carl").await,
@@ -221,9 +221,8 @@ async fn a_share_the_store_does_not_hold_yet_outlives_another_gateways_change() 
     ann_a.unshare(&id, "bob").await.expect("unshare on A");
     // B has taken A's record (bob is gone there), which does not name carl yet.
     until_visible(&bob_b, &id, false, "bob on B").await;
-    let record = fleet.store().await.session(&id).await.expect("read");
-    let record = record.expect("the record");
-    assert!(!record.shares.contains("carl"), "held: {}", record.shares);
+    let stored = fleet.stored_shares(&id).await;
+    assert!(!stored.contains("carl"), "held: {stored}");
     assert!(lists(&carl_b, &id).await, "carl on B, after A's change");
 
     drop(held);
@@ -236,17 +235,7 @@ async fn a_share_the_store_does_not_hold_yet_outlives_another_gateways_change() 
 /// his share back on A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_taken_back_stays_gone_while_the_store_still_holds_it() {
-    let fleet = Pair::start(&["ann", "bob", "carl"]).await;
-    let (ann_a, ann_b) = (fleet.client(A, "ann").await, fleet.client(B, "ann").await);
-    let id = ann_a
-        .create_session("taken", 80, 24)
-        .await
-        .expect("create")
-        .session_id;
-    ann_a
-        .share(&id, "bob", AttachMode::Read)
-        .await
-        .expect("share");
+    let (fleet, ann_a, ann_b, id) = shared_with_bob().await;
     let (bob_a, bob_b, carl_a) = (
         fleet.client(A, "bob").await,
         fleet.client(B, "bob").await,
@@ -264,9 +253,8 @@ async fn a_share_taken_back_stays_gone_while_the_store_still_holds_it() {
         .expect("share on B");
     // A has taken B's record (carl is there), which still names bob.
     until_visible(&carl_a, &id, true, "carl on A").await;
-    let record = fleet.store().await.session(&id).await.expect("read");
-    let record = record.expect("the record");
-    assert!(record.shares.contains("bob"), "held: {}", record.shares);
+    let stored = fleet.stored_shares(&id).await;
+    assert!(stored.contains("bob"), "held: {stored}");
     assert!(!lists(&bob_a, &id).await, "bob on A, after B's change");
 
     drop(held);
