@@ -241,7 +241,8 @@ impl Sessions {
                 written: None,
             };
             if fleet.outbox.send(change).is_err() {
-                entry.share_landed();
+                // The outbox is gone (shutting down): this change will not land.
+                entry.unsent().edits.pop_back();
             }
         }
     }
