@@ -416,13 +416,15 @@ impl Server {
             });
         }
         let main = serve_main(gw.clone(), listener);
+        // The same header deadline and size as the main listener: the health port also
+        // serves the admin API, and its descriptors are the process's.
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
-            tokio::spawn(
-                axum::serve(l, app)
-                    .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned())
-                    .into_future(),
-            )
+            let limits = crate::http::HeaderLimits {
+                timeout: gw.config.http_header_timeout,
+                max_bytes: gw.config.max_header_bytes,
+            };
+            tokio::spawn(crate::http::serve(l, app, limits, gw.shutdown.clone()))
         });
         main.await.context("serving the WebSocket listener")?;
         gw.tasks.close();

@@ -291,8 +291,16 @@ async fn brute_forced_logins_are_blocked_until_an_admin_lifts_the_block() {
 
 /// `GET /admin/blocks` with `token`, answered status and body.
 async fn admin_get(server: &AuthServer, token: Option<&str>) -> (u16, String) {
+    admin_get_from(server, token, "127.0.0.1").await
+}
+
+/// [`admin_get`] from the loopback address `from`.
+async fn admin_get_from(server: &AuthServer, token: Option<&str>, from: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut tcp = tokio::net::TcpStream::connect(server.server.health_addr)
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind((ip(from), 0).into()).expect("bind");
+    let mut tcp = socket
+        .connect(server.server.health_addr)
         .await
         .expect("health port");
     let auth = token
@@ -305,6 +313,55 @@ async fn admin_get(server: &AuthServer, token: Option<&str>) -> (u16, String) {
     tcp.read_to_string(&mut answer).await.expect("read");
     let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, answer)
+}
+
+/// Refusals of the admin API are audited, and a guessed token counts as a failed login of
+/// its address, as on the main port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_refusals_are_audited_and_guessed_tokens_block_the_address() {
+    const GUESSER: &str = "127.0.0.5";
+    let server = AuthServer::start(&[("alice", "operator")], |c| {
+        c.block_failed_logins = 2;
+    })
+    .await;
+    let (status, _) = admin_get_from(&server, None, GUESSER).await;
+    assert_eq!(status, 401, "no token");
+    connect_from(&server.server, GUESSER)
+        .await
+        .expect("not a guess: the address is not blocked");
+    for guess in ["not-a-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"] {
+        let (status, answer) = admin_get_from(&server, Some(guess), GUESSER).await;
+        assert_eq!(status, 401, "{answer}");
+        assert!(!answer.contains(guess), "the token is not echoed: {answer}");
+    }
+    assert!(
+        connect_from(&server.server, GUESSER).await.is_err(),
+        "two guessed tokens block the address on the main port"
+    );
+    let alice = server.token_for("alice", Duration::from_secs(600)).await;
+    let (status, _) = admin_get_from(&server, Some(&alice), NEIGHBOUR).await;
+    assert_eq!(status, 403);
+
+    let refused = |l: &serde_json::Value, kind: &str, from: &str| {
+        l["eventType"] == kind && l["source"] == from && l["metadata"]["transport"] == "admin"
+    };
+    let lines = common::audit::lines_when(&server.server, |lines| {
+        lines
+            .iter()
+            .any(|l| refused(l, "PERMISSION_DENIED", NEIGHBOUR))
+    })
+    .await;
+    let reasons: Vec<&str> = lines
+        .iter()
+        .filter(|l| refused(l, "AUTH_FAILURE", GUESSER))
+        .filter_map(|l| l["metadata"]["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0], "missing-token");
+    let denied = lines
+        .iter()
+        .find(|l| refused(l, "PERMISSION_DENIED", NEIGHBOUR));
+    assert_eq!(denied.expect("denied")["metadata"]["user"], "alice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,9 +443,46 @@ async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refus
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let deadline = Duration::from_secs(1);
     let server = TestServer::start_with(|c| c.http_header_timeout = deadline).await;
-    let tcp = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
+    // The main port and the health port (which also serves the admin API), at once.
+    let (main, health) = tokio::join!(slowloris(server.addr), slowloris(server.health_addr));
+    for (port, after) in [("main", main), ("health", health)] {
+        eprintln!("slowloris on the {port} port closed after {after:?} (deadline {deadline:?})");
+        // Not before the deadline, and long before the 14 s the request would take to
+        // finish (the upper bound leaves room for a loaded CI machine; it is not a latency
+        // figure).
+        assert!(
+            after >= deadline && after < deadline * 8,
+            "{port}: closed after {after:?}"
+        );
+    }
+
+    // Headers beyond MAX_HEADER_BYTES (16 KiB) are refused; a normal request is served.
+    for addr in [server.addr, server.health_addr] {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let _ = tcp.write_all(big.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+            "{answer}"
+        );
+    }
+    let (status, _) = http_get(server.addr, "/").await;
+    assert_eq!(status, 200);
+    let (status, _) = http_get(server.health_addr, "/health").await;
+    assert_eq!(status, 200);
+}
+
+/// Sends a request's headers to `addr` a byte every 100 ms (14 s for all of them); how
+/// long until the server closed the connection.
+async fn slowloris(addr: std::net::SocketAddr) -> Duration {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut reader, mut writer) = tcp.into_split();
     let started = Instant::now();
     // The gateway's end of the connection is the event awaited: EOF (or a reset).
@@ -397,7 +491,7 @@ async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refus
         let _ = reader.read_to_end(&mut sink).await;
         started.elapsed()
     });
-    // A header byte every 100 ms, for at most 10 s: the request never completes.
+    // A header byte every 100 ms: the request never completes (no blank line).
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}",
         "a".repeat(100)
@@ -408,33 +502,11 @@ async fn a_slowloris_is_closed_at_the_header_deadline_and_huge_headers_are_refus
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let after = closed.await.expect("reader");
-    eprintln!("slowloris closed after {after:?} (deadline {deadline:?})");
-    // Not before the deadline, and long before the 14 s the request would take to finish
-    // (the upper bound leaves room for a loaded CI machine; it is not a latency figure).
-    assert!(
-        after >= deadline && after < deadline * 8,
-        "closed after {after:?}"
-    );
-
-    // Headers beyond MAX_HEADER_BYTES (16 KiB) are refused; a normal request is served.
-    let mut tcp = tokio::net::TcpStream::connect(server.addr)
-        .await
-        .expect("connect");
-    let big = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(64 * 1024)
-    );
-    let _ = tcp.write_all(big.as_bytes()).await;
-    let mut answer = Vec::new();
-    let _ = tcp.read_to_end(&mut answer).await;
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
-        "{answer}"
-    );
-    let (status, _) = http_get(server.addr, "/").await;
-    assert_eq!(status, 200);
+    // A server that never closes: past any deadline the test accepts.
+    match tokio::time::timeout(Duration::from_secs(30), closed).await {
+        Ok(after) => after.expect("reader"),
+        Err(_) => Duration::from_secs(30),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{admin, error};
+use super::{Admin, error};
 use crate::audit::{EventKind, Record};
 use crate::server::{BackendStatus, Gateway};
 
@@ -31,33 +31,26 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = admin(&gw, &headers).await {
-        return refused;
-    }
+async fn list(State(gw): State<Arc<Gateway>>, _: Admin) -> Response {
     let backends = gw.status().backends;
     axum::Json(BackendList { backends }).into_response()
 }
 
-async fn drain(gw: State<Arc<Gateway>>, id: Path<String>, headers: HeaderMap) -> Response {
-    switch(gw, id, headers, true).await
+async fn drain(gw: State<Arc<Gateway>>, by: Admin, id: Path<String>) -> Response {
+    switch(gw, by, id, true).await
 }
 
-async fn undrain(gw: State<Arc<Gateway>>, id: Path<String>, headers: HeaderMap) -> Response {
-    switch(gw, id, headers, false).await
+async fn undrain(gw: State<Arc<Gateway>>, by: Admin, id: Path<String>) -> Response {
+    switch(gw, by, id, false).await
 }
 
 /// Sets backend `id`'s drain flag; answers its new status. Audited when it changed.
 async fn switch(
     State(gw): State<Arc<Gateway>>,
+    Admin(by): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
     draining: bool,
 ) -> Response {
-    let by = match admin(&gw, &headers).await {
-        Ok(by) => by,
-        Err(refused) => return refused,
-    };
     let Some(backend) = gw.sessions.backends().iter().find(|b| b.id == id) else {
         return error(StatusCode::NOT_FOUND, "no such backend");
     };

@@ -2,6 +2,8 @@
 //! /admin/blocks/{address}` (blocked addresses, [`crate::abuse::Blocks`]). Every request
 //! needs `Authorization: Bearer TOKEN`, a token of this gateway whose role has the `admin`
 //! permission; with authentication off there are no identities, so the API answers 404.
+//! Every refusal is audited (`AUTH_FAILURE` with transport `admin`, or
+//! `PERMISSION_DENIED`), and a guessed token counts as a failed login of its address.
 //! `tmuxgate block` is its command-line client. The backends' drain switch is in
 //! [`backends`].
 
@@ -13,13 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use serde_json::json;
 
 use crate::abuse::BlockInfo;
+use crate::forwarded::PeerAddr;
 use crate::security::Permission;
 use crate::security::transport::{self, Presented};
 use crate::server::Gateway;
@@ -51,23 +56,16 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(backends::router(gw))
 }
 
-async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = admin(&gw, &headers).await {
-        return refused;
-    }
+async fn list(State(gw): State<Arc<Gateway>>, _: Admin) -> Response {
     let blocks = gw.abuse.blocks.list();
     axum::Json(BlockList { blocks }).into_response()
 }
 
 async fn add(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
+    Admin(by): Admin,
     body: axum::body::Bytes,
 ) -> Response {
-    let by = match admin(&gw, &headers).await {
-        Ok(by) => by,
-        Err(refused) => return refused,
-    };
     let Ok(req) = serde_json::from_slice::<BlockRequest>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -87,13 +85,9 @@ async fn add(
 
 async fn remove(
     State(gw): State<Arc<Gateway>>,
+    Admin(by): Admin,
     Path(address): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let by = match admin(&gw, &headers).await {
-        Ok(by) => by,
-        Err(refused) => return refused,
-    };
     let Ok(address) = address.parse::<IpAddr>() else {
         return error(StatusCode::BAD_REQUEST, "not an IP address");
     };
@@ -106,28 +100,56 @@ async fn remove(
     }
 }
 
-/// The administrator the request's bearer token names, or the refusal to answer.
-pub(crate) async fn admin(gw: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
+/// A caller of the admin API: the user of a token of this gateway whose role has the
+/// `admin` permission. Anything else is refused, and audited.
+pub(crate) struct Admin(pub String);
+
+impl FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Admin, Response> {
+        let peer = parts.extensions.get::<ConnectInfo<PeerAddr>>();
+        let peer = peer.map(|ConnectInfo(PeerAddr(peer))| peer.ip());
+        admin(gw, peer, &parts.headers).await.map(Admin)
+    }
+}
+
+async fn admin(
+    gw: &Gateway,
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+) -> Result<String, Response> {
     let Some(auth) = &gw.auth else {
         return Err(error(
             StatusCode::NOT_FOUND,
             "authentication is off: no admin API",
         ));
     };
+    let failed = |reason: &'static str| {
+        let record = Record::new(EventKind::AuthFailure, peer).reason(reason);
+        gw.audit.record(record.transport("admin"));
+    };
     let Presented::Token(token, _) = transport::presented(headers, None) else {
+        failed("missing-token");
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "send Authorization: Bearer TOKEN",
         ));
     };
     let identity = auth.verify(token).await.map_err(|e| {
+        failed(e.reason());
+        if let Some(peer) = peer.filter(|_| e.is_guess()) {
+            let offense = crate::abuse::Offense::FailedLogin;
+            gw.abuse.blocks.record(peer, offense);
+        }
         let message = crate::connection::client_message(&e);
         error(StatusCode::UNAUTHORIZED, &message)
     })?;
     if !auth.allows(&identity, Permission::Admin) {
-        let record = Record::new(EventKind::PermissionDenied, None)
+        let record = Record::new(EventKind::PermissionDenied, peer)
             .user(identity.user.as_str())
-            .permission("admin");
+            .permission("admin")
+            .transport("admin");
         gw.audit.record(record);
         return Err(error(
             StatusCode::FORBIDDEN,
