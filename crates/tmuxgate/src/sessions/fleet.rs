@@ -274,7 +274,13 @@ impl Sessions {
         let _ = fleet
             .outbox
             .send(Outgoing::Destroyed(id.to_owned(), Some(done)));
-        let _ = tokio::time::timeout(ANNOUNCE_DEADLINE, delivered).await;
+        if tokio::time::timeout(ANNOUNCE_DEADLINE, delivered)
+            .await
+            .is_err()
+        {
+            // The others may then tell their viewers `exited`, not `destroyed`.
+            tracing::warn!(session = id, "fleet: a destroy's announcement was late");
+        }
     }
 
     /// Reads every record afresh: adds the sessions this gateway does not list, takes the
