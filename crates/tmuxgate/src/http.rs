@@ -1,5 +1,5 @@
-//! The HTTP/1.1 loop of the main listener and the health port, in place of `axum::serve`, which sets no header
-//! deadline: a client must send a request's complete headers within `HTTP_HEADER_TIMEOUT`
+//! The HTTP/1.1 loop of the main listener and the health port, in place of
+//! `axum::serve`, which sets no header deadline: a client must send a request's complete headers within `HTTP_HEADER_TIMEOUT`
 //! of starting it (slowloris) and in at most `MAX_HEADER_BYTES`, or its connection is
 //! closed. Each connection's requests carry its TCP peer as `ConnectInfo<PeerAddr>`. On
 //! shutdown it stops accepting, lets every connection finish its request in flight, and

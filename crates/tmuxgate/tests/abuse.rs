@@ -316,19 +316,22 @@ async fn admin_get_from(server: &AuthServer, token: Option<&str>, from: &str) ->
 }
 
 /// Refusals of the admin API are audited, and a guessed token counts as a failed login of
-/// its address, as on the main port.
+/// its address, as on the main port. A blocked address is answered only with an
+/// administrator's token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_refusals_are_audited_and_guessed_tokens_block_the_address() {
     const GUESSER: &str = "127.0.0.5";
-    let server = AuthServer::start(&[("alice", "operator")], |c| {
+    let server = AuthServer::start(&[("alice", "operator"), ("root", "admin")], |c| {
         c.block_failed_logins = 2;
     })
     .await;
-    let (status, _) = admin_get_from(&server, None, GUESSER).await;
-    assert_eq!(status, 401, "no token");
+    for _ in 0..2 {
+        let (status, _) = admin_get_from(&server, None, GUESSER).await;
+        assert_eq!(status, 401, "no token");
+    }
     connect_from(&server.server, GUESSER)
         .await
-        .expect("not a guess: the address is not blocked");
+        .expect("not guesses: the address is not blocked");
     for guess in ["not-a-token", "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"] {
         let (status, answer) = admin_get_from(&server, Some(guess), GUESSER).await;
         assert_eq!(status, 401, "{answer}");
@@ -338,6 +341,15 @@ async fn admin_api_refusals_are_audited_and_guessed_tokens_block_the_address() {
         connect_from(&server.server, GUESSER).await.is_err(),
         "two guessed tokens block the address on the main port"
     );
+    let (status, answer) = admin_get_from(&server, Some("guess-3"), GUESSER).await;
+    assert_eq!(status, 403, "blocked: {answer}");
+    let root = server.token_for("root", Duration::from_secs(600)).await;
+    let (status, answer) = admin_get_from(&server, Some(&root), GUESSER).await;
+    assert_eq!(
+        status, 200,
+        "an administrator's token still works: {answer}"
+    );
+    assert!(answer.contains("127.0.0.5"), "{answer}");
     let alice = server.token_for("alice", Duration::from_secs(600)).await;
     let (status, _) = admin_get_from(&server, Some(&alice), NEIGHBOUR).await;
     assert_eq!(status, 403);
@@ -356,8 +368,9 @@ async fn admin_api_refusals_are_audited_and_guessed_tokens_block_the_address() {
         .filter(|l| refused(l, "AUTH_FAILURE", GUESSER))
         .filter_map(|l| l["metadata"]["reason"].as_str())
         .collect();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
-    assert_eq!(reasons[0], "missing-token");
+    // Two without a token, two guesses; the third guess came once the address was blocked.
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert_eq!(reasons[..2], ["missing-token"; 2]);
     let denied = lines
         .iter()
         .find(|l| refused(l, "PERMISSION_DENIED", NEIGHBOUR));

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::fleet::{prefix, second_with, until_listed, until_visible};
+use common::fleet::{passed, prefix, second_with, until_listed, until_visible};
 use common::identity::AuthServer;
 use common::redis::RedisServer;
 use common::{STEP, TestServer};
@@ -194,10 +194,17 @@ async fn share_changes_made_at_once_on_two_gateways_both_hold() {
     }
 }
 
-/// Whether `client` lists `session_id` now.
+/// Whether `client` lists `session_id` now (once the user's request quota lets it ask).
 async fn lists(client: &Client, session_id: &str) -> bool {
-    let listed = client.list_sessions().await.expect("list");
-    listed.iter().any(|s| s.session_id == session_id)
+    loop {
+        match client.list_sessions().await {
+            Ok(listed) => return listed.iter().any(|s| s.session_id == session_id),
+            result => {
+                passed(result, "list");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 /// A share given on B is in effect on B before B has written it to the store. A record

@@ -2,8 +2,9 @@
 //! /admin/blocks/{address}` (blocked addresses, [`crate::abuse::Blocks`]). Every request
 //! needs `Authorization: Bearer TOKEN`, a token of this gateway whose role has the `admin`
 //! permission; with authentication off there are no identities, so the API answers 404.
-//! Every refusal is audited (`AUTH_FAILURE` with transport `admin`, or
-//! `PERMISSION_DENIED`), and a guessed token counts as a failed login of its address.
+//! Every refusal is audited (`AUTH_FAILURE` or `PERMISSION_DENIED`, with transport
+//! `admin`), and a guessed token counts as a failed login of its address. A blocked address
+//! is answered only with an administrator's token.
 //! `tmuxgate block` is its command-line client. The backends' drain switch is in
 //! [`backends`].
 
@@ -108,15 +109,32 @@ impl FromRequestParts<Arc<Gateway>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Admin, Response> {
-        let peer = parts.extensions.get::<ConnectInfo<PeerAddr>>();
-        let peer = peer.map(|ConnectInfo(PeerAddr(peer))| peer.ip());
-        admin(gw, peer, &parts.headers).await.map(Admin)
+        let Some(ConnectInfo(PeerAddr(peer))) = parts.extensions.get().copied() else {
+            let message = "the admin API is served on the health port only";
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, message));
+        };
+        // The client a trusted proxy names. A trusted proxy itself (naming no one, or
+        // garbling the headers) is never charged with a guess: blocking it would cut off
+        // everyone behind it.
+        let client = match gw.proxies.resolve(peer.ip(), &parts.headers) {
+            Ok(forwarded) => forwarded.client,
+            Err(_) => peer.ip().to_canonical(),
+        };
+        let chargeable = !gw.proxies.trusts(client);
+        admin(gw, client, chargeable, &parts.headers)
+            .await
+            .map(Admin)
     }
 }
 
+/// The administrator `headers`' bearer token names, or the refusal to answer. A blocked
+/// `client` is answered only with an administrator's token (an operator lifts blocks
+/// from where they are), and its refusals are audited sampled; a guessed token from an
+/// unblocked one counts toward its block when `chargeable`.
 async fn admin(
     gw: &Gateway,
-    peer: Option<IpAddr>,
+    client: IpAddr,
+    chargeable: bool,
     headers: &axum::http::HeaderMap,
 ) -> Result<String, Response> {
     let Some(auth) = &gw.auth else {
@@ -125,36 +143,42 @@ async fn admin(
             "authentication is off: no admin API",
         ));
     };
-    let failed = |reason: &'static str| {
-        let record = Record::new(EventKind::AuthFailure, peer).reason(reason);
-        gw.audit.record(record.transport("admin"));
-    };
-    let Presented::Token(token, _) = transport::presented(headers, None) else {
-        failed("missing-token");
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "send Authorization: Bearer TOKEN",
-        ));
-    };
-    let identity = auth.verify(token).await.map_err(|e| {
-        failed(e.reason());
-        if let Some(peer) = peer.filter(|_| e.is_guess()) {
-            let offense = crate::abuse::Offense::FailedLogin;
-            gw.abuse.blocks.record(peer, offense);
+    let blocked = gw.abuse.blocks.is_blocked(client);
+    let refuse = |status: StatusCode, message: &str, record: Record| {
+        if !blocked {
+            gw.audit.record(record.transport("admin"));
+            return error(status, message);
         }
-        let message = crate::connection::client_message(&e);
-        error(StatusCode::UNAUTHORIZED, &message)
-    })?;
+        if gw.abuse.blocks.refusal_worth_auditing(client) {
+            let record = Record::new(EventKind::ConnectionRefused, Some(client));
+            gw.audit.record(record.reason("blocked").transport("admin"));
+        }
+        error(StatusCode::FORBIDDEN, "address blocked")
+    };
+    let failure = || Record::new(EventKind::AuthFailure, Some(client));
+    let Presented::Token(token, _) = transport::presented(headers, None) else {
+        let message = "send Authorization: Bearer TOKEN";
+        let record = failure().reason("missing-token");
+        return Err(refuse(StatusCode::UNAUTHORIZED, message, record));
+    };
+    let identity = match auth.verify(token).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            if e.is_guess() && chargeable && !blocked {
+                let offense = crate::abuse::Offense::FailedLogin;
+                gw.abuse.blocks.record(client, offense);
+            }
+            let message = crate::connection::client_message(&e);
+            let record = failure().reason(e.reason());
+            return Err(refuse(StatusCode::UNAUTHORIZED, &message, record));
+        }
+    };
     if !auth.allows(&identity, Permission::Admin) {
-        let record = Record::new(EventKind::PermissionDenied, peer)
+        let record = Record::new(EventKind::PermissionDenied, Some(client))
             .user(identity.user.as_str())
-            .permission("admin")
-            .transport("admin");
-        gw.audit.record(record);
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "the admin permission is needed",
-        ));
+            .permission("admin");
+        let message = "the admin permission is needed";
+        return Err(refuse(StatusCode::FORBIDDEN, message, record));
     }
     Ok(identity.user.to_string())
 }

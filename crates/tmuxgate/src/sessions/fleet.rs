@@ -6,8 +6,9 @@
 //!
 //! - `session-created`: the others add the session from the store's record (not from the
 //!   `@tmuxgate_*` options, which a program in a pane could forge);
-//! - `shares-changed`: the others take the new shares from the record and recheck the
-//!   channels attached to the session, so a share taken back on A ends its use on B;
+//! - `shares-changed`: every gateway (the one that made the change too) takes the shares
+//!   from the record and rechecks the channels attached to the session, so a share taken
+//!   back on A ends its use on B;
 //! - `session-destroyed`: announced *before* the kill, so the others' viewers hear
 //!   `session-closed` with reason `destroyed` when tmux then ends their control clients.
 //!
@@ -73,16 +74,23 @@ pub(super) struct Unsent {
 }
 
 impl Outgoing {
-    /// Leaves the store to the next resync: the entry stops laying the change over records.
+    /// A change given up before the store took it. A share change is then never written:
+    /// the entry stops laying it over records, so the next record it takes undoes it here
+    /// too (logged, as an error: a share taken back comes back).
     fn dropped(&self) {
         if let Outgoing::ShareEdit {
+            id,
+            user,
             entry,
             written: None,
             ..
         } = self
-            && let Some(entry) = entry.upgrade()
         {
-            entry.share_landed();
+            tracing::error!(session = %id, %user,
+                "fleet: a share change was given up before the store took it; it is undone");
+            if let Some(entry) = entry.upgrade() {
+                entry.share_landed();
+            }
         }
     }
 }
@@ -92,9 +100,16 @@ impl SessionEntry {
         self.unsent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many of its changes have left [`Unsent`]; read before reading its record.
+    /// Moves whenever the store may have taken one of its unsent changes; read before
+    /// reading its record.
     fn landed(&self) -> u64 {
         self.unsent().landed
+    }
+
+    /// The oldest unsent change is being written: a record read from now on may hold it,
+    /// or not, and one whose read overlaps the write is refused.
+    fn share_writing(&self) {
+        self.unsent().landed += 1;
     }
 
     /// The oldest unsent change is in the store (or given up).
@@ -248,7 +263,8 @@ impl Sessions {
     }
 
     /// Takes `entry`'s shares from its record in the store (see [`Unsent`]), and wakes its
-    /// channels to check them. Reads again while this gateway's own changes land meanwhile.
+    /// channels to check them. Reads again while this gateway's own changes land meanwhile,
+    /// up to three times; then the announcement of the last of them reads it again.
     async fn refresh_shares(&self, store: &dyn Store, entry: &SessionEntry) {
         for _ in 0..3 {
             let landed = entry.landed();
@@ -263,6 +279,7 @@ impl Sessions {
                 Err(e) => return tracing::warn!(error = %e, "fleet: could not read new shares"),
             }
         }
+        tracing::debug!(session = %entry.id, "fleet: shares still changing here; left to their announcement");
     }
 
     /// Announces a destroy about to happen, waiting at most [`ANNOUNCE_DEADLINE`].
@@ -332,7 +349,8 @@ impl Sessions {
         }
     }
 
-    /// Applies what another gateway announced about a session.
+    /// Applies what a gateway announced about a session: another's announcements, and this
+    /// one's own `shares-changed`.
     pub async fn on_fleet_event(&self, received: &Received) {
         let Some(fleet) = self.fleet.get() else {
             return;
@@ -501,6 +519,9 @@ async fn send(store: &dyn Store, change: &mut Outgoing) -> crate::store::StoreRe
             let changed = match *written {
                 Some(changed) => changed,
                 None => {
+                    if let Some(entry) = entry.upgrade() {
+                        entry.share_writing();
+                    }
                     let changed = store
                         .edit_share(id, user, mode.map(access::mode_name))
                         .await?;
