@@ -144,19 +144,32 @@ impl Drop for TestServer {
     }
 }
 
-/// Kills every tmux server under `dir/sock`.
+/// Kills the tmux servers under `dir/sock`: `kill-server` for each socket, then SIGKILL
+/// for any process still naming the directory. tmux 3.3a can miss its own exit: a
+/// `kill-server` that arrives just as a control client's stdin reaches EOF (its gateway
+/// was just killed) leaves the server and that client running with the socket closed, so
+/// no later `kill-server` reaches them (docs/architecture.md).
 pub fn kill_servers(dir: &Path) {
-    for entry in std::fs::read_dir(dir.join("sock"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    let sockets = dir.join("sock");
+    for entry in std::fs::read_dir(&sockets).into_iter().flatten().flatten() {
         if entry.path().extension().is_some_and(|e| e == "sock") {
             let _ = std::process::Command::new("tmux")
                 .arg("-S")
                 .arg(entry.path())
                 .arg("kill-server")
                 .output();
+        }
+    }
+    let mut named = sockets.into_os_string().into_encoded_bytes();
+    named.push(b'/');
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_str().and_then(|n| n.parse().ok());
+        let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.windows(named.len()).any(|w| w == named) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
