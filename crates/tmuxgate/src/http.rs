@@ -30,6 +30,16 @@ pub struct HeaderLimits {
     pub max_bytes: usize,
 }
 
+impl HeaderLimits {
+    /// `HTTP_HEADER_TIMEOUT` and `MAX_HEADER_BYTES` as configured.
+    pub fn of(config: &crate::config::Config) -> HeaderLimits {
+        HeaderLimits {
+            timeout: config.http_header_timeout,
+            max_bytes: config.max_header_bytes,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown`, then waits for open requests to end.
 pub async fn serve<L>(
     mut listener: L,

@@ -420,10 +420,7 @@ impl Server {
         // serves the admin API, and its descriptors are the process's.
         let health_task = health.map(|l| {
             let app = crate::health::router(gw.clone());
-            let limits = crate::http::HeaderLimits {
-                timeout: gw.config.http_header_timeout,
-                max_bytes: gw.config.max_header_bytes,
-            };
+            let limits = crate::http::HeaderLimits::of(&gw.config);
             tokio::spawn(crate::http::serve(l, app, limits, gw.shutdown.clone()))
         });
         main.await.context("serving the WebSocket listener")?;
@@ -727,10 +724,7 @@ async fn serve_on<L>(listener: WithPeers<L>, app: Router, gw: &Gateway) -> std::
 where
     L: Listener<Addr = SocketAddr>,
 {
-    let limits = crate::http::HeaderLimits {
-        timeout: gw.config.http_header_timeout,
-        max_bytes: gw.config.max_header_bytes,
-    };
+    let limits = crate::http::HeaderLimits::of(&gw.config);
     crate::http::serve(listener, app, limits, gw.shutdown.clone()).await;
     Ok(())
 }

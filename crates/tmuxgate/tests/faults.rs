@@ -261,12 +261,9 @@ async fn thousands_of_connections_opening_and_closing_leak_nothing() {
 /// Whether a control client (a hub) is attached to the session named `name` on one of the
 /// gateway's two backends.
 fn hub_attached(dir: &Dir, name: &str) -> bool {
-    let format = "#{client_control_mode} #{session_name}";
     (0..2).any(|i| {
         let socket = dir.path().join(format!("sock/backend-{i}.sock"));
-        common::tmux_at(&socket, &["list-clients", "-F", format])
-            .lines()
-            .any(|l| l == format!("1 {name}"))
+        common::control_clients_at(&socket, name) > 0
     })
 }
 

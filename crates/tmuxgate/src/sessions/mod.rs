@@ -561,13 +561,13 @@ async fn supervise(sessions: std::sync::Weak<Sessions>, mut run: SessionFeeds) {
         let Some(sessions) = sessions.upgrade() else {
             return;
         };
-        for (i, backend) in sessions.pool.all().iter().enumerate() {
+        for backend in sessions.pool.all() {
             match backend.state() {
                 crate::backends::BackendState::Up => sessions.reconcile(backend, false).await,
                 crate::backends::BackendState::Down => {
                     sessions
                         .registry
-                        .on_backend(i)
+                        .on_backend(backend.index)
                         .iter()
                         .for_each(|e| e.mark_lost());
                 }

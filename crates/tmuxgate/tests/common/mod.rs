@@ -104,12 +104,7 @@ impl TestServer {
 
     /// Control clients attached to the session named `name` on backend 0: one per hub.
     pub fn control_clients(&self, name: &str) -> usize {
-        let format = "#{client_control_mode} #{session_name}";
-        let clients = self.tmux(0, &["list-clients", "-F", format]);
-        clients
-            .lines()
-            .filter(|l| *l == format!("1 {name}"))
-            .count()
+        control_clients_at(&self.socket(0), name)
     }
 
     /// Takes over its directory (one [`TestServer::stop`] left): on drop its tmux servers
@@ -172,6 +167,17 @@ pub fn kill_servers(dir: &Path) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
+}
+
+/// Control clients attached to the session named `name` on the tmux server at `socket`:
+/// one per hub.
+pub fn control_clients_at(socket: &Path, name: &str) -> usize {
+    let format = "#{client_control_mode} #{session_name}";
+    let clients = tmux_at(socket, &["list-clients", "-F", format]);
+    clients
+        .lines()
+        .filter(|l| *l == format!("1 {name}"))
+        .count()
 }
 
 /// Runs `tmux -S socket args...` and returns stdout.
