@@ -4,6 +4,7 @@
 // attributes, window.tmuxgate). Everything waits on events or page conditions, never on
 // fixed sleeps.
 
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startGateway } from './gateway.mjs';
@@ -187,6 +188,34 @@ export async function typeLine(page, sessionId, line) {
   await focusTerminal(page, sessionId);
   await page.keyboard.type(line);
   await page.keyboard.press('Enter');
+}
+
+/** How long the pane may lag behind the page's terminal size. */
+export const FOLLOW_TIMEOUT_MS = 10_000;
+
+let sizeQueries = 0;
+
+/**
+ * Asks the shell for its size (`stty size`) until it equals xterm's (`term.rows`/`term.cols`
+ * read from the page at the same moment): the resize request and the keystrokes travel
+ * separately, so the first answer may predate the resize. Fails if they never agree.
+ * Until they agree, what the shell draws is laid out for another width than the page's.
+ */
+export async function paneSizeMatching(page, sessionId) {
+  const deadline = Date.now() + FOLLOW_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    const tag = `size-${(sizeQueries += 1)}`;
+    await typeLine(page, sessionId, `echo "${tag}: $(stty size)"`);
+    const text = await waitForText(page, sessionId, new RegExp(`^${tag}: \\d+ \\d+$`, 'm'));
+    const [, rows, cols] = text.match(new RegExp(`^${tag}: (\\d+) (\\d+)$`, 'm')).map(Number);
+    const info = await terminalInfo(page, sessionId);
+    const pane = { cols, rows };
+    if ((cols === info.cols && rows === info.rows) || Date.now() > deadline) {
+      assert.deepEqual(pane, { cols: info.cols, rows: info.rows },
+        `stty size in the pane equals the page terminal's size (attempt ${attempt})`);
+      return pane;
+    }
+  }
 }
 
 /** The session's terminal object, as plain data: its fields plus xterm's size and scrollback. */

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  createSession, openUi, outputLines, typeLine, uniqueName, useGatewayAndBrowser, view,
+  createSession, openUi, outputLines, paneSizeMatching, typeLine, uniqueName, useGatewayAndBrowser, view,
   waitForText, WAIT_TIMEOUT_MS,
 } from './harness.mjs';
 
@@ -272,6 +272,8 @@ async function openSession(t, prefix) {
   t.after(() => page.context().close());
   const name = uniqueName(prefix);
   const sessionId = await createSession(page, name);
+  // The shell lays out what it echoes for the pane's size: the tests read the page's screen.
+  await paneSizeMatching(page, sessionId);
   return { page, name, sessionId };
 }
 
